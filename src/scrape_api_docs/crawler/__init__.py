@@ -1,0 +1,1 @@
+"""Crawling: scope, frontier, politeness, network policy, fetching and the crawl loop."""

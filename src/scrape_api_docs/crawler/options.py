@@ -1,0 +1,83 @@
+"""Scrape options: the design's ``ScrapeOptions`` (same names and bounds) plus ``max_pages``.
+
+``ScrapeOptions`` is what users send (API body, CLI flags). ``CrawlConfig`` is what the
+engine runs with: the same knobs, plus things only a library caller or test sets
+(no rate limit for sites you own, short timeouts, retry timing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MAX_PAGES = 1000
+
+
+class ScrapeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    render_javascript: bool = False
+    max_depth: int = Field(default=10, ge=1, le=100, description="Link hops from the start URL.")
+    max_pages: int = Field(
+        default=DEFAULT_MAX_PAGES, ge=1, le=100_000, description="Page budget of the crawl."
+    )
+    include_patterns: list[str] | None = Field(
+        default=None, description="Globs over the full URL; a URL must match one."
+    )
+    exclude_patterns: list[str] | None = Field(
+        default=None, description="Globs over the full URL; exclusion wins over inclusion."
+    )
+    rate_limit: float = Field(default=2.0, ge=0.1, le=10.0, description="Requests/s per host.")
+    timeout: int = Field(default=30, ge=5, le=300, description="Seconds per request.")
+    cache_enabled: bool = True
+    cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """Everything the crawl engine needs to know about one crawl."""
+
+    start_url: str
+    max_depth: int = 10
+    max_pages: int = DEFAULT_MAX_PAGES
+    include_patterns: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+    rate_limit: float | None = 2.0
+    """Requests per second per host; None turns the limit off (sites you own)."""
+    timeout: float = 30.0
+    cache_enabled: bool = True
+    cache_ttl: float = 3600.0
+    user_agent: str = "scrape-api-docs/0.1"
+    respect_robots: bool = True
+    use_sitemaps: bool = True
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 10
+    concurrency: int = 8
+    """Pages fetched at once (per host, and the crawl has one host in scope by default)."""
+    max_retries: int = 3
+    retry_backoff: float = 0.5
+    """First retry waits about this long; each next one twice as long, with jitter."""
+    max_retry_after: float = 120.0
+    """A Retry-After longer than this gives up on the URL instead of stalling the crawl."""
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(
+        cls, start_url: str, options: ScrapeOptions, *, user_agent: str, **overrides: object
+    ) -> CrawlConfig:
+        values: dict[str, object] = {
+            "start_url": start_url,
+            "max_depth": options.max_depth,
+            "max_pages": options.max_pages,
+            "include_patterns": tuple(options.include_patterns or ()),
+            "exclude_patterns": tuple(options.exclude_patterns or ()),
+            "rate_limit": options.rate_limit,
+            "timeout": float(options.timeout),
+            "cache_enabled": options.cache_enabled,
+            "cache_ttl": float(options.cache_ttl),
+            "user_agent": options.user_agent or user_agent,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Exporters: build documents (Markdown book, ...) from a crawl's stored pages."""

@@ -1,0 +1,1 @@
+"""Extraction: main content, links, code languages, reading order, Markdown."""

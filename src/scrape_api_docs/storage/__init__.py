@@ -1,0 +1,1 @@
+"""Storage: where crawled pages and artifacts live."""
