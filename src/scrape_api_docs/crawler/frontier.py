@@ -1,0 +1,69 @@
+"""Breadth-first frontier with canonical-URL dedup, link-hop depth and a page budget."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from scrape_api_docs.crawler.scope import Scope
+from scrape_api_docs.crawler.urls import canonical, strip_fragment
+
+
+@dataclass(frozen=True)
+class QueuedURL:
+    url: str
+    key: str
+    depth: int
+    parent: str | None = None
+
+
+class Frontier:
+    """Decides once per URL whether it is crawled, and hands them out in BFS order.
+
+    ``depth`` counts link hops from the start URL (the start page is 0). The page budget
+    counts URLs admitted for fetching, so an endless calendar still ends the crawl.
+    """
+
+    def __init__(self, scope: Scope, *, max_depth: int, max_pages: int) -> None:
+        self.scope = scope
+        self.max_depth = max_depth
+        self.max_pages = max_pages
+        self._seen: set[str] = set()
+        self._queue: deque[QueuedURL] = deque()
+        self.admitted = 0
+        self.skipped: Counter[str] = Counter()
+
+    def add(self, url: str, depth: int, parent: str | None = None) -> str | None:
+        """Admit ``url``; return None if queued, else why not ("seen" is not counted)."""
+        url = strip_fragment(url)
+        key = canonical(url)
+        if key in self._seen:
+            return "seen"
+        self._seen.add(key)
+        reason = self.scope.reason_out(url)
+        if reason is None and depth > self.max_depth:
+            reason = "max depth"
+        if reason is None and self.admitted >= self.max_pages:
+            reason = "page budget"
+        if reason is not None:
+            self.skipped[reason] += 1
+            return reason
+        self.admitted += 1
+        self._queue.append(QueuedURL(url, key, depth, parent))
+        return None
+
+    def mark_seen(self, url: str) -> None:
+        """A redirect target is the same page as its source: never fetch it again."""
+        self._seen.add(canonical(url))
+
+    def is_seen(self, url: str) -> bool:
+        return canonical(url) in self._seen
+
+    def pop(self) -> QueuedURL | None:
+        return self._queue.popleft() if self._queue else None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1

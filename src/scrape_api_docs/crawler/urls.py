@@ -1,0 +1,82 @@
+"""URL helpers: canonical keys for dedup, joining, and the folder a start URL scopes to."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+INDEX_NAMES = ("index.html", "index.htm", "index.xhtml")
+
+
+def canonical(url: str) -> str:
+    """The dedup key of a URL: one key for every spelling of one page.
+
+    Fragment dropped, scheme and host lower-cased, default port dropped, ``index.html``
+    and trailing-slash forms folded together, query parameters sorted. The key is only
+    compared, never fetched: relative links resolve against the URL really fetched.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    netloc = host
+    if ":" in host:  # IPv6 literal
+        netloc = f"[{host}]"
+    if parts.port is not None and parts.port != DEFAULT_PORTS.get(scheme):
+        netloc = f"{netloc}:{parts.port}"
+    path = parts.path or "/"
+    for name in INDEX_NAMES:
+        if path.endswith("/" + name):
+            path = path[: -len(name)]
+            break
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def absolute(base: str, href: str) -> str | None:
+    """Resolve ``href`` against ``base``; None for links that are not http(s) pages."""
+    href = href.strip()
+    if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:")):
+        return None
+    try:
+        joined = urljoin(base, href)
+    except ValueError:
+        return None
+    if urlsplit(joined).scheme.lower() not in DEFAULT_PORTS:
+        return None
+    return joined
+
+
+def strip_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) — what decides whether credentials may be sent."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    return scheme, host, parts.port or DEFAULT_PORTS.get(scheme, 0)
+
+
+def host_key(url: str) -> str:
+    """The per-host politeness slot: host plus non-default port."""
+    scheme, host, port = origin(url)
+    return host if port == DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+
+
+def scope_folder(start_url: str) -> str:
+    """The path prefix a start URL scopes the crawl to.
+
+    ``/docs/`` and ``/docs/index.html`` give ``/docs/``; ``/docs`` (no extension in the
+    last segment) is read as the folder ``/docs/`` so ``https://site/3`` does not widen to
+    the whole host.
+    """
+    path = urlsplit(start_url).path or "/"
+    if path.endswith("/"):
+        return path
+    last = path.rsplit("/", 1)[-1]
+    if "." in last:
+        return path[: len(path) - len(last)]
+    return path + "/"

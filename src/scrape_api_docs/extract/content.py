@@ -1,0 +1,427 @@
+"""Main-content extraction: find the article, strip the chrome, normalise code and admonitions.
+
+Works without per-site configuration on the docs generators that exist (Sphinx themes,
+MkDocs / Material, Docusaurus, DocBook, rustdoc, mdBook, hand-written pages): a ladder of
+content selectors, then removal of everything a reader does not need in a book. The
+output is clean HTML for the Markdown converter, plus the page's title, links and
+navigation order.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrape_api_docs.crawler.urls import absolute
+from scrape_api_docs.extract.document import Heading
+from scrape_api_docs.extract.lang import language_from_attrs
+
+# Most specific first: a theme's article body beats the generic <main> that also holds
+# its sidebars (MkDocs Material puts both navs inside main.md-main).
+CONTENT_SELECTORS = (
+    "[itemprop=articleBody]",
+    "article.md-content__inner",
+    "div.theme-doc-markdown",
+    "#furo-main-content",
+    "div.body[role=main]",
+    "div.body",
+    "section#main-content",
+    "div.rst-content",
+    "main article",
+    "article",
+    "main",
+    "[role=main]",
+    "#content",
+    "#main-content",
+    "#main",
+    ".content",
+    "div.document",
+)
+
+# Page chrome anywhere in the document.
+GLOBAL_JUNK = (
+    "script, style, noscript, template, link, meta, iframe, object, embed, canvas, "
+    "form, button, input, select, textarea, dialog"
+)
+
+# Chrome that themes put next to (or inside) the content.
+BOILERPLATE = ", ".join(
+    (
+        "nav",
+        "footer",
+        "[role=navigation]",
+        "[role=search]",
+        "[role=banner]",
+        "[role=contentinfo]",
+        "aside:not(.admonition)",
+        ".sphinxsidebar",
+        ".sphinxsidebarwrapper",
+        "div.related",
+        ".navheader",
+        ".navfooter",
+        ".breadcrumbs",
+        ".wy-breadcrumbs",
+        ".theme-doc-breadcrumbs",
+        ".pagination-nav",
+        ".theme-doc-footer",
+        ".theme-doc-toc-mobile",
+        ".theme-edit-this-page",
+        ".md-source-file",
+        ".md-content__button",
+        ".rst-footer-buttons",
+        ".prev-next-area",
+        ".related-pages",
+        ".nav-wrapper",
+        ".nav-chapters",
+        ".mobile-nav-chapters",
+        "#searchbox",
+        ".searchbox",
+        ".search",
+        "rustdoc-search",
+        "rustdoc-toolbar",
+        ".copybutton",
+        ".copy-button",
+        "[hidden]",
+        ".sr-only",
+        ".visually-hidden",
+        ".screen-reader-text",
+        "a.headerlink",
+        "a.hash-link",
+        "a.anchor",
+        "a.anchorjs-link",
+        "a.src",
+        "a.srclink",
+        ".linenos",
+        ".lineno",
+        ".line-numbers-rows",
+        ".rouge-gutter",
+    )
+)
+
+ADMONITIONS = (
+    "div.admonition, details.admonition, div.theme-admonition, aside.admonition, "
+    "details.note, details.warning, details.tip, details.info, details.danger, "
+    "div.note, div.warning, div.tip, div.caution, div.important, div.danger, div.hint, "
+    "div.seealso, div.attention, div.error, div.markdown-alert, div.callout"
+)
+ADMONITION_TITLES = (
+    "p.admonition-title, summary, div[class*=admonitionHeading], .admonition-heading, "
+    "h3.title, p.markdown-alert-title, .callout-title"
+)
+
+TOC_SELECTORS = (
+    ".toctree-wrapper",
+    "nav.md-nav--primary",
+    ".wy-menu-vertical",
+    ".sidebar-tree",
+    ".theme-doc-sidebar-menu",
+    "ul.menu__list",
+    "#sidebar ol.chapter",
+    ".sidebar ol.chapter",
+    "div.toc",
+    "nav.sidebar",
+    "nav.toc",
+    "#toc",
+)
+
+COOKIE_CANDIDATES = (
+    "[class*=ookie], [id*=ookie], [class*=onsent], [id*=onsent], [class*=gdpr], [id*=gdpr]"
+)
+_BANNER_MAX_TEXT = 800
+
+_PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
+_WS = re.compile(r"\s+")
+
+
+@dataclass
+class Extracted:
+    title: str
+    content_html: str
+    base_url: str
+    links: list[str] = field(default_factory=list)
+    content_links: list[str] = field(default_factory=list)
+    toc_links: list[str] = field(default_factory=list)
+    headings: list[Heading] = field(default_factory=list)
+    code_languages: list[str] = field(default_factory=list)
+
+
+def _text(node: LexborNode) -> str:
+    return _WS.sub(" ", node.text(deep=True, separator=" ")).strip()
+
+
+def _classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
+
+
+class _Resolver:
+    """urljoin is the slowest step on link-heavy pages: each distinct href is joined once."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._page = base.split("#", 1)[0]
+        self._cache: dict[str, str | None] = {}
+
+    def __call__(self, href: str) -> str | None:
+        href = href.strip()
+        path, hash_, fragment = href.partition("#")
+        if not path:
+            return self._page + hash_ + fragment if hash_ else self._page
+        if path in self._cache:
+            url = self._cache[path]
+        else:
+            url = self._cache[path] = absolute(self.base, path)
+        return url + hash_ + fragment if url and hash_ else url
+
+
+def _hrefs(node: LexborNode, resolve: _Resolver) -> list[str]:
+    """Distinct absolute links under ``node``, in document order."""
+    raw = dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
+    out = dict.fromkeys(url for url in map(resolve, raw) if url)
+    return list(out)
+
+
+def _base_url(tree: LexborHTMLParser, url: str) -> str:
+    base = tree.css_first("base[href]")
+    if base is not None:
+        resolved = absolute(url, base.attributes.get("href") or "")
+        if resolved:
+            return resolved
+    return url
+
+
+def _find_content(tree: LexborHTMLParser) -> LexborNode:
+    body = tree.body
+    if body is None:
+        return tree.root  # type: ignore[return-value]
+    total = max(len(body.text(deep=True)), 1)
+    for selector in CONTENT_SELECTORS:
+        best: LexborNode | None = None
+        best_len = 0
+        for node in tree.css(selector):
+            size = len(node.text(deep=True))
+            if size > best_len:
+                best, best_len = node, size
+        if best is not None and best_len >= max(40, total // 10):
+            return best
+    return body
+
+
+def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
+    for selector in TOC_SELECTORS:
+        links: dict[str, None] = {}
+        for node in tree.css(selector):
+            links.update(dict.fromkeys(_hrefs(node, resolve)))
+        if len(links) >= 2:
+            return list(links)
+    return []
+
+
+def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
+    """Cookie and consent banners: small blocks named so, never a whole section.
+
+    Only short blocks without headings go: the page about ``http.cookies`` keeps its
+    section whose id says "cookies".
+    """
+    for node in tree.css(COOKIE_CANDIDATES):
+        if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
+            continue
+        if node.css_first("h1, h2, h3") is None and len(_text(node)) <= _BANNER_MAX_TEXT:
+            node.decompose()
+
+
+def _drop_permalinks(content: LexborNode) -> None:
+    for heading in content.css("h1, h2, h3, h4, h5, h6, dt"):
+        for a in heading.css("a[href^='#']"):
+            if _text(a).lower() in _PERMALINK_TEXT or "header" in _classes(a):
+                if _text(a).lower() in _PERMALINK_TEXT:
+                    a.decompose()
+                else:
+                    a.unwrap()  # mdBook wraps the heading text in its own anchor
+
+
+def _code_text(pre: LexborNode) -> str:
+    """Text of a code block with line structure kept (``<br>``, one element per line)."""
+    if pre.css_first("br, div, .token-line, .line, .code-line") is None:
+        return (pre.text(deep=True) or "").strip("\n")
+    parts: list[str] = []
+
+    def walk(node: LexborNode) -> None:
+        child = node.child
+        while child is not None:
+            if child.is_text_node:
+                parts.append(child.text_content or "")
+            elif child.tag == "br":
+                parts.append("\n")
+            elif child.is_element_node:
+                walk(child)
+                line_like = child.tag == "div" or bool(
+                    {"token-line", "line", "code-line"} & set(_classes(child))
+                )
+                if line_like and parts and not parts[-1].endswith("\n"):
+                    parts.append("\n")
+            child = child.next
+
+    walk(pre)
+    return "".join(parts).strip("\n")
+
+
+def _code_language(pre: LexborNode) -> str | None:
+    code = pre.css_first("code")
+    candidates = [code] if code is not None else []
+    candidates.append(pre)
+    node = pre.parent
+    for _ in range(4):  # Sphinx: div.highlight-python3 > div.highlight > pre
+        if node is None:
+            break
+        candidates.append(node)
+        node = node.parent
+    for i, candidate in enumerate(candidates):
+        lang = language_from_attrs(dict(candidate.attributes), allow_bare=i <= 1)
+        if lang:
+            return lang
+    return None
+
+
+def _normalise_code(content: LexborNode) -> list[str]:
+    languages: list[str] = []
+    for table in content.css("table.highlighttable"):  # Sphinx line numbers in a table
+        code_cell = table.css_first("td.code")
+        if code_cell is not None:
+            table.replace_with(code_cell)
+    for pre in content.css("pre"):
+        if pre.parent is not None and pre.parent.tag == "pre":
+            continue
+        lang = _code_language(pre)
+        text = _code_text(pre)
+        cls = f' class="language-{html.escape(lang)}"' if lang else ""
+        fresh = LexborHTMLParser(f"<pre><code{cls}>{html.escape(text)}</code></pre>").css_first(
+            "pre"
+        )
+        if fresh is not None:
+            pre.replace_with(fresh)
+        if lang and lang not in languages:
+            languages.append(lang)
+    return languages
+
+
+def _admonition_title(node: LexborNode) -> str:
+    title_node = node.css_first(ADMONITION_TITLES)
+    if title_node is None and node.css_first("table th") is not None:
+        title_node = node.css_first("table th")  # DocBook's table-laid admonitions
+    if title_node is not None:
+        title = _text(title_node)
+        title_node.decompose()
+        if title:
+            return title
+    kinds = [c for c in _classes(node) if c not in ("admonition", "theme-admonition", "alert")]
+    for kind in kinds:
+        kind = kind.removeprefix("theme-admonition-").removeprefix("alert--")
+        if kind.isalpha():
+            return kind.capitalize()
+    return "Note"
+
+
+def _normalise_admonitions(content: LexborNode) -> None:
+    for node in reversed(content.css(ADMONITIONS)):
+        if node.parent is None:
+            continue
+        title = _admonition_title(node)
+        for img in node.css("img"):  # DocBook's note.png icons
+            img.decompose()
+        body = node.inner_html or ""
+        fresh = LexborHTMLParser(
+            f"<blockquote><p><strong>{html.escape(title)}</strong></p>{body}</blockquote>"
+        ).css_first("blockquote")
+        if fresh is not None:
+            node.replace_with(fresh)
+
+
+def _normalise_definitions(content: LexborNode) -> None:
+    for dt in content.css("dt"):
+        if "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None:
+            signature = html.escape(_text(dt))
+            fresh = LexborHTMLParser(f"<p><code>{signature}</code></p>").css_first("p")
+        else:
+            fresh = LexborHTMLParser(f"<p><strong>{dt.inner_html or ''}</strong></p>").css_first(
+                "p"
+            )
+        if fresh is not None:
+            dt.replace_with(fresh)
+    for dl in content.css("dl"):
+        dl.unwrap()
+    for dd in content.css("dd"):
+        dd.unwrap()
+
+
+def _fix_images(content: LexborNode) -> None:
+    for img in content.css("img"):
+        attrs = img.attributes
+        if not attrs.get("src") or (attrs.get("src") or "").startswith("data:"):
+            lazy = attrs.get("data-src") or attrs.get("data-original")
+            if lazy:
+                img.attrs["src"] = lazy
+
+
+def _headings(content: LexborNode) -> list[Heading]:
+    out: list[Heading] = []
+    for node in content.css("h1, h2, h3, h4, h5, h6"):
+        text = _text(node)
+        if text:
+            anchor = node.attributes.get("id")
+            if not anchor and node.parent is not None and node.parent.tag == "section":
+                anchor = node.parent.attributes.get("id")
+            out.append(Heading(int(node.tag[1]), text, anchor))
+    return out
+
+
+def _title(tree: LexborHTMLParser, headings: list[Heading]) -> str:
+    for heading in headings:
+        if heading.level == 1:
+            return heading.text
+    node = tree.css_first("title")
+    if node is not None and _text(node):
+        return _text(node)
+    return headings[0].text if headings else ""
+
+
+def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Extracted:
+    """Everything the rest of the pipeline needs from one page's HTML.
+
+    ``want_content_links`` adds the links of the main content alone (the start page's
+    reading order falls back to them when it has no navigation).
+    """
+    tree = LexborHTMLParser(page_html)
+    base = _base_url(tree, url)
+    resolve = _Resolver(base)
+    links = _hrefs(tree.root, resolve) if tree.root is not None else []  # type: ignore[arg-type]
+    toc = _toc_links(tree, resolve)
+    for node in tree.css(GLOBAL_JUNK):
+        node.decompose()
+    _drop_cookie_banners(tree)
+    content = _find_content(tree)
+    for node in content.css(BOILERPLATE):
+        node.decompose()
+    for header in content.css("header"):
+        if header.css_first("h1, h2") is None:
+            header.decompose()
+        else:
+            header.unwrap()
+    _drop_permalinks(content)
+    languages = _normalise_code(content)
+    _normalise_admonitions(content)
+    _normalise_definitions(content)
+    _fix_images(content)
+    headings = _headings(content)
+    return Extracted(
+        title=_title(tree, headings),
+        content_html=content.html or "",
+        base_url=base,
+        links=links,
+        content_links=_hrefs(content, resolve) if want_content_links else [],
+        toc_links=toc,
+        headings=headings,
+        code_languages=languages,
+    )

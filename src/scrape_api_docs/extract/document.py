@@ -1,0 +1,33 @@
+"""The Document: what extraction makes of one fetched page, and what stores and exporters read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Heading:
+    level: int
+    text: str
+    anchor: str | None = None
+
+
+@dataclass
+class Document:
+    url: str
+    """The URL the crawl asked for (its canonical form is the page's identity)."""
+    final_url: str
+    """Where the page really was, after redirects; relative links resolve against it."""
+    title: str
+    markdown: str
+    headings: list[Heading] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    """Every http(s) link on the page, absolute, in page order (for discovery)."""
+    content_links: list[str] = field(default_factory=list)
+    """Links inside the main content only, in order."""
+    toc_links: list[str] = field(default_factory=list)
+    """Links of the page's navigation / table of contents, in order (reading order hints)."""
+    code_languages: list[str] = field(default_factory=list)
+    depth: int = 0
+    fetched_at: str = ""
+    from_cache: bool = False
