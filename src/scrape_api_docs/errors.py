@@ -57,11 +57,15 @@ class ScrapingFailedError(ScraperError):
 class FetchError(ScrapingFailedError):
     """One URL could not be fetched; the crawl records it and goes on."""
 
-    def __init__(
-        self, message: str, *, reason: str, details: dict[str, Any] | None = None
-    ) -> None:
+    RETRYABLE: ClassVar[frozenset[str]] = frozenset({"timeout", "connection error"})
+
+    def __init__(self, message: str, *, reason: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details=details)
         self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        return self.reason in self.RETRYABLE
 
 
 class ExportFailedError(ScraperError):

@@ -434,8 +434,10 @@ async def test_refusal_at_connect_time_surfaces_as_invalid_url_error(server: Tes
     async with httpx.AsyncClient(transport=refusing.transport()) as client:
         with pytest.raises(InvalidURLError) as info:
             await client.get(url)
+        with pytest.raises(InvalidURLError):  # the pool is left clean: refused again
+            await client.get(url)
     assert info.value.details["address"] == "127.0.0.1"
-    assert resolver.calls == [("docs.test", server.port)]
+    assert resolver.calls == [("docs.test", server.port)] * 2
     assert server.hits_for("/page") == []
 
 

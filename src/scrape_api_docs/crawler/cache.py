@@ -76,14 +76,23 @@ class SqlitePageCache:
         if row is None:
             return None
         url, final_url, headers, body, stored_at = row
-        return CachedPage(key, url, final_url, json.loads(headers), zlib.decompress(body), stored_at)
+        return CachedPage(
+            key, url, final_url, json.loads(headers), zlib.decompress(body), stored_at
+        )
 
     def put(self, page: CachedPage) -> None:
         blob = zlib.compress(page.body, 1)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
-                (page.key, page.url, page.final_url, json.dumps(page.headers), blob, page.stored_at),
+                (
+                    page.key,
+                    page.url,
+                    page.final_url,
+                    json.dumps(page.headers),
+                    blob,
+                    page.stored_at,
+                ),
             )
 
     def touch(self, key: str, stored_at: float | None = None) -> None:

@@ -48,7 +48,7 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     except UnicodeDecodeError:
         pass
     head = body[:4096]
-    declared = [charset_from_content_type(content_type)]
+    declared: list[str | None] = [charset_from_content_type(content_type)]
     for pattern in (_XML_DECL, _META_CHARSET):
         match = pattern.search(head)
         declared.append(match.group(1).decode("ascii", "ignore") if match else None)

@@ -105,9 +105,7 @@ class HttpFetcher:
         response.elapsed = time.monotonic() - started
         return response
 
-    async def _follow(
-        self, url: str, headers: Mapping[str, str], html_only: bool
-    ) -> FetchResponse:
+    async def _follow(self, url: str, headers: Mapping[str, str], html_only: bool) -> FetchResponse:
         visited: list[str] = []
         current = url
         while True:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 
 from scrape_api_docs.crawler.scope import Scope
@@ -18,7 +18,7 @@ class QueuedURL:
 
 
 class Frontier:
-    """Decides once per URL whether it is crawled, and hands them out in BFS order.
+    """Decides once per URL whether it is crawled (the crawl loop queues them FIFO: BFS).
 
     ``depth`` counts link hops from the start URL (the start page is 0). The page budget
     counts URLs admitted for fetching, so an endless calendar still ends the crawl.
@@ -29,12 +29,11 @@ class Frontier:
         self.max_depth = max_depth
         self.max_pages = max_pages
         self._seen: set[str] = set()
-        self._queue: deque[QueuedURL] = deque()
         self.admitted = 0
         self.skipped: Counter[str] = Counter()
 
-    def add(self, url: str, depth: int, parent: str | None = None) -> str | None:
-        """Admit ``url``; return None if queued, else why not ("seen" is not counted)."""
+    def admit(self, url: str, depth: int, parent: str | None = None) -> QueuedURL | str:
+        """Admit ``url`` for fetching, or say why not ("seen" is not counted as a skip)."""
         url = strip_fragment(url)
         key = canonical(url)
         if key in self._seen:
@@ -49,8 +48,7 @@ class Frontier:
             self.skipped[reason] += 1
             return reason
         self.admitted += 1
-        self._queue.append(QueuedURL(url, key, depth, parent))
-        return None
+        return QueuedURL(url, key, depth, parent)
 
     def mark_seen(self, url: str) -> None:
         """A redirect target is the same page as its source: never fetch it again."""
@@ -58,12 +56,6 @@ class Frontier:
 
     def is_seen(self, url: str) -> bool:
         return canonical(url) in self._seen
-
-    def pop(self) -> QueuedURL | None:
-        return self._queue.popleft() if self._queue else None
-
-    def __len__(self) -> int:
-        return len(self._queue)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1

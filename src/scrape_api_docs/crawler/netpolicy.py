@@ -249,8 +249,7 @@ class NetworkPolicy:
         if problem:
             raise InvalidURLError(problem, details={"host": host})
         name = _normalise_name(host)
-        ip = _parse_ip(host)
-        if ip is not None:
+        if _parse_ip(host) is not None:
             self._check_address(host, host)
         elif _is_localhost_name(name) and not (self.allow_private or name in self._names):
             raise InvalidURLError(
@@ -278,7 +277,11 @@ class NetworkPolicy:
         return verdict
 
     def is_address_allowed(self, host: str, address: str) -> bool:
-        """May a connection for ``host`` go to ``address``? (allowed_hosts, then classes)"""
+        """May a connection for ``host`` go to ``address``?
+
+        A host name listed in allowed_hosts exempts all its addresses (the operator vouched
+        for that name); a listed network exempts the addresses inside it, whatever the name.
+        """
         return self._refusal(host, address) is None
 
     def _check_address(self, host: str, address: str) -> None:
@@ -309,13 +312,15 @@ class NetworkPolicy:
         return list(addresses)
 
     def network_backend(self) -> httpcore.AsyncNetworkBackend:
+        """An httpcore backend that resolves via ``resolve`` and dials only checked IPs."""
         return _PolicyBackend(self)
 
     def transport(self, **kwargs: Any) -> httpx.AsyncBaseTransport:
         """An httpx transport whose every connection goes through ``network_backend()``.
 
         InvalidURLError raised while connecting is not an httpcore exception, so httpx
-        re-raises it unchanged: callers of ``client.get``/``send`` catch InvalidURLError.
+        re-raises it unchanged: callers of ``client.get``/``send`` catch InvalidURLError
+        (tests pin this, so an httpx upgrade that starts wrapping it will be noticed).
         """
         for bypass in ("proxy", "uds"):
             if kwargs.get(bypass) is not None:

@@ -22,7 +22,7 @@ class Scope:
         start-folder rule; exclude globs win over everything.
         """
         scheme, host, port = origin(url)
-        s_scheme, s_host, s_port = origin(self.start_url)
+        _, s_host, s_port = origin(self.start_url)
         if scheme not in ("http", "https"):
             return "not http(s)"
         if host != s_host or port != s_port:

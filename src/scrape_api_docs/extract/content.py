@@ -373,7 +373,7 @@ def _headings(content: LexborNode) -> list[Heading]:
             anchor = node.attributes.get("id")
             if not anchor and node.parent is not None and node.parent.tag == "section":
                 anchor = node.parent.attributes.get("id")
-            out.append(Heading(int(node.tag[1]), text, anchor))
+            out.append(Heading(int((node.tag or 'h1')[1]), text, anchor))
     return out
 
 
@@ -396,7 +396,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     tree = LexborHTMLParser(page_html)
     base = _base_url(tree, url)
     resolve = _Resolver(base)
-    links = _hrefs(tree.root, resolve) if tree.root is not None else []  # type: ignore[arg-type]
+    links = _hrefs(tree.root, resolve) if tree.root is not None else []
     toc = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()

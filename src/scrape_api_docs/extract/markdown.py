@@ -44,9 +44,9 @@ def tidy(markdown: str) -> str:
     for line in lines:
         is_fence = line.lstrip().startswith("```")
         opens_block = is_fence or line.startswith(">")
-        if not in_fence and opens_block and out and out[-1].strip():
-            if is_fence or not out[-1].startswith(">"):
-                out.append("")
+        after_text = bool(out) and bool(out[-1].strip()) and not out[-1].startswith(">")
+        if not in_fence and opens_block and (after_text or (is_fence and out and out[-1].strip())):
+            out.append("")
         out.append(line.rstrip() if not in_fence else line)
         if is_fence:
             in_fence = not in_fence

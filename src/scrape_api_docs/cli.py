@@ -1,0 +1,253 @@
+"""scrape-docs: the command line.
+
+``scrape-docs scrape URL -o book.md`` crawls a docs site and writes the Markdown book.
+Bad input gets one clear line on stderr and exit status 2; a failed crawl exit status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from pydantic import ValidationError
+
+from scrape_api_docs import __version__
+from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
+from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
+from scrape_api_docs.errors import ScraperError
+from scrape_api_docs.exporters.registry import EXPORTERS
+from scrape_api_docs.jobs.runner import crawl_site, export_all
+from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.pages import SqlitePageStore
+
+FLAG_FOR_FIELD = {
+    "max_depth": "--max-depth",
+    "max_pages": "--max-pages",
+    "rate_limit": "--rate-limit",
+    "timeout": "--timeout",
+    "cache_ttl": "--cache-ttl",
+    "include_patterns": "--include",
+    "exclude_patterns": "--exclude",
+    "user_agent": "--user-agent",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scrape-docs")
+def cli() -> None:
+    """Turn documentation websites into clean Markdown (and more)."""
+
+
+@cli.command()
+@click.argument("url")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="File (one format) or folder."
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(sorted(EXPORTERS)),
+    help="Export format; repeat for several (default: markdown).",
+)
+@click.option("--max-depth", type=int, default=10, show_default=True, help="Link hops from URL.")
+@click.option("--max-pages", type=int, default=1000, show_default=True, help="Page budget.")
+@click.option("--include", "include", multiple=True, help="Glob over the full URL (repeatable).")
+@click.option("--exclude", "exclude", multiple=True, help="Glob over the full URL (repeatable).")
+@click.option(
+    "--rate-limit", type=float, default=2.0, show_default=True, help="Requests/s per host."
+)
+@click.option("--no-rate-limit", is_flag=True, help="No rate limit (only for sites you own).")
+@click.option("--timeout", type=int, default=30, show_default=True, help="Seconds per request.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the page cache.")
+@click.option("--cache-ttl", type=int, default=3600, show_default=True, help="Cache freshness, s.")
+@click.option("--user-agent", default=None, help="User-Agent header (robots.txt matches it).")
+@click.option("--no-robots", is_flag=True, help="Ignore robots.txt (only for sites you own).")
+@click.option(
+    "--allow-private-networks",
+    is_flag=True,
+    help="Allow loopback and private addresses (intranet docs, local servers).",
+)
+def scrape(
+    url: str,
+    output: Path | None,
+    formats: Sequence[str],
+    max_depth: int,
+    max_pages: int,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    rate_limit: float,
+    no_rate_limit: bool,
+    timeout: int,
+    no_cache: bool,
+    cache_ttl: int,
+    user_agent: str | None,
+    no_robots: bool,
+    allow_private_networks: bool,
+) -> None:
+    """Crawl the docs site at URL and write it as one Markdown book."""
+    settings = Settings()
+    if allow_private_networks:
+        settings = settings.model_copy(update={"allow_private_networks": True})
+    options = ScrapeOptions(
+        max_depth=max_depth,
+        max_pages=max_pages,
+        include_patterns=list(include) or None,
+        exclude_patterns=list(exclude) or None,
+        rate_limit=rate_limit,
+        timeout=timeout,
+        cache_enabled=not no_cache,
+        cache_ttl=cache_ttl,
+        user_agent=user_agent,
+    )
+    config = CrawlConfig.from_options(
+        url,
+        options,
+        user_agent=settings.user_agent,
+        rate_limit=None if no_rate_limit else options.rate_limit,
+        respect_robots=not no_robots,
+        max_body_bytes=settings.max_body_bytes,
+        max_redirects=settings.max_redirects,
+    )
+    chosen = list(formats) or ["markdown"]
+    target = output or Path(_default_name(url, chosen))
+    progress = _progress_reporter()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
+        store = SqlitePageStore(Path(tmp) / "pages.sqlite")
+        try:
+            result = asyncio.run(
+                crawl_site(config, settings=settings, store=store, listener=progress.on_event)
+            )
+            progress.finish()
+            artifacts = export_all(store, url, chosen, target)
+        finally:
+            progress.finish()
+            store.close()
+    stats = result.stats
+    _summary(stats, time.monotonic() - started, result.robots)
+    for artifact in artifacts:
+        click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)})")
+
+
+def _default_name(url: str, formats: list[str]) -> str:
+    host = (urlsplit(url).hostname or "docs").replace(".", "-")
+    return f"{host}{EXPORTERS[formats[0]].extension}" if len(formats) == 1 else f"{host}-docs"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
+
+
+def _summary(stats: CrawlStats, seconds: float, robots: str) -> None:
+    rate = stats.processed / seconds if seconds > 0 else 0.0
+    click.echo(
+        f"done: {stats.processed} pages in {seconds:.1f}s ({rate:.1f} pages/s), "
+        f"{stats.errors} errors, {stats.skipped_total} skipped, "
+        f"cache {stats.cache_hits} hits / {stats.cache_misses} misses, robots.txt {robots}",
+        err=True,
+    )
+    for reason, count in stats.skipped.most_common():
+        click.echo(f"  skipped {count:>5}  {reason}", err=True)
+    for reason, count in stats.error_reasons.most_common():
+        click.echo(f"  errors  {count:>5}  {reason}", err=True)
+
+
+class _PlainProgress:
+    """Non-terminal output: one line per page or error, for logs and CI."""
+
+    def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
+        if event.kind == "page":
+            cached = " (cache)" if event.from_cache else ""
+            line = f"[{stats.processed}/{stats.discovered}] {event.url}{cached}"
+        elif event.kind == "error":
+            line = f"[{stats.processed}/{stats.discovered}] error: {event.message}"
+        else:
+            return
+        click.echo(line, file=sys.stderr)
+
+    def finish(self) -> None:
+        pass
+
+
+class _LiveProgress:
+    """Terminal output: a live bar with pages done / discovered, errors, cache hits, URL."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]crawling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(
+                "errors {task.fields[errors]}  cache {task.fields[hits]}  {task.fields[url]}"
+            ),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task("crawl", total=1, errors=0, hits=0, url="")
+        self._progress.start()
+        self._done = False
+
+    def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
+        url = stats.current_url
+        self._progress.update(
+            self._task,
+            completed=stats.processed,
+            total=max(stats.discovered, 1),
+            errors=stats.errors,
+            hits=stats.cache_hits,
+            url=url if len(url) <= 60 else "…" + url[-59:],
+        )
+
+    def finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._progress.stop()
+
+
+def _progress_reporter() -> _PlainProgress | _LiveProgress:
+    return _LiveProgress() if sys.stderr.isatty() else _PlainProgress()
+
+
+def _first_validation_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "options"
+    return f"{FLAG_FOR_FIELD.get(field, field)}: {error['msg']}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors become one line on stderr, never a traceback."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()} (see --help)", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except ValidationError as exc:
+        click.echo(f"error: {_first_validation_problem(exc)}", err=True)
+        return 2
+    except ScraperError as exc:
+        click.echo(f"error: {exc.code}: {exc.message}", err=True)
+        return 2 if exc.code in ("INVALID_URL", "VALIDATION_ERROR") else 1
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""The crawl loop: frontier -> polite fetch (cache, robots, limits, retries) -> extract -> store.
+
+Concurrency: ``config.concurrency`` asyncio workers share one FIFO queue (breadth-first
+order); CPU work (decoding, extraction, Markdown, storing) runs on a small thread pool
+so the event loop keeps fetching while pages convert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from scrape_api_docs.crawler.cache import CachedPage, PageCache
+from scrape_api_docs.crawler.clock import Clock, SystemClock
+from scrape_api_docs.crawler.encoding import decode_html
+from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats, Listener
+from scrape_api_docs.crawler.fetch import FetchResponse, HttpFetcher
+from scrape_api_docs.crawler.frontier import Frontier, QueuedURL
+from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.crawler.ratelimit import HostRateLimiter
+from scrape_api_docs.crawler.retry import RetryPolicy, decide, parse_retry_after
+from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
+from scrape_api_docs.crawler.scope import Scope
+from scrape_api_docs.crawler.sitemap import parse_sitemap
+from scrape_api_docs.crawler.urls import canonical, host_key
+from scrape_api_docs.errors import FetchError, ScrapingFailedError
+from scrape_api_docs.extract.document import Document
+from scrape_api_docs.extract.pipeline import build_document
+from scrape_api_docs.storage.pages import PageStore
+
+MAX_SITEMAP_FILES = 50
+MAX_SITEMAP_NESTING = 3
+
+
+@dataclass
+class Page:
+    url: str
+    final_url: str
+    headers: dict[str, str]
+    body: bytes
+    from_cache: bool
+
+
+@dataclass
+class CrawlResult:
+    start_url: str
+    stats: CrawlStats
+    duration: float
+    robots: str
+    """How robots.txt was read: "parsed", "allow-all (HTTP 404)", "ignored", ..."""
+
+
+class Crawler:
+    def __init__(
+        self,
+        config: CrawlConfig,
+        *,
+        fetcher: HttpFetcher,
+        store: PageStore,
+        cache: PageCache | None = None,
+        clock: Clock | None = None,
+        listener: Listener | None = None,
+        executor: Executor | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.fetcher = fetcher
+        self.store = store
+        self.cache = cache if config.cache_enabled else None
+        self.clock = clock or SystemClock()
+        self.listener = listener
+        self.wall_clock = wall_clock
+        self.rng = rng or random.Random()
+        self._own_executor = executor is None
+        self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="extract")
+        self.stats = CrawlStats()
+        self.scope = Scope(config.start_url, config.include_patterns, config.exclude_patterns)
+        self.frontier = Frontier(self.scope, max_depth=config.max_depth, max_pages=config.max_pages)
+        self.limiter = HostRateLimiter(
+            self.clock, rate=config.rate_limit, concurrency=config.concurrency
+        )
+        self.retry = RetryPolicy(config.max_retries, config.retry_backoff, config.max_retry_after)
+        self._robots: dict[str, RobotsRules] = {}
+        self._queue: asyncio.Queue[QueuedURL] = asyncio.Queue()
+        self._start_error: str | None = None
+
+    # --- public --------------------------------------------------------------------
+    async def run(self) -> CrawlResult:
+        started = time.monotonic()
+        start = self.config.start_url
+        self.fetcher.policy.check_url(start)
+        rules = await self._robots_for(start)
+        if not rules.allowed(start, self.config.user_agent):
+            raise ScrapingFailedError(
+                f"robots.txt of {host_key(start)} disallows {start} for our user agent; "
+                "if you own the site, crawl with robots.txt off (--no-robots)",
+                details={"url": start, "robots": rules.status},
+            )
+        self._admit(start, 0, None)
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.config.concurrency)]
+        try:
+            if self.config.use_sitemaps:
+                await self._discover_sitemaps(start, rules)
+            await self._queue.join()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if self._own_executor:
+                self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.stats.processed == 0:
+            raise ScrapingFailedError(
+                f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
+                details={"url": start, "reason": self._start_error},
+            )
+        return CrawlResult(start, self.stats, time.monotonic() - started, rules.status)
+
+    # --- frontier ------------------------------------------------------------------
+    def _admit(self, url: str, depth: int, parent: str | None) -> None:
+        outcome = self.frontier.admit(url, depth, parent)
+        if isinstance(outcome, QueuedURL):
+            self.stats.discovered += 1
+            self._queue.put_nowait(outcome)
+        elif outcome != "seen":
+            self.stats.skipped[outcome] += 1
+
+    def _emit(self, event: CrawlEvent) -> None:
+        if self.listener is not None:
+            self.listener(event, self.stats)
+
+    def _skip(self, url: str, reason: str) -> None:
+        self.stats.skipped[reason] += 1
+        self._emit(CrawlEvent("skipped", url, reason=reason))
+
+    def _fail(self, item: QueuedURL, reason: str, message: str) -> None:
+        self.stats.errors += 1
+        self.stats.error_reasons[reason] += 1
+        if item.depth == 0:
+            self._start_error = message
+        self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
+
+    # --- workers -------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._process(item)
+            except asyncio.CancelledError:
+                raise
+            except FetchError as exc:
+                self._fail(item, exc.reason, exc.message)
+            except Exception as exc:  # one bad page must not end the crawl
+                self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")
+            finally:
+                self._queue.task_done()
+
+    async def _process(self, item: QueuedURL) -> None:
+        rules = await self._robots_for(item.url)
+        if not rules.allowed(item.url, self.config.user_agent):
+            self._skip(item.url, "disallowed by robots.txt")
+            return
+        self.stats.current_url = item.url
+        began = time.monotonic()
+        page = await self._get_page(item)
+        if page is None:
+            return
+        if canonical(page.final_url) != item.key:
+            out = self.scope.reason_out(page.final_url)
+            if out is not None:
+                self._skip(item.url, f"redirected: {out}")
+                return
+            if self.frontier.is_seen(page.final_url):
+                self._skip(item.url, "redirected to a page already crawled")
+                return
+            self.frontier.mark_seen(page.final_url)
+        loop = asyncio.get_running_loop()
+        doc = await loop.run_in_executor(self.executor, self._build_and_store, page, item)
+        self.stats.processed += 1
+        self.stats.page_time_total += time.monotonic() - began
+        for link in doc.links:
+            self._admit(link, item.depth + 1, item.url)
+        self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
+
+    def _build_and_store(self, page: Page, item: QueuedURL) -> Document:
+        text, _ = decode_html(page.body, page.headers.get("content-type"))
+        doc = build_document(
+            text,
+            url=item.url,
+            final_url=page.final_url,
+            depth=item.depth,
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            from_cache=page.from_cache,
+        )
+        self.store.add(doc)
+        return doc
+
+    # --- fetching: cache, politeness, retries ---------------------------------------
+    async def _get_page(self, item: QueuedURL) -> Page | None:
+        cached = self.cache.get(item.key) if self.cache else None
+        if cached is not None and cached.is_fresh(self.config.cache_ttl, self.wall_clock()):
+            self.stats.cache_hits += 1
+            return Page(item.url, cached.final_url, cached.headers, cached.body, True)
+        validators = cached.validators() if cached else {}
+        response = await self._polite_get(item.url, validators, html_only=True)
+        if response.status == 304 and cached is not None:
+            assert self.cache is not None
+            self.cache.touch(item.key, self.wall_clock())
+            self.stats.cache_hits += 1
+            self.stats.revalidated += 1
+            return Page(item.url, cached.final_url, cached.headers, cached.body, True)
+        if response.status != 200:
+            raise FetchError(
+                f"{item.url}: HTTP {response.status}", reason=f"HTTP {response.status}"
+            )
+        if not response.is_html or response.body is None:
+            mime = response.content_type.split(";", 1)[0].strip() or "unknown type"
+            self._skip(item.url, f"not HTML ({mime})")
+            return None
+        self.stats.cache_misses += 1
+        if self.cache is not None:
+            self.cache.put(
+                CachedPage(
+                    item.key,
+                    item.url,
+                    response.final_url,
+                    _cacheable_headers(response.headers),
+                    response.body,
+                    self.wall_clock(),
+                )
+            )
+        return Page(item.url, response.final_url, response.headers, response.body, False)
+
+    async def _polite_get(
+        self, url: str, headers: dict[str, str], *, html_only: bool
+    ) -> FetchResponse:
+        """One logical GET: rate-limited per host, retried per the retry policy."""
+        host = host_key(url)
+        attempt = 0
+        while True:
+            error: FetchError | None = None
+            response: FetchResponse | None = None
+            async with self.limiter.semaphore(host):
+                await self.limiter.acquire(host)
+                self.stats.requests += 1
+                try:
+                    response = await self.fetcher.get(url, headers=headers, html_only=html_only)
+                except FetchError as exc:
+                    if not exc.retryable:
+                        raise
+                    error = exc
+            status = response.status if response is not None else None
+            retry_after = (
+                parse_retry_after(response.headers.get("retry-after")) if response else None
+            )
+            if response is not None and status is not None and status < 500 and status != 429:
+                return response
+            decision = decide(
+                self.retry,
+                attempt,
+                status=status,
+                error=error.reason if error else None,
+                retry_after=retry_after,
+                rng=self.rng,
+            )
+            if decision.delay is None:
+                if error is not None:
+                    raise FetchError(f"{error.message} ({decision.reason})", reason=error.reason)
+                assert response is not None
+                return response
+            self._emit(CrawlEvent("info", url, message=f"retrying: {decision.reason}"))
+            if decision.host_pause:
+                self.limiter.pause(host, decision.delay)
+            else:
+                await self.clock.sleep(decision.delay)
+            attempt += 1
+
+    # --- robots.txt and sitemaps -------------------------------------------------------
+    async def _robots_for(self, url: str) -> RobotsRules:
+        host = host_key(url)
+        rules = self._robots.get(host)
+        if rules is not None:
+            return rules
+        if not self.config.respect_robots:
+            rules = RobotsRules("ignored", allow_all=True)
+        else:
+            try:
+                response = await self._polite_get(robots_url(url), {}, html_only=False)
+                rules = rules_from_response(response.status, response.body)
+            except FetchError as exc:
+                rules = rules_from_response(None, None, exc.reason)
+            delay = rules.crawl_delay(self.config.user_agent)
+            if delay:
+                self.limiter.set_crawl_delay(host, delay)
+        self._robots[host] = rules
+        self._emit(CrawlEvent("info", url, message=f"robots.txt for {host}: {rules.status}"))
+        return rules
+
+    async def _discover_sitemaps(self, start: str, rules: RobotsRules) -> None:
+        parts = urlsplit(start)
+        default = urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))
+        pending = [(url, 0) for url in dict.fromkeys([*rules.sitemaps, default])]
+        fetched: set[str] = set()
+        while pending and len(fetched) < MAX_SITEMAP_FILES:
+            url, level = pending.pop(0)
+            if url in fetched or host_key(url) != host_key(start):
+                continue
+            fetched.add(url)
+            if not rules.allowed(url, self.config.user_agent) and url not in rules.sitemaps:
+                continue
+            try:
+                response = await self._polite_get(url, {}, html_only=False)
+                if response.status != 200 or response.body is None:
+                    continue
+                content = parse_sitemap(response.body)
+            except (FetchError, ValueError) as exc:
+                self._emit(CrawlEvent("info", url, message=f"sitemap unreadable: {exc}"))
+                continue
+            for page in content.pages:
+                self._admit(page, 1, url)
+            if level < MAX_SITEMAP_NESTING:
+                pending.extend((nested, level + 1) for nested in content.sitemaps)
+
+
+def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:
+    keep = ("content-type", "etag", "last-modified")
+    return {k: v for k, v in headers.items() if k in keep}

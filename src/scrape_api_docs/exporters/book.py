@@ -1,0 +1,127 @@
+"""The shared book model: chapters in reading order, stable anchors, rewritten links.
+
+Every exporter builds on this: it computes the order and anchors from light page
+records, then yields chapters one at a time from the page store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from scrape_api_docs.crawler.urls import canonical, scope_folder
+from scrape_api_docs.extract.document import Document
+from scrape_api_docs.extract.order import PageRef, reading_order
+from scrape_api_docs.storage.pages import PageStore
+
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
+_HEADING = re.compile(r"^(#{1,6})(\s)")
+
+
+@dataclass(frozen=True)
+class ChapterRef:
+    key: str
+    url: str
+    title: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Chapter:
+    ref: ChapterRef
+    document: Document
+
+
+class Book:
+    def __init__(self, store: PageStore, start_url: str, title: str | None = None) -> None:
+        self.store = store
+        self.start_url = start_url
+        refs = store.refs()
+        by_key = {ref.key: ref for ref in refs}
+        order = reading_order(refs, canonical(start_url))
+        self.chapters = _chapter_refs([by_key[key] for key in order], start_url)
+        self.anchors = {ref.key: ref.anchor for ref in self.chapters}
+        start = by_key.get(canonical(start_url))
+        self.title = title or (start.title if start and start.title else _host(start_url))
+
+    def __iter__(self) -> Iterator[Chapter]:
+        """Chapters in reading order, read from the store one at a time."""
+        for ref in self.chapters:
+            doc = self.store.get(ref.key)
+            if doc is not None:
+                yield Chapter(ref, doc)
+
+    def link_target(self, url: str) -> str | None:
+        """The in-book anchor for a link to a crawled page, else None."""
+        return self.anchors.get(canonical(url.split("#", 1)[0]))
+
+    def rewrite_links(self, markdown: str) -> str:
+        """Links between crawled pages point into the book; code blocks are left alone."""
+
+        def replace(match: re.Match[str]) -> str:
+            target = match.group(1).strip("<>")
+            anchor = self.link_target(target) if target.startswith("http") else None
+            return f"](#{anchor}{match.group(2)})" if anchor else match.group(0)
+
+        return _outside_fences(markdown, lambda text: _LINK.sub(replace, text))
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def _chapter_refs(refs: list[PageRef], start_url: str) -> list[ChapterRef]:
+    folder = scope_folder(start_url)
+    used: set[str] = set()
+    out: list[ChapterRef] = []
+    for ref in refs:
+        path = unquote(urlsplit(ref.url or ref.key).path)
+        path = path[len(folder) :] if path.startswith(folder) else path
+        path = re.sub(r"\.(x?html?|php|aspx?)$", "", path)
+        slug = _SLUG_JUNK.sub("-", path.lower()).strip("-") or "index"
+        anchor, n = slug, 2
+        while anchor in used:
+            anchor, n = f"{slug}-{n}", n + 1
+        used.add(anchor)
+        out.append(ChapterRef(ref.key, ref.url or ref.key, ref.title or path or ref.key, anchor))
+    return out
+
+
+def _outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
+    """Apply ``transform`` to the text between fenced code blocks only."""
+    out: list[str] = []
+    chunk: list[str] = []
+    in_fence = False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            if not in_fence and chunk:
+                out.append(transform("\n".join(chunk)))
+                chunk = []
+            out.append(line)
+            in_fence = not in_fence
+        elif in_fence:
+            out.append(line)
+        else:
+            chunk.append(line)
+    if chunk:
+        out.append(transform("\n".join(chunk)))
+    return "\n".join(out)
+
+
+def shift_headings(markdown: str, by: int = 1) -> str:
+    """Demote every heading outside code blocks (a page's h1 becomes a chapter's h2)."""
+
+    def demote(text: str) -> str:
+        lines = []
+        for line in text.split("\n"):
+            match = _HEADING.match(line)
+            if match:
+                level = min(6, len(match.group(1)) + by)
+                line = "#" * level + line[len(match.group(1)) :]
+            lines.append(line)
+        return "\n".join(lines)
+
+    return _outside_fences(markdown, demote)

@@ -1,0 +1,42 @@
+"""The Markdown book: title, table of contents, then every page as a chapter in reading order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from scrape_api_docs.exporters.book import Book, Chapter, shift_headings
+
+
+def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) -> None:
+    out.write(f"# {_escape(book.title)}\n\n")
+    out.write(f"Source: <{book.start_url}>\n\n")
+    if include_toc:
+        out.write("## Contents\n\n")
+        for ref in book.chapters:
+            out.write(f"- [{_escape(ref.title)}](#{ref.anchor})\n")
+        out.write("\n")
+    for chapter in book:
+        out.write(render_chapter(book, chapter))
+
+
+def render_chapter(book: Book, chapter: Chapter) -> str:
+    """One page as a chapter: anchor, heading, source URL, body with headings demoted."""
+    body = book.rewrite_links(shift_headings(chapter.document.markdown.strip()))
+    lines = body.split("\n")
+    if lines and lines[0].startswith("## "):
+        heading, body = lines[0], "\n".join(lines[1:]).strip()
+    else:
+        heading = f"## {_escape(chapter.ref.title)}"
+    source = chapter.document.final_url or chapter.ref.url
+    return f'<a id="{chapter.ref.anchor}"></a>\n\n{heading}\n\nSource: <{source}>\n\n{body}\n\n'
+
+
+def export_markdown(book: Book, path: Path, *, include_toc: bool = True) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        write_markdown_book(book, out, include_toc=include_toc)
+    return path
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")

@@ -1,0 +1,83 @@
+"""Run one scrape end to end: crawl into a page store, then build the requested exports.
+
+The CLI calls this; the API's endpoints will call the same functions, so every entry
+point shares one pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from scrape_api_docs.crawler.cache import SqlitePageCache
+from scrape_api_docs.crawler.clock import Clock
+from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
+from scrape_api_docs.crawler.events import Listener
+from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
+from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.registry import get_exporter
+from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.pages import PageStore
+
+
+@dataclass(frozen=True)
+class Artifact:
+    format: str
+    path: Path
+    size_bytes: int
+    content_type: str
+
+
+async def crawl_site(
+    config: CrawlConfig,
+    *,
+    settings: Settings,
+    store: PageStore,
+    listener: Listener | None = None,
+    clock: Clock | None = None,
+    policy: NetworkPolicy | None = None,
+) -> CrawlResult:
+    """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache."""
+    policy = policy or NetworkPolicy.from_settings(settings)
+    policy.check_url(config.start_url)
+    cache = SqlitePageCache(settings.cache_dir / "pages.sqlite") if config.cache_enabled else None
+    fetcher = HttpFetcher(
+        policy,
+        FetcherOptions(
+            user_agent=config.user_agent,
+            timeout=config.timeout,
+            max_body_bytes=config.max_body_bytes,
+            max_redirects=config.max_redirects,
+            extra_headers=config.extra_headers,
+        ),
+    )
+    try:
+        crawler = Crawler(
+            config, fetcher=fetcher, store=store, cache=cache, clock=clock, listener=listener
+        )
+        return await crawler.run()
+    finally:
+        await fetcher.aclose()
+        if cache is not None:
+            cache.close()
+
+
+def export_all(
+    store: PageStore, start_url: str, formats: list[str], output: Path
+) -> list[Artifact]:
+    """Build each format; ``output`` is the file for one format, the folder for several."""
+    exporters = [get_exporter(name) for name in dict.fromkeys(formats)]
+    book = Book(store, start_url)
+    if len(exporters) == 1:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        targets = [output]
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        targets = [output / f"output{exporter.extension}" for exporter in exporters]
+    artifacts = []
+    for exporter, target in zip(exporters, targets, strict=True):
+        path = exporter.build(book, target)
+        artifacts.append(Artifact(exporter.name, path, path.stat().st_size, exporter.content_type))
+    return artifacts

@@ -1,0 +1,122 @@
+"""The page store: each crawled Document is written as soon as it is made.
+
+Exporters read it back one page at a time in reading order, so a 10,000-page site
+never sits in memory. A store is one SQLite file per crawl (stdlib ``sqlite3``: the
+crawler and exporters stay free of the service's database layer), which also lets an
+interrupted crawl find the pages it already has.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+from scrape_api_docs.crawler.urls import canonical
+from scrape_api_docs.extract.document import Document, Heading
+from scrape_api_docs.extract.order import PageRef
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    final_url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    markdown TEXT NOT NULL,
+    meta TEXT NOT NULL
+)
+"""
+_META_FIELDS = (
+    "headings",
+    "links",
+    "content_links",
+    "toc_links",
+    "code_languages",
+    "depth",
+    "fetched_at",
+    "from_cache",
+)
+
+
+class PageStore(Protocol):
+    def add(self, doc: Document) -> None: ...
+
+    def refs(self) -> list[PageRef]: ...
+
+    def get(self, key: str) -> Document | None: ...
+
+    def iter_documents(self, keys: list[str]) -> Iterator[Document]: ...
+
+    def __len__(self) -> int: ...
+
+
+class SqlitePageStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def add(self, doc: Document) -> None:
+        data = asdict(doc)
+        meta = json.dumps({name: data[name] for name in _META_FIELDS})
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO documents (key, url, final_url, title, markdown, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (canonical(doc.url), doc.url, doc.final_url, doc.title, doc.markdown, meta),
+            )
+
+    def refs(self) -> list[PageRef]:
+        """Light records of every page in crawl order: what reading order needs."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, meta, title, url FROM documents ORDER BY seq"
+            ).fetchall()
+        out = []
+        for key, meta, title, url in rows:
+            data = json.loads(meta)
+            toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
+            out.append(PageRef(key, toc, content, title, url))
+        return out
+
+    def get(self, key: str) -> Document | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT url, final_url, title, markdown, meta FROM documents WHERE key = ?",
+                (key,),
+            ).fetchone()
+        return _document(row) if row else None
+
+    def iter_documents(self, keys: list[str]) -> Iterator[Document]:
+        for key in keys:
+            doc = self.get(key)
+            if doc is not None:
+                yield doc
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT key FROM documents")}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _document(row: tuple[str, str, str, str, str]) -> Document:
+    url, final_url, title, markdown, meta = row
+    data = json.loads(meta)
+    data["headings"] = [Heading(**h) for h in data["headings"]]
+    return Document(url=url, final_url=final_url, title=title, markdown=markdown, **data)
