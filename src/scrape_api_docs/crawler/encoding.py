@@ -52,8 +52,8 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
     for pattern in (_XML_DECL, _META_CHARSET):
         match = pattern.search(head)
         declared.append(match.group(1).decode("ascii", "ignore") if match else None)
-    for name in declared:
-        codec = _codec(name)
+    for label in declared:
+        codec = _codec(label)
         if codec and codec not in ("utf-8",):
             # HTML's rule: latin-1 and ascii labels mean windows-1252.
             if codec in ("ascii", "iso8859-1"):
