@@ -22,7 +22,7 @@ from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
-from scrape_api_docs.jobs.runner import crawl_site, export_all
+from scrape_api_docs.jobs.runner import crawl_site, export_all, extraction_pool
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 
@@ -121,14 +121,22 @@ def scrape(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
         store = SqlitePageStore(Path(tmp) / "pages.sqlite")
+        pool = extraction_pool(settings)
         try:
             result = asyncio.run(
-                crawl_site(config, settings=settings, store=store, listener=progress.on_event)
+                crawl_site(
+                    config,
+                    settings=settings,
+                    store=store,
+                    listener=progress.on_event,
+                    executor=pool,
+                )
             )
             progress.finish()
             artifacts = export_all(store, url, chosen, target)
         finally:
             progress.finish()
+            pool.shutdown(cancel_futures=True)
             store.close()
     stats = result.stats
     _summary(stats, time.monotonic() - started, result.robots)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     user_agent: str = "scrape-api-docs/0.1"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=10, ge=0, le=20)
+    extract_processes: int = Field(default=0, ge=0, le=64)
+    """Processes that extract and convert pages; 0 = one per CPU (at most 4)."""
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

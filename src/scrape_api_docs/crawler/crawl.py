@@ -1,8 +1,10 @@
 """The crawl loop: frontier -> polite fetch (cache, robots, limits, retries) -> extract -> store.
 
 Concurrency: ``config.concurrency`` asyncio workers share one FIFO queue (breadth-first
-order); CPU work (decoding, extraction, Markdown, storing) runs on a small thread pool
-so the event loop keeps fetching while pages convert.
+order); CPU work (decoding, extraction, Markdown) runs on an executor so the event loop
+keeps fetching while pages convert. The default is a small thread pool; entry points
+that crawl big sites pass a process pool (``jobs.runner.extraction_pool``), because the
+HTML parser holds the GIL.
 """
 
 from __future__ import annotations
@@ -181,25 +183,22 @@ class Crawler:
                 return
             self.frontier.mark_seen(page.final_url)
         loop = asyncio.get_running_loop()
-        doc = await loop.run_in_executor(self.executor, self._build_and_store, page, item)
+        doc = await loop.run_in_executor(
+            self.executor,
+            page_to_document,
+            page.body,
+            page.headers.get("content-type"),
+            item.url,
+            page.final_url,
+            item.depth,
+            page.from_cache,
+        )
+        self.store.add(doc)
         self.stats.processed += 1
         self.stats.page_time_total += time.monotonic() - began
         for link in doc.links:
             self._admit(link, item.depth + 1, item.url)
         self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
-
-    def _build_and_store(self, page: Page, item: QueuedURL) -> Document:
-        text, _ = decode_html(page.body, page.headers.get("content-type"))
-        doc = build_document(
-            text,
-            url=item.url,
-            final_url=page.final_url,
-            depth=item.depth,
-            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            from_cache=page.from_cache,
-        )
-        self.store.add(doc)
-        return doc
 
     # --- fetching: cache, politeness, retries ---------------------------------------
     async def _get_page(self, item: QueuedURL) -> Page | None:
@@ -326,6 +325,26 @@ class Crawler:
                 self._admit(page, 1, url)
             if level < MAX_SITEMAP_NESTING:
                 pending.extend((nested, level + 1) for nested in content.sitemaps)
+
+
+def page_to_document(
+    body: bytes,
+    content_type: str | None,
+    url: str,
+    final_url: str,
+    depth: int,
+    from_cache: bool,
+) -> Document:
+    """CPU work for one page (decode, extract, convert); module-level for process pools."""
+    text, _ = decode_html(body, content_type)
+    return build_document(
+        text,
+        url=url,
+        final_url=final_url,
+        depth=depth,
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        from_cache=from_cache,
+    )
 
 
 def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:

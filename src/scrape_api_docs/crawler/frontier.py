@@ -29,12 +29,17 @@ class Frontier:
         self.max_depth = max_depth
         self.max_pages = max_pages
         self._seen: set[str] = set()
+        self._raw_seen: set[str] = set()
         self.admitted = 0
         self.skipped: Counter[str] = Counter()
 
     def admit(self, url: str, depth: int, parent: str | None = None) -> QueuedURL | str:
         """Admit ``url`` for fetching, or say why not ("seen" is not counted as a skip)."""
         url = strip_fragment(url)
+        # Pages link to the same URLs over and over (navigation): decide each spelling once.
+        if url in self._raw_seen:
+            return "seen"
+        self._raw_seen.add(url)
         key = canonical(url)
         if key in self._seen:
             return "seen"

@@ -373,7 +373,7 @@ def _headings(content: LexborNode) -> list[Heading]:
             anchor = node.attributes.get("id")
             if not anchor and node.parent is not None and node.parent.tag == "section":
                 anchor = node.parent.attributes.get("id")
-            out.append(Heading(int((node.tag or 'h1')[1]), text, anchor))
+            out.append(Heading(int((node.tag or "h1")[1]), text, anchor))
     return out
 
 

@@ -6,6 +6,9 @@ point shares one pipeline.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,16 @@ class Artifact:
     content_type: str
 
 
+def extraction_pool(settings: Settings) -> Executor:
+    """Processes for the CPU side of crawling (the HTML parser holds the GIL).
+
+    ``forkserver`` children start from a clean interpreter, not from a copy of a process
+    that has an event loop and database connections open.
+    """
+    workers = settings.extract_processes or min(4, os.cpu_count() or 1)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
 async def crawl_site(
     config: CrawlConfig,
     *,
@@ -38,6 +51,7 @@ async def crawl_site(
     listener: Listener | None = None,
     clock: Clock | None = None,
     policy: NetworkPolicy | None = None,
+    executor: Executor | None = None,
 ) -> CrawlResult:
     """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache."""
     policy = policy or NetworkPolicy.from_settings(settings)
@@ -55,7 +69,13 @@ async def crawl_site(
     )
     try:
         crawler = Crawler(
-            config, fetcher=fetcher, store=store, cache=cache, clock=clock, listener=listener
+            config,
+            fetcher=fetcher,
+            store=store,
+            cache=cache,
+            clock=clock,
+            listener=listener,
+            executor=executor,
         )
         return await crawler.run()
     finally:

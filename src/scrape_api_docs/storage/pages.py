@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
 
@@ -66,13 +65,20 @@ class SqlitePageStore:
         self._lock = threading.Lock()
 
     def add(self, doc: Document) -> None:
-        data = asdict(doc)
-        meta = json.dumps({name: data[name] for name in _META_FIELDS})
+        meta = {name: getattr(doc, name) for name in _META_FIELDS}
+        meta["headings"] = [[h.level, h.text, h.anchor] for h in doc.headings]
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (key, url, final_url, title, markdown, meta) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (canonical(doc.url), doc.url, doc.final_url, doc.title, doc.markdown, meta),
+                (
+                    canonical(doc.url),
+                    doc.url,
+                    doc.final_url,
+                    doc.title,
+                    doc.markdown,
+                    json.dumps(meta),
+                ),
             )
 
     def refs(self) -> list[PageRef]:
@@ -118,5 +124,5 @@ class SqlitePageStore:
 def _document(row: tuple[str, str, str, str, str]) -> Document:
     url, final_url, title, markdown, meta = row
     data = json.loads(meta)
-    data["headings"] = [Heading(**h) for h in data["headings"]]
+    data["headings"] = [Heading(level, text, anchor) for level, text, anchor in data["headings"]]
     return Document(url=url, final_url=final_url, title=title, markdown=markdown, **data)
