@@ -7,6 +7,7 @@ crawler really sent, and how often.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import threading
 import time
@@ -105,10 +106,8 @@ class TestServer:
         reply = route(info) if route else self._static(info.path)
         if reply.delay:
             time.sleep(reply.delay)
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._send(h, reply)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _static(self, path: str) -> Reply:
         if self.root is None:

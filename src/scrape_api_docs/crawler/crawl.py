@@ -92,6 +92,8 @@ class Crawler:
         self._robots: dict[str, RobotsRules] = {}
         self._queue: asyncio.Queue[QueuedURL] = asyncio.Queue()
         self._start_error: str | None = None
+        self._stored: set[str] = set()
+        """Canonical keys of pages stored, under their own URL or as a redirect target."""
 
     # --- public --------------------------------------------------------------------
     async def run(self) -> CrawlResult:
@@ -101,8 +103,8 @@ class Crawler:
         rules = await self._robots_for(start)
         if not rules.allowed(start, self.config.user_agent):
             raise ScrapingFailedError(
-                f"robots.txt of {host_key(start)} disallows {start} for our user agent; "
-                "if you own the site, crawl with robots.txt off (--no-robots)",
+                f"robots.txt of {host_key(start)} disallows {start} for our user agent "
+                f"({rules.status}); if you own the site, crawl with robots.txt off (--no-robots)",
                 details={"url": start, "robots": rules.status},
             )
         self._admit(start, 0, None)
@@ -168,20 +170,28 @@ class Crawler:
         if not rules.allowed(item.url, self.config.user_agent):
             self._skip(item.url, "disallowed by robots.txt")
             return
+        if item.key in self._stored:
+            self._skip(item.url, "already crawled as a redirect target")
+            return
         self.stats.current_url = item.url
         began = time.monotonic()
         page = await self._get_page(item)
         if page is None:
             return
-        if canonical(page.final_url) != item.key:
+        final_key = canonical(page.final_url)
+        if final_key != item.key:
             out = self.scope.reason_out(page.final_url)
             if out is not None:
                 self._skip(item.url, f"redirected: {out}")
                 return
-            if self.frontier.is_seen(page.final_url):
+            if final_key in self._stored:
                 self._skip(item.url, "redirected to a page already crawled")
                 return
             self.frontier.mark_seen(page.final_url)
+        if item.key in self._stored:  # claimed while this one was in flight
+            self._skip(item.url, "already crawled as a redirect target")
+            return
+        self._stored.update((item.key, final_key))
         loop = asyncio.get_running_loop()
         doc = await loop.run_in_executor(
             self.executor,

@@ -9,6 +9,24 @@ from charset_normalizer import from_bytes
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:-]+)["']""")
+_LATIN_SINGLE_BYTE = frozenset(
+    {
+        "cp1250",
+        "cp1252",
+        "cp1254",
+        "cp1257",
+        "latin_1",
+        "iso8859_1",
+        "iso8859_2",
+        "iso8859_9",
+        "iso8859_15",
+        "mac_latin2",
+        "mac_roman",
+        "mac_iceland",
+        "cp850",
+        "cp858",
+    }
+)
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
@@ -64,5 +82,13 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
                 continue
     best = from_bytes(body[:65536]).best()
     if best is not None and best.encoding:
-        return body.decode(best.encoding, errors="replace"), best.encoding
+        guess = best.encoding
+        # Latin-script single-byte guesses are often confused with each other on short
+        # text; windows-1252 is what the web's unlabelled Latin pages almost always are.
+        if guess in _LATIN_SINGLE_BYTE:
+            try:
+                return body.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError:
+                pass
+        return body.decode(guess, errors="replace"), guess
     return body.decode("utf-8", errors="replace"), "utf-8"

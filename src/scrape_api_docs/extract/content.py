@@ -132,6 +132,18 @@ COOKIE_CANDIDATES = (
 )
 _BANNER_MAX_TEXT = 800
 
+# Lexbor checks the open-element stack on every block start tag, so parse time grows
+# with the square of nesting depth (100,000 nested <div>s: 30 s). Pages with many block
+# tags get their nesting capped first; ordinary pages skip the check (a few str.count).
+_BLOCK_TAG_PROBES = ("<div", "<p", "<section", "<li", "<ul", "<ol", "<blockquote", "<dl")
+_SUSPICIOUS_BLOCK_TAGS = 5000
+MAX_NESTING = 512
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^>]*?(/?)>")
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+    | {"track", "wbr"}
+)
+
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _WS = re.compile(r"\s+")
 
@@ -146,6 +158,33 @@ class Extracted:
     toc_links: list[str] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
     code_languages: list[str] = field(default_factory=list)
+
+
+def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
+    """Drop start and end tags nested deeper than ``max_depth``; their text stays."""
+    if sum(page_html.count(probe) for probe in _BLOCK_TAG_PROBES) < _SUSPICIOUS_BLOCK_TAGS:
+        return page_html
+    depth = 0
+    dropped: dict[str, int] = {}
+
+    def visit(match: re.Match[str]) -> str:
+        nonlocal depth
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _VOID or self_closing:
+            return match.group(0)
+        if closing:
+            if dropped.get(name):
+                dropped[name] -= 1
+                return ""
+            depth = max(0, depth - 1)
+            return match.group(0)
+        if depth >= max_depth:
+            dropped[name] = dropped.get(name, 0) + 1
+            return ""
+        depth += 1
+        return match.group(0)
+
+    return _TAG.sub(visit, page_html)
 
 
 def _text(node: LexborNode) -> str:
@@ -393,7 +432,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     ``want_content_links`` adds the links of the main content alone (the start page's
     reading order falls back to them when it has no navigation).
     """
-    tree = LexborHTMLParser(page_html)
+    tree = LexborHTMLParser(limit_nesting(page_html))
     base = _base_url(tree, url)
     resolve = _Resolver(base)
     links = _hrefs(tree.root, resolve) if tree.root is not None else []
