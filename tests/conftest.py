@@ -1,13 +1,76 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from scrape_api_docs.crawler.cache import SqlitePageCache
+from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
+from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
+from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.support.server import TestServer
 
 FIXTURE_SITES = Path(__file__).parent / "fixtures" / "sites"
+
+CrawlFn = Callable[..., Awaitable[tuple[CrawlResult, SqlitePageStore]]]
+
+
+@pytest.fixture
+def crawl(tmp_path: Path) -> CrawlFn:
+    """Crawl for real over loopback: private networks allowed explicitly, rate limit off
+    unless a test sets one, a fresh store (and cache folder) per call."""
+    calls = 0
+
+    async def run(
+        start_url: str,
+        *,
+        cache_dir: Path | None = None,
+        clock: Any = None,
+        wall_clock: Any = None,
+        listener: Any = None,
+        credentials: Any = None,
+        **overrides: Any,
+    ) -> tuple[CrawlResult, SqlitePageStore]:
+        nonlocal calls
+        calls += 1
+        values: dict[str, Any] = {
+            "rate_limit": None,
+            "timeout": 5.0,
+            "retry_backoff": 0.01,
+            "cache_enabled": False,
+        }
+        values.update(overrides)
+        config = CrawlConfig(start_url=start_url, **values)
+        policy = NetworkPolicy(allow_private=True)
+        fetcher = HttpFetcher(
+            policy,
+            FetcherOptions(
+                user_agent=config.user_agent,
+                timeout=config.timeout,
+                max_body_bytes=config.max_body_bytes,
+                max_redirects=config.max_redirects,
+                credentials=credentials or {},
+            ),
+        )
+        store = SqlitePageStore(tmp_path / f"pages-{calls}.sqlite")
+        cache = SqlitePageCache((cache_dir or tmp_path) / "cache.sqlite")
+        kwargs: dict[str, Any] = {"store": store, "cache": cache, "listener": listener}
+        if clock is not None:
+            kwargs["clock"] = clock
+        if wall_clock is not None:
+            kwargs["wall_clock"] = wall_clock
+        try:
+            result = await Crawler(config, fetcher=fetcher, **kwargs).run()
+        finally:
+            await fetcher.aclose()
+            cache.close()
+        return result, store
+
+    return run
 
 
 @pytest.fixture

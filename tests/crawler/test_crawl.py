@@ -11,7 +11,7 @@ import pytest
 
 from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.errors import ScrapingFailedError
-from tests.crawler.conftest import CrawlFn
+from tests.conftest import CrawlFn
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page, serve_pages
 

@@ -19,6 +19,7 @@ from scrape_api_docs.storage.pages import PageStore
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
 _HEADING = re.compile(r"^(#{1,6})(\s)")
+_HEADING_LINE = re.compile(r"^(#{1,6})\s", re.M)
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,29 @@ def _outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
     return "\n".join(out)
 
 
-def shift_headings(markdown: str, by: int = 1) -> str:
-    """Demote every heading outside code blocks (a page's h1 becomes a chapter's h2)."""
+def top_heading_level(markdown: str) -> int | None:
+    """The highest (smallest) heading level used outside code blocks, if any."""
+    levels: list[int] = []
 
-    def demote(text: str) -> str:
+    def collect(text: str) -> str:
+        levels.extend(len(m.group(1)) for m in _HEADING_LINE.finditer(text))
+        return text
+
+    _outside_fences(markdown, collect)
+    return min(levels) if levels else None
+
+
+def shift_headings(markdown: str, by: int = 1) -> str:
+    """Move every heading outside code blocks ``by`` levels (kept within 1..6)."""
+
+    def move(text: str) -> str:
         lines = []
         for line in text.split("\n"):
             match = _HEADING.match(line)
             if match:
-                level = min(6, len(match.group(1)) + by)
+                level = max(1, min(6, len(match.group(1)) + by))
                 line = "#" * level + line[len(match.group(1)) :]
             lines.append(line)
         return "\n".join(lines)
 
-    return _outside_fences(markdown, demote)
+    return _outside_fences(markdown, move) if by else markdown

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from scrape_api_docs.exporters.book import Book, Chapter, shift_headings
+from scrape_api_docs.exporters.book import Book, Chapter, shift_headings, top_heading_level
 
 
 def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) -> None:
@@ -21,8 +21,15 @@ def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) ->
 
 
 def render_chapter(book: Book, chapter: Chapter) -> str:
-    """One page as a chapter: anchor, heading, source URL, body with headings demoted."""
-    body = book.rewrite_links(shift_headings(chapter.document.markdown.strip()))
+    """One page as a chapter: anchor, heading, source URL, body with headings re-levelled.
+
+    The page's top heading level becomes the chapter's level 2 (a Sphinx page's h1, a
+    DocBook section's h2); when the page opens with such a heading it is the chapter
+    heading, otherwise the page title is.
+    """
+    markdown = chapter.document.markdown.strip()
+    top = top_heading_level(markdown)
+    body = book.rewrite_links(shift_headings(markdown, 2 - top) if top else markdown)
     lines = body.split("\n")
     if lines and lines[0].startswith("## "):
         heading, body = lines[0], "\n".join(lines[1:]).strip()

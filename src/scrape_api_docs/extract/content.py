@@ -63,6 +63,7 @@ BOILERPLATE = ", ".join(
         ".navheader",
         ".navfooter",
         ".breadcrumbs",
+        ".rustdoc-breadcrumbs",
         ".wy-breadcrumbs",
         ".theme-doc-breadcrumbs",
         ".pagination-nav",
@@ -84,7 +85,7 @@ BOILERPLATE = ", ".join(
         "rustdoc-toolbar",
         ".copybutton",
         ".copy-button",
-        "[hidden]",
+        "summary.hideme",
         ".sr-only",
         ".visually-hidden",
         ".screen-reader-text",
@@ -188,7 +189,8 @@ def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
 
 
 def _text(node: LexborNode) -> str:
-    return _WS.sub(" ", node.text(deep=True, separator=" ")).strip()
+    """Visible text of a short element (title, heading, link): inline runs are not split."""
+    return _WS.sub(" ", node.text(deep=True, separator="")).strip()
 
 
 def _classes(node: LexborNode) -> list[str]:
@@ -200,7 +202,7 @@ class _Resolver:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self._page = base.split("#", 1)[0]
+        self.page = self._page = base.split("#", 1)[0]
         self._cache: dict[str, str | None] = {}
 
     def __call__(self, href: str) -> str | None:
@@ -249,12 +251,20 @@ def _find_content(tree: LexborHTMLParser) -> LexborNode:
 
 
 def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
+    """The first navigation block that lists at least two other pages, in its order.
+
+    Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
+    "on this page" box) does not count as navigation.
+    """
     for selector in TOC_SELECTORS:
-        links: dict[str, None] = {}
+        pages: dict[str, None] = {}
         for node in tree.css(selector):
-            links.update(dict.fromkeys(_hrefs(node, resolve)))
-        if len(links) >= 2:
-            return list(links)
+            for url in _hrefs(node, resolve):
+                page = url.split("#", 1)[0]
+                if page != resolve.page:
+                    pages[page] = None
+        if len(pages) >= 2:
+            return list(pages)
     return []
 
 
@@ -295,10 +305,12 @@ def _code_text(pre: LexborNode) -> str:
             elif child.tag == "br":
                 parts.append("\n")
             elif child.is_element_node:
-                walk(child)
                 line_like = child.tag == "div" or bool(
                     {"token-line", "line", "code-line"} & set(_classes(child))
                 )
+                if line_like and parts and not parts[-1].endswith("\n"):
+                    parts.append("\n")
+                walk(child)
                 if line_like and parts and not parts[-1].endswith("\n"):
                     parts.append("\n")
             child = child.next
@@ -354,7 +366,7 @@ def _admonition_title(node: LexborNode) -> str:
         title = _text(title_node)
         title_node.decompose()
         if title:
-            return title
+            return title[:1].upper() + title[1:] if title.islower() else title
     kinds = [c for c in _classes(node) if c not in ("admonition", "theme-admonition", "alert")]
     for kind in kinds:
         kind = kind.removeprefix("theme-admonition-").removeprefix("alert--")
@@ -378,10 +390,27 @@ def _normalise_admonitions(content: LexborNode) -> None:
             node.replace_with(fresh)
 
 
+def _normalise_tabs(content: LexborNode) -> None:
+    """Tab sets become one labelled block per tab (inactive tabs included), in order."""
+    for tabs in content.css("div.tabbed-set, div.tabs-container, [data-tabs]"):
+        labels = tabs.css("[role=tab], .tabbed-labels > label, .tabbed-set > label")
+        panels = tabs.css("[role=tabpanel], .tabbed-content > .tabbed-block")
+        if not labels or len(labels) != len(panels):
+            continue
+        names = [_text(label) for label in labels]
+        for name, panel in zip(names, panels, strict=True):
+            title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
+            if title is not None:
+                panel.insert_before(title)
+        for label in labels:
+            label.decompose()
+
+
 def _normalise_definitions(content: LexborNode) -> None:
     for dt in content.css("dt"):
         if "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None:
-            signature = html.escape(_text(dt))
+            # Signatures are runs of spans; joining them with spaces would give "f ( x )".
+            signature = html.escape(_WS.sub(" ", dt.text(deep=True, separator="")).strip())
             fresh = LexborHTMLParser(f"<p><code>{signature}</code></p>").css_first("p")
         else:
             fresh = LexborHTMLParser(f"<p><strong>{dt.inner_html or ''}</strong></p>").css_first(
@@ -443,6 +472,9 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     content = _find_content(tree)
     for node in content.css(BOILERPLATE):
         node.decompose()
+    for summary in content.css("summary"):
+        if summary.css_first("h1, h2, h3, h4, h5, h6") is not None:
+            summary.unwrap()  # rustdoc: <summary><h3>impl ...</h3></summary>
     for header in content.css("header"):
         if header.css_first("h1, h2") is None:
             header.decompose()
@@ -451,6 +483,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     _drop_permalinks(content)
     languages = _normalise_code(content)
     _normalise_admonitions(content)
+    _normalise_tabs(content)
     _normalise_definitions(content)
     _fix_images(content)
     headings = _headings(content)
