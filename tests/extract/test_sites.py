@@ -52,7 +52,11 @@ async def test_site_matches_golden_book(name: str, site_server: Any, crawl: Craw
         golden.write_text(text, encoding="utf-8")
         if os.environ.get("UPDATE_GOLDEN") != "1":
             pytest.fail(f"golden file {golden} was missing and has been written: review it")
-    assert text == golden.read_text(encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8")
+    actual_file = golden.with_name("book.actual.md")
+    if text != expected:
+        actual_file.write_text(text, encoding="utf-8")  # for `diff`; ignored by git
+    assert text == expected
 
 
 @pytest.mark.parametrize("name", SITES)

@@ -23,13 +23,16 @@ def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) ->
 def render_chapter(book: Book, chapter: Chapter) -> str:
     """One page as a chapter: anchor, heading, source URL, body with headings re-levelled.
 
-    The page's top heading level becomes the chapter's level 2 (a Sphinx page's h1, a
-    DocBook section's h2); when the page opens with such a heading it is the chapter
-    heading, otherwise the page title is.
+    When the page opens with its top-level heading (a Sphinx page's h1, a DocBook
+    section's h2) that heading becomes the chapter's level 2; otherwise the page title is
+    the chapter heading and the page's own headings go below it.
     """
     markdown = chapter.document.markdown.strip()
     top = top_heading_level(markdown)
-    body = book.rewrite_links(shift_headings(markdown, 2 - top) if top else markdown)
+    if top:
+        opens_with_top = markdown.startswith("#" * top + " ")
+        markdown = shift_headings(markdown, (2 if opens_with_top else 3) - top)
+    body = book.rewrite_links(markdown)
     lines = body.split("\n")
     if lines and lines[0].startswith("## "):
         heading, body = lines[0], "\n".join(lines[1:]).strip()
