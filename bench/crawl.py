@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class Result:
     peak_rss: int
     markdown_bytes: int
     server_cpu: float
+    other_cpu: float
+    """CPU seconds used by the rest of the machine meanwhile (other jobs slow us down)."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -70,10 +73,7 @@ class RssSampler(threading.Thread):
         return [self.me, *(p for p in children if p.pid not in self.exclude)]
 
     def sample(self) -> int:
-        total = 0
-        for proc in self.processes():
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
+        total = int(sum(measure(self.processes(), lambda p: p.memory_info().rss).values()))
         self.peak = max(self.peak, total)
         self.samples.append((self.progress, total))
         return total
@@ -92,22 +92,25 @@ class RssSampler(threading.Thread):
         return next((rss for done, rss in self.samples if done >= target), 0)
 
 
-def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy since boot."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
+
+
+def measure(
+    procs: list[psutil.Process], what: Callable[[psutil.Process], float]
+) -> dict[int, float]:
+    """``what`` of each process still alive, by pid."""
     out: dict[int, float] = {}
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            out[proc.pid] = times.user + times.system
+            out[proc.pid] = what(proc)
     return out
 
 
-def pss_total(procs: list[psutil.Process]) -> int:
-    """Proportional set size: pages shared between processes counted once, in parts."""
-    total = 0
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            total += proc.memory_full_info().pss
-    return total
+def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+    return measure(procs, lambda p: sum(p.cpu_times()[:2]))
 
 
 def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) -> Result:
@@ -140,6 +143,7 @@ def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) 
     children_before = cpu_seconds(sampler.processes()[1:])
     main_before, server_before = cpu_seconds([me])[me.pid], cpu_seconds([server])[server.pid]
     sampler.start()
+    busy_before = busy_cpu()
     started = time.perf_counter()
     pool = extraction_pool(settings)
     try:
@@ -149,9 +153,12 @@ def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) 
         sampler.sample()  # the 100% point, even if the last page came < 50 ms ago
         artifacts = export_all(store, start_url, ["markdown"], tmp / "book.md")
         wall = time.perf_counter() - started
+        busy = busy_cpu() - busy_before
         children_after = cpu_seconds(sampler.processes()[1:])  # before the workers exit
         main_after, server_after = cpu_seconds([me])[me.pid], cpu_seconds([server])[server.pid]
-        pss = pss_total(sampler.processes())
+        after_export = sampler.sample()
+        # PSS splits shared pages (libraries the forked workers share) between processes.
+        pss = sum(measure(sampler.processes(), lambda p: p.memory_full_info().pss).values())
     finally:
         sampler.stop()
         pool.shutdown(cancel_futures=True)
@@ -161,23 +168,26 @@ def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) 
     rss_points = " / ".join(
         f"{sampler.at_fraction(f, stats.processed) / MB:.0f}" for f in (0.25, 0.5, 0.75, 1.0)
     )
+    main_cpu = main_after - main_before
+    server_cpu = server_after - server_before
     main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     return Result(
         name="scrape-api-docs",
         pages=stats.processed,
         wall=wall,
-        cpu=main_after - main_before - sampler.own_cpu + children,
+        cpu=main_cpu - sampler.own_cpu + children,
         peak_rss=sampler.peak,
         markdown_bytes=artifacts[0].size_bytes,
-        server_cpu=server_after - server_before,
+        server_cpu=server_cpu,
+        other_cpu=busy - main_cpu - children - server_cpu,
         notes=[
             f"{stats.errors} errors ({_counts(stats.error_reasons)}), "
             f"{stats.skipped_total} skipped ({_counts(stats.skipped)})",
-            f"CPU: main {main_after - main_before - sampler.own_cpu:.2f} s + "
-            f"workers/forkserver {children:.2f} s",
+            f"CPU: main {main_cpu - sampler.own_cpu:.2f} s + workers/forkserver {children:.2f} s",
             f"peak RSS: main process {main_peak / MB:.0f} MB (ru_maxrss), "
             f"main + workers {sampler.peak / MB:.0f} MB (sampled every 50 ms)",
-            f"RSS main + workers at 25/50/75/100% of pages: {rss_points} MB",
+            f"RSS main + workers at 25/50/75/100% of pages: {rss_points} MB; "
+            f"after export {after_export / MB:.0f} MB",
             f"PSS main + workers after export: {pss / MB:.0f} MB (shared pages counted once)",
         ],
     )
@@ -187,16 +197,19 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{n} {why}" for why, n in counter.most_common()) or "none"
 
 
-def baseline_crawl(start_url: str, max_pages: int, out_path: Path) -> tuple[int, float, float]:
+def baseline_crawl(
+    start_url: str, max_pages: int, out_path: Path
+) -> tuple[int, float, float, float]:
     """The classic way: one httpx connection, BeautifulSoup, markdownify, one page at a time.
 
-    Runs in a fresh process; returns (pages, wall seconds, CPU seconds).
+    Runs in a fresh process; returns (pages, wall s, its CPU s, whole machine's busy CPU s).
     """
     import httpx
     import markdownify
     from bs4 import BeautifulSoup
 
     before = resource.getrusage(resource.RUSAGE_SELF)
+    busy_before = busy_cpu()
     started = time.perf_counter()
     start = start_url.split("#", 1)[0]
     host = urlsplit(start).netloc
@@ -228,9 +241,10 @@ def baseline_crawl(start_url: str, max_pages: int, out_path: Path) -> tuple[int,
                     seen.add(link)
                     queue.append(link)
     wall = time.perf_counter() - started
+    busy = busy_cpu() - busy_before
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return pages, wall, cpu
+    return pages, wall, cpu, busy
 
 
 def baseline_peak_rss() -> int:
@@ -242,11 +256,14 @@ def run_baseline(start_url: str, max_pages: int, tmp: Path, server: psutil.Proce
     server_before = cpu_seconds([server])[server.pid]
     spawn = multiprocessing.get_context("spawn")  # a clean interpreter, like a script's
     with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-        pages, wall, cpu = pool.submit(baseline_crawl, start_url, max_pages, out_path).result()
+        pages, wall, cpu, busy = pool.submit(
+            baseline_crawl, start_url, max_pages, out_path
+        ).result()
         peak = pool.submit(baseline_peak_rss).result()
     server_cpu = cpu_seconds([server])[server.pid] - server_before
     size = out_path.stat().st_size
-    return Result("classic (bs4+markdownify)", pages, wall, cpu, peak, size, server_cpu)
+    other = busy - cpu - server_cpu
+    return Result("classic (bs4+markdownify)", pages, wall, cpu, peak, size, server_cpu, other)
 
 
 def free_port() -> int:
@@ -277,6 +294,12 @@ def report(ours: Result, base: Result | None) -> None:
         f"  static server CPU (not counted above): {ours.server_cpu:.1f} s during ours"
         + (f", {base.server_cpu:.1f} s during classic" if base else "")
     )
+    others = [
+        f"{r.other_cpu:.1f} CPU-s during {tag} ({100 * r.other_cpu / r.wall:.0f}% of a core)"
+        for r, tag in ((ours, "ours"), (base, "classic"))
+        if r is not None
+    ]
+    print(f"  other processes on this machine (they slow us down): {'; '.join(others)}")
     print(
         f"  Markdown: ours {ours.markdown_bytes / MB:.2f} MB"
         + (f", classic {base.markdown_bytes / MB:.2f} MB" if base else "")

@@ -234,7 +234,7 @@ async def test_robots_status_rules(
 async def test_robots_timeout_means_disallow(server: TestServer, crawl: CrawlFn) -> None:
     server.route("/robots.txt", Reply(body="User-agent: *\nAllow: /\n", delay=1.5))
     serve_pages(server, {"/": []})
-    with pytest.raises(ScrapingFailedError, match="unreachable"):
+    with pytest.raises(ScrapingFailedError, match="cannot reach"):
         await crawl(server.url("/"), timeout=0.5, max_retries=0)
     assert server.hits_for("/") == []
 

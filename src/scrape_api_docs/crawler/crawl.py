@@ -101,6 +101,12 @@ class Crawler:
         start = self.config.start_url
         self.fetcher.policy.check_url(start)
         rules = await self._robots_for(start)
+        if rules.unreachable:
+            raise ScrapingFailedError(
+                f"cannot reach {host_key(start)}: {rules.unreachable}; check the URL and "
+                "the network (robots.txt could not be read, so RFC 9309 forbids crawling)",
+                details={"url": start, "robots": rules.status},
+            )
         if not rules.allowed(start, self.config.user_agent):
             raise ScrapingFailedError(
                 f"robots.txt of {host_key(start)} disallows {start} for our user agent "
@@ -147,7 +153,7 @@ class Crawler:
         self.stats.errors += 1
         self.stats.error_reasons[reason] += 1
         if item.depth == 0:
-            self._start_error = message
+            self._start_error = message.removeprefix(f"{item.url}: ")
         self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
 
     # --- workers -------------------------------------------------------------------
@@ -303,7 +309,7 @@ class Crawler:
                 response = await self._polite_get(robots_url(url), {}, html_only=False)
                 rules = rules_from_response(response.status, response.body)
             except FetchError as exc:
-                rules = rules_from_response(None, None, exc.reason)
+                rules = rules_from_response(None, None, exc.message)
             delay = rules.crawl_delay(self.config.user_agent)
             if delay:
                 self.limiter.set_crawl_delay(host, delay)

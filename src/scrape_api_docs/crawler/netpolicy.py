@@ -37,7 +37,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
 _FORBIDDEN_HOST_CHARS = frozenset("\\%@/?#[] ")
-_PRIVATE_HINT = "set SCRAPER_ALLOW_PRIVATE_NETWORKS=true or list the host in SCRAPER_ALLOWED_HOSTS"
+_PRIVATE_HINT = (
+    "set SCRAPER_ALLOW_PRIVATE_NETWORKS=1 (CLI: --allow-private-networks) "
+    "or list the host in SCRAPER_ALLOWED_HOSTS"
+)
 _EXPLICIT_HINT = "list the host or address in SCRAPER_ALLOWED_HOSTS"
 
 

@@ -19,6 +19,8 @@ class RobotsRules:
     parser: Protego | None = None
     allow_all: bool = False
     sitemaps: list[str] = field(default_factory=list)
+    unreachable: str = ""
+    """Why robots.txt could not be fetched at all (network failure), if it could not."""
 
     def allowed(self, url: str, user_agent: str) -> bool:
         if self.parser is None:
@@ -39,7 +41,8 @@ def rules_from_response(status: int | None, body: bytes | None, reason: str = ""
     timeout, refused redirect): treated like a server error, i.e. disallow everything.
     """
     if status is None:
-        return RobotsRules(f"disallow-all (unreachable: {reason or 'no answer'})")
+        reason = reason or "no answer"
+        return RobotsRules(f"disallow-all (unreachable: {reason})", unreachable=reason)
     if 200 <= status < 300:
         text = (body or b"").decode("utf-8", errors="replace")
         parser = Protego.parse(text)

@@ -1,0 +1,162 @@
+"""The scrape-docs command, run as a user runs it: a real process against a real server."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.server import Reply, TestServer
+
+CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_scrape_writes_the_book_and_reports(site_server: Any, tmp_path: Path) -> None:
+    server = site_server("sphinx_classic")
+    out = tmp_path / "book.md"
+    result = run(
+        [
+            "scrape",
+            server.url("/index.html"),
+            "-o",
+            str(out),
+            "--no-rate-limit",
+            "--allow-private-networks",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    book = out.read_text()
+    assert book.startswith("# Quillstore")
+    assert "## Contents" in book and "```python3" in book
+    assert f"markdown: {out}" in result.stdout
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("[1/") for line in lines)  # plain progress lines off a terminal
+    summary = next(line for line in lines if line.startswith("done:"))
+    assert "5 pages" in summary and "errors" in summary and "skipped" in summary
+    assert any("HTTP 404" in line for line in lines)  # genindex.html etc. are dead links
+    assert (tmp_path / "data" / "cache" / "pages.sqlite").exists()  # SCRAPER_DATA_DIR default
+
+
+def test_second_run_is_served_from_the_cache(site_server: Any, tmp_path: Path) -> None:
+    server = site_server("plain")
+    args = ["scrape", server.url("/index.html"), "-o", str(tmp_path / "a.md"), "--no-rate-limit"]
+    env = {"SCRAPER_ALLOW_PRIVATE_NETWORKS": "1", "SCRAPER_DATA_DIR": str(tmp_path / "state")}
+    assert run(args, tmp_path, env).returncode == 0
+    hits = len(server.hits)
+    second = run(args, tmp_path, env)
+    assert second.returncode == 0
+    assert "cache 4 hits / 0 misses" in second.stderr
+    assert len(server.hits) - hits <= 6  # robots.txt, sitemap.xml and dead links only
+
+
+def test_private_networks_are_refused_without_the_opt_in(site_server: Any, tmp_path: Path) -> None:
+    server = site_server("plain")
+    result = run(["scrape", server.url("/index.html")], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert (
+        result.stderr.startswith("error: INVALID_URL:")
+        and "--allow-private-networks" in result.stderr
+    )
+    assert server.hits == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["scrape", "http://x.org/", "--max-depth", "0"],
+            "--max-depth: Input should be greater than or equal to 1",
+        ),
+        (
+            ["scrape", "http://x.org/", "--rate-limit", "50"],
+            "--rate-limit: Input should be less than or equal to 10",
+        ),
+        (
+            ["scrape", "http://x.org/", "--timeout", "1"],
+            "--timeout: Input should be greater than or equal to 5",
+        ),
+        (["scrape", "http://x.org/", "--rate-limit", "fast"], "'fast' is not a valid float"),
+        (["scrape", "ftp://x.org/"], "INVALID_URL: URL scheme 'ftp' is not allowed"),
+        (["scrape", "http://2130706433/"], "INVALID_URL: non-standard IP address spelling"),
+        (["scrape", "not a url"], "INVALID_URL"),
+        (["scrape", "http://x.org/", "--format", "docx"], "Invalid value for '--format'"),
+        (["scrape"], "Missing argument 'URL'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run(args, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failed_crawl_exits_non_zero(server: TestServer, tmp_path: Path) -> None:
+    server.route("/robots.txt", Reply(404, ""))
+    server.route("/docs/", Reply(500, "broken"))
+    result = run(
+        ["scrape", server.url("/docs/"), "--allow-private-networks", "-o", str(tmp_path / "x.md")],
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "error: SCRAPING_FAILED: nothing could be crawled"
+    )
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_live_progress_bar_on_a_terminal(site_server: Any, tmp_path: Path) -> None:
+    server = site_server("mkdocs_material")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI with the pty as its terminal
+        os.chdir(tmp_path)
+        os.environ["COLUMNS"] = "120"
+        os.execv(
+            sys.executable,
+            [
+                *CLI,
+                "scrape",
+                server.url("/index.html"),
+                "-o",
+                "b.md",
+                "--allow-private-networks",
+                "--no-rate-limit",
+            ],
+        )
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.WEXITSTATUS(status) == 0, text
+    assert "crawling" in text  # the live bar was drawn
+    assert "done: 4 pages" in text
+    assert (tmp_path / "b.md").exists()
