@@ -67,13 +67,18 @@ class RssSampler(threading.Thread):
         self.own_cpu = 0.0
         """CPU seconds this thread used; taken off the main process's CPU."""
         self._halt = threading.Event()
+        self._procs: list[psutil.Process] = []
+        self._ticks = 0
 
     def processes(self) -> list[psutil.Process]:
         children = self.me.children(recursive=True)
         return [self.me, *(p for p in children if p.pid not in self.exclude)]
 
     def sample(self) -> int:
-        total = int(sum(measure(self.processes(), lambda p: p.memory_info().rss).values()))
+        if self._ticks % 10 == 0:  # listing descendants scans /proc: twice a second is enough
+            self._procs = self.processes()
+        self._ticks += 1
+        total = int(sum(measure(self._procs, lambda p: p.memory_info().rss).values()))
         self.peak = max(self.peak, total)
         self.samples.append((self.progress, total))
         return total

@@ -33,7 +33,25 @@ class Settings(BaseSettings):
     extract_processes: int = Field(default=0, ge=0, le=64)
     """Processes that extract and convert pages; 0 = one per CPU (at most 4)."""
 
-    @field_validator("allowed_hosts", mode="before")
+    # --- service (scrape-docs serve) ---------------------------------------------------
+    database_url: str | None = None
+    """SQLAlchemy async URL; default: a SQLite file in the data folder."""
+    workers: int = Field(default=2, ge=1, le=64)
+    """Jobs run at once by the in-process worker pool."""
+    max_queued_jobs: int = Field(default=1000, ge=1)
+    """Past this many queued jobs, submissions get 429."""
+    sync_max_pages: int = Field(default=50, ge=1, le=1000)
+    sync_timeout: float = Field(default=120.0, ge=5)
+    job_log_limit: int = Field(default=500, ge=10)
+    requests_per_minute: int = Field(default=600, ge=1)
+    """API rate limit per key (or per client address without keys)."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    encryption_key: str | None = None
+    """Fernet key(s) for credentials at rest, comma-separated, newest first; default: a key
+    generated once into ``<data_dir>/secret.key`` (mode 0600)."""
+    browser_path: str | None = None
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -43,3 +61,13 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def effective_database_url(self) -> str:
+        return (
+            self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'scraper.db').resolve()}"
+        )

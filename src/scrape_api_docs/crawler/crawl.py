@@ -71,8 +71,10 @@ class Crawler:
         executor: Executor | None = None,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        resume: bool = False,
     ) -> None:
         self.config = config
+        self.resume = resume
         self.fetcher = fetcher
         self.store = store
         self.cache = cache if config.cache_enabled else None
@@ -113,6 +115,8 @@ class Crawler:
                 f"({rules.status}); if you own the site, crawl with robots.txt off (--no-robots)",
                 details={"url": start, "robots": rules.status},
             )
+        if self.resume:
+            self._resume_from_store()
         self._admit(start, 0, None)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.config.concurrency)]
         try:
@@ -133,6 +137,28 @@ class Crawler:
         return CrawlResult(start, self.stats, time.monotonic() - started, rules.status)
 
     # --- frontier ------------------------------------------------------------------
+    def _resume_from_store(self) -> None:
+        """Take up an interrupted crawl: stored pages count as done, their links as found."""
+        records = list(self.store.resume_records())
+        for url, final_url, depth, _ in records:
+            outcome = self.frontier.admit(url, depth)
+            self.frontier.mark_seen(final_url)
+            self._stored.update((canonical(url), canonical(final_url)))
+            if isinstance(outcome, QueuedURL):
+                self.stats.discovered += 1
+                self.stats.processed += 1
+        for url, _, depth, links in records:
+            for link in links:
+                self._admit(link, depth + 1, url)
+        if records:
+            self._emit(
+                CrawlEvent(
+                    "info",
+                    self.config.start_url,
+                    message=(f"resuming: {len(records)} pages already fetched"),
+                )
+            )
+
     def _admit(self, url: str, depth: int, parent: str | None) -> None:
         outcome = self.frontier.admit(url, depth, parent)
         if isinstance(outcome, QueuedURL):

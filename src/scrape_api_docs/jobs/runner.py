@@ -52,6 +52,8 @@ async def crawl_site(
     clock: Clock | None = None,
     policy: NetworkPolicy | None = None,
     executor: Executor | None = None,
+    credentials: dict[tuple[str, str, int], dict[str, str]] | None = None,
+    resume: bool = False,
 ) -> CrawlResult:
     """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache."""
     policy = policy or NetworkPolicy.from_settings(settings)
@@ -65,6 +67,7 @@ async def crawl_site(
             max_body_bytes=config.max_body_bytes,
             max_redirects=config.max_redirects,
             extra_headers=config.extra_headers,
+            credentials=credentials or {},
         ),
     )
     try:
@@ -76,6 +79,7 @@ async def crawl_site(
             clock=clock,
             listener=listener,
             executor=executor,
+            resume=resume,
         )
         return await crawler.run()
     finally:

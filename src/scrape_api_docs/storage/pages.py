@@ -47,6 +47,8 @@ class PageStore(Protocol):
 
     def refs(self) -> list[PageRef]: ...
 
+    def resume_records(self) -> Iterator[tuple[str, str, int, list[str]]]: ...
+
     def get(self, key: str) -> Document | None: ...
 
     def iter_documents(self, keys: list[str]) -> Iterator[Document]: ...
@@ -107,6 +109,16 @@ class SqlitePageStore:
             doc = self.get(key)
             if doc is not None:
                 yield doc
+
+    def resume_records(self) -> Iterator[tuple[str, str, int, list[str]]]:
+        """(url, final_url, depth, links) of every stored page, in crawl order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT url, final_url, meta FROM documents ORDER BY seq"
+            ).fetchall()
+        for url, final_url, meta in rows:
+            data = json.loads(meta)
+            yield url, final_url, int(data["depth"]), list(data["links"])
 
     def keys(self) -> set[str]:
         with self._lock:

@@ -1,0 +1,136 @@
+"""What clients send. Shapes, names and bounds follow the API design."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from scrape_api_docs.crawler.options import ScrapeOptions
+from scrape_api_docs.exporters.registry import EXPORTERS
+
+
+class AuthType(StrEnum):
+    NONE = "none"
+    BASIC = "basic"
+    BEARER = "bearer"
+    API_KEY = "api_key"
+    COOKIE = "cookie"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Smaller runs first."""
+        return {"urgent": 0, "high": 1, "normal": 2, "low": 3}[self.value]
+
+
+class AuthCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: AuthType
+    username: str | None = Field(default=None, max_length=1000)
+    password: str | None = Field(default=None, max_length=10000)
+    token: str | None = Field(default=None, max_length=10000)
+    api_key: str | None = Field(default=None, max_length=10000)
+    header_name: str | None = Field(
+        default=None, max_length=100, description="Header for api_key auth (default X-API-Key)."
+    )
+    cookies: dict[str, str] | None = None
+
+
+def _check_formats(formats: list[str]) -> list[str]:
+    unknown = [f for f in formats if f not in EXPORTERS]
+    if unknown:
+        raise ValueError(
+            f"unknown export format(s) {', '.join(unknown)}; valid: {', '.join(sorted(EXPORTERS))}"
+        )
+    return list(dict.fromkeys(formats))
+
+
+class ScrapeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://docs.example.com/guide/",
+                    "options": {"max_depth": 5, "rate_limit": 2.0},
+                    "export_formats": ["markdown"],
+                    "priority": "normal",
+                }
+            ]
+        },
+    )
+
+    url: HttpUrl
+    options: ScrapeOptions = Field(default_factory=ScrapeOptions)
+    export_formats: list[str] = Field(
+        default_factory=lambda: ["markdown"], min_length=1, max_length=10
+    )
+    authentication: AuthCredentials | None = None
+    webhook_url: HttpUrl | None = None
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=200)
+    priority: Priority = Priority.NORMAL
+    metadata: dict[str, str] | None = None
+
+    _formats = field_validator("export_formats")(lambda cls, v: _check_formats(v))
+
+
+class ValidateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    options: ScrapeOptions = Field(default_factory=ScrapeOptions)
+
+
+class ConvertOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_toc: bool = True
+    metadata: dict[str, str] | None = None
+
+
+class ConvertRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"target_format": "markdown", "options": {"include_toc": True}}]
+        },
+    )
+
+    target_format: str
+    options: ConvertOptions = Field(default_factory=ConvertOptions)
+
+    @field_validator("target_format")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_formats([value])[0]
+
+
+class CredentialRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "domain": "docs.internal.example.com",
+                    "auth_type": "bearer",
+                    "credentials": {"token": "secret-token"},
+                    "expires_at": "2026-12-31T23:59:59Z",
+                }
+            ]
+        },
+    )
+
+    domain: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+    auth_type: AuthType
+    credentials: dict[str, Any]
+    expires_at: datetime | None = None

@@ -1,0 +1,217 @@
+"""What the API answers. Field names follow the design; every model has an example."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+class JobProgress(BaseModel):
+    current_page: int = 0
+    total_pages: int = 0
+    percent_complete: float = 0.0
+    current_operation: str = ""
+
+
+class JobStatistics(BaseModel):
+    pages_discovered: int = 0
+    pages_processed: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    errors: int = 0
+    avg_page_time: float = 0.0
+    pages_skipped: int = 0
+    skipped_reasons: dict[str, int] = Field(default_factory=dict)
+
+
+class ExportInfo(BaseModel):
+    format: str
+    filename: str
+    url: str
+    size_bytes: int
+    checksum: str
+    content_type: str
+    created_at: datetime
+
+
+class LogEntry(BaseModel):
+    timestamp: datetime
+    level: str
+    message: str
+
+
+class ScrapeAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "job_2f1c9a7d3b4e5f60",
+                    "status": "queued",
+                    "created_at": "2026-11-30T19:00:00Z",
+                    "estimated_duration": 300,
+                    "status_url": "/api/v1/jobs/job_2f1c9a7d3b4e5f60",
+                    "websocket_url": "ws://127.0.0.1:8000/api/v1/jobs/job_2f1c9a7d3b4e5f60/stream",
+                }
+            ]
+        }
+    )
+
+    job_id: str
+    status: JobStatusName
+    created_at: datetime
+    estimated_duration: float | None
+    status_url: str
+    websocket_url: str
+
+
+class SyncScrapeResult(BaseModel):
+    job_id: str
+    status: JobStatusName
+    duration: float | None
+    pages_scraped: int
+    exports: list[ExportInfo]
+    statistics: JobStatistics
+    error_message: str | None = None
+
+
+class ValidateResult(BaseModel):
+    valid: bool
+    estimated_pages: int | None
+    estimated_duration: float | None
+    warnings: list[str]
+    recommendations: dict[str, Any]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    url: str
+    status: JobStatusName
+    priority: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    duration: float | None
+    pages_scraped: int
+    exports_available: list[str]
+
+
+class Pagination(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    pagination: Pagination
+
+
+class JobDetail(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "job_2f1c9a7d3b4e5f60",
+                    "url": "https://docs.example.com/",
+                    "status": "running",
+                    "priority": "normal",
+                    "progress": {
+                        "current_page": 23,
+                        "total_pages": 45,
+                        "percent_complete": 51.1,
+                        "current_operation": "Crawling https://docs.example.com/guide/",
+                    },
+                    "created_at": "2026-11-30T19:00:00Z",
+                    "started_at": "2026-11-30T19:00:05Z",
+                    "statistics": {"pages_discovered": 45, "pages_processed": 23},
+                    "exports": [],
+                    "logs": [],
+                }
+            ]
+        }
+    )
+
+    job_id: str
+    url: str
+    status: JobStatusName
+    priority: str
+    progress: JobProgress | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    estimated_completion: datetime | None
+    estimated_duration: float | None
+    duration: float | None
+    statistics: JobStatistics
+    exports: list[ExportInfo]
+    error_message: str | None
+    logs: list[LogEntry]
+
+
+class JobDeleted(BaseModel):
+    job_id: str
+    status: str
+    message: str
+
+
+class ConversionAccepted(BaseModel):
+    conversion_id: str
+    status: Literal["processing", "completed", "failed"]
+    status_url: str
+
+
+class ConversionStatus(BaseModel):
+    conversion_id: str
+    job_id: str
+    target_format: str
+    status: Literal["processing", "completed", "failed"]
+    created_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    export: ExportInfo | None
+
+
+class FormatInfo(BaseModel):
+    available: bool
+    url: str | None = None
+    size_bytes: int | None = None
+    created_at: datetime | None = None
+    message: str | None = None
+
+
+class ExportMetadata(BaseModel):
+    job_id: str
+    formats: dict[str, FormatInfo]
+
+
+class CredentialInfo(BaseModel):
+    credential_id: str
+    domain: str
+    auth_type: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class CredentialList(BaseModel):
+    credentials: list[CredentialInfo]
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    version: str
+    uptime: float
+    dependencies: dict[str, str]
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class Stats(BaseModel):
+    jobs: dict[str, int]
+    performance: dict[str, float]
+    resources: dict[str, float]

@@ -1,0 +1,240 @@
+"""All SQL of the service. Every query that reads a tenant's data filters by its owner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scrape_api_docs.storage.tables import ApiKey, Artifact, Conversion, Credential, Job, JobLog
+
+SORTABLE = {"created_at": Job.created_at, "updated_at": Job.updated_at, "duration": Job.duration}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def next_seq(self) -> int:
+        value = await self.session.scalar(select(func.max(Job.seq)))
+        return int(value or 0) + 1
+
+    def add(self, job: Job) -> None:
+        self.session.add(job)
+
+    async def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        query = select(Job).where(Job.id == job_id)
+        if owner is not None:
+            query = query.where(Job.owner == owner)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def list(
+        self,
+        owner: str,
+        *,
+        status: str | None,
+        limit: int,
+        offset: int,
+        sort: str,
+        order: str,
+    ) -> tuple[Sequence[Job], int]:
+        query: Select[Job] = select(Job).where(Job.owner == owner)
+        if status:
+            query = query.where(Job.status == status)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        column = SORTABLE[sort]
+        ordering = column.asc() if order == "asc" else column.desc()
+        rows = await self.session.execute(
+            query.order_by(ordering, Job.seq.desc()).limit(limit).offset(offset)
+        )
+        return rows.scalars().all(), int(total or 0)
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(select(Job.status, func.count()).group_by(Job.status))
+        return {status: int(count) for status, count in rows.all()}
+
+    async def unfinished(self) -> Sequence[Job]:
+        """Jobs to take up again at start-up, in queue order."""
+        rows = await self.session.execute(
+            select(Job).where(Job.status.in_(("queued", "running"))).order_by(Job.priority, Job.seq)
+        )
+        return rows.scalars().all()
+
+    async def queued_count(self) -> int:
+        value = await self.session.scalar(
+            select(func.count()).select_from(Job).where(Job.status == "queued")
+        )
+        return int(value or 0)
+
+    async def update(self, job_id: str, **values: Any) -> None:
+        values.setdefault("updated_at", now())
+        await self.session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+    async def claim(self, job_id: str) -> bool:
+        """queued -> running, once: False if someone else took it or it was cancelled."""
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(status="running", started_at=now(), updated_at=now(), attempts=Job.attempts + 1)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete(self, job_id: str) -> None:
+        await self.session.execute(delete(JobLog).where(JobLog.job_id == job_id))
+        await self.session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+        await self.session.execute(delete(Conversion).where(Conversion.job_id == job_id))
+        await self.session.execute(delete(Job).where(Job.id == job_id))
+
+    async def performance(self) -> dict[str, float]:
+        row = (
+            await self.session.execute(
+                select(func.avg(Job.duration), func.count()).where(Job.status == "completed")
+            )
+        ).one()
+        return {"avg_job_duration": float(row[0] or 0.0), "completed": float(row[1] or 0)}
+
+    async def completed_statistics(self) -> Sequence[dict[str, Any]]:
+        rows = await self.session.execute(
+            select(Job.statistics).where(Job.status.in_(("completed", "failed", "cancelled")))
+        )
+        return rows.scalars().all()
+
+
+class LogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, job_id: str, level: str, message: str, limit: int) -> None:
+        self.session.add(JobLog(job_id=job_id, timestamp=now(), level=level, message=message))
+        await self.session.flush()
+        # Bounded per job: keep the newest ``limit`` entries.
+        cutoff = await self.session.scalar(
+            select(JobLog.id)
+            .where(JobLog.job_id == job_id)
+            .order_by(JobLog.id.desc())
+            .offset(limit)
+            .limit(1)
+        )
+        if cutoff is not None:
+            await self.session.execute(
+                delete(JobLog).where(JobLog.job_id == job_id, JobLog.id <= cutoff)
+            )
+
+    async def recent(self, job_id: str, limit: int = 50) -> list[JobLog]:
+        rows = await self.session.execute(
+            select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.id.desc()).limit(limit)
+        )
+        return list(reversed(rows.scalars().all()))  # newest last
+
+
+class ArtifactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def for_job(self, job_id: str) -> Sequence[Artifact]:
+        rows = await self.session.execute(
+            select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id)
+        )
+        return rows.scalars().all()
+
+    async def by_name(self, job_id: str, filename: str) -> Artifact | None:
+        rows = await self.session.execute(
+            select(Artifact).where(Artifact.job_id == job_id, Artifact.filename == filename)
+        )
+        return rows.scalar_one_or_none()
+
+    async def replace(self, artifact: Artifact) -> None:
+        await self.session.execute(
+            delete(Artifact).where(
+                Artifact.job_id == artifact.job_id, Artifact.filename == artifact.filename
+            )
+        )
+        self.session.add(artifact)
+
+    async def total_bytes(self) -> int:
+        return int(await self.session.scalar(select(func.sum(Artifact.size_bytes))) or 0)
+
+
+class CredentialRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, credential: Credential) -> None:
+        self.session.add(credential)
+
+    async def list(self, owner: str) -> Sequence[Credential]:
+        rows = await self.session.execute(
+            select(Credential).where(Credential.owner == owner).order_by(Credential.created_at)
+        )
+        return rows.scalars().all()
+
+    async def for_domain(self, owner: str, domain: str) -> Sequence[Credential]:
+        rows = await self.session.execute(
+            select(Credential).where(Credential.owner == owner, Credential.domain == domain)
+        )
+        return [
+            c for c in rows.scalars().all() if c.expires_at is None or _aware(c.expires_at) > now()
+        ]
+
+    async def delete(self, owner: str, credential_id: str) -> bool:
+        result = await self.session.execute(
+            delete(Credential).where(Credential.id == credential_id, Credential.owner == owner)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class KeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        rows = await self.session.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))
+        return rows.scalar_one_or_none()
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return await self.session.get(ApiKey, key_id)
+
+    async def active_count(self) -> int:
+        value = await self.session.scalar(
+            select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+        )
+        return int(value or 0)
+
+    async def all(self) -> Sequence[ApiKey]:
+        return (
+            (await self.session.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+        )
+
+
+class ConversionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, conversion: Conversion) -> None:
+        self.session.add(conversion)
+
+    async def get(self, conversion_id: str, owner: str) -> Conversion | None:
+        rows = await self.session.execute(
+            select(Conversion).where(Conversion.id == conversion_id, Conversion.owner == owner)
+        )
+        return rows.scalar_one_or_none()
+
+    async def update(self, conversion_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(Conversion).where(Conversion.id == conversion_id).values(**values)
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

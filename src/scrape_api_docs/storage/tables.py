@@ -1,0 +1,113 @@
+"""The service's tables (SQLAlchemy 2 declarative). Secrets are stored only as ciphertext."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the key, hex; the key itself is shown once and never stored."""
+    webhook_secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "owner", "created_at"),
+        Index("ix_jobs_status_priority", "status", "priority", "seq"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    """Submission order: first come, first served within one priority."""
+    owner: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]]
+    export_formats: Mapped[list[str]]
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[dict[str, Any]]
+    statistics: Mapped[dict[str, Any]]
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    auth_enc: Mapped[str | None] = mapped_column(Text)
+    """The job's own credentials, encrypted; used for this job only."""
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sync: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobLog(Base):
+    __tablename__ = "job_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    timestamp: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (Index("ux_artifacts_job_file", "job_id", "filename", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    checksum: Mapped[str] = mapped_column(String(80))
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(40), index=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    auth_type: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class Conversion(Base):
+    __tablename__ = "conversions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(40))
+    target_format: Mapped[str] = mapped_column(String(32))
+    options: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
