@@ -15,12 +15,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.cache import CachedPage, PageCache
 from scrape_api_docs.crawler.clock import Clock, SystemClock
-from scrape_api_docs.crawler.encoding import decode_html
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats, Listener
 from scrape_api_docs.crawler.fetch import FetchResponse, HttpFetcher
 from scrape_api_docs.crawler.frontier import Frontier, QueuedURL
@@ -32,8 +30,7 @@ from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.crawler.urls import canonical, host_key
 from scrape_api_docs.errors import FetchError, ScrapingFailedError
-from scrape_api_docs.extract.document import Document
-from scrape_api_docs.extract.pipeline import build_document
+from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
 
 MAX_SITEMAP_FILES = 50
@@ -367,26 +364,6 @@ class Crawler:
                 self._admit(page, 1, url)
             if level < MAX_SITEMAP_NESTING:
                 pending.extend((nested, level + 1) for nested in content.sitemaps)
-
-
-def page_to_document(
-    body: bytes,
-    content_type: str | None,
-    url: str,
-    final_url: str,
-    depth: int,
-    from_cache: bool,
-) -> Document:
-    """CPU work for one page (decode, extract, convert); module-level for process pools."""
-    text, _ = decode_html(body, content_type)
-    return build_document(
-        text,
-        url=url,
-        final_url=final_url,
-        depth=depth,
-        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        from_cache=from_cache,
-    )
 
 
 def _cacheable_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -7,19 +7,20 @@ records, then yields chapters one at a time from the page store.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from scrape_api_docs.crawler.urls import canonical, scope_folder
 from scrape_api_docs.extract.document import Document
+from scrape_api_docs.extract.markdown import outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
-_HEADING = re.compile(r"^(#{1,6})(\s)")
 _HEADING_LINE = re.compile(r"^(#{1,6})\s", re.M)
+_HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Book:
         order = reading_order(refs, canonical(start_url))
         self.chapters = _chapter_refs([by_key[key] for key in order], start_url)
         self.anchors = {ref.key: ref.anchor for ref in self.chapters}
+        self._targets: dict[str, str | None] = {}
         start = by_key.get(canonical(start_url))
         self.title = title or (start.title if start and start.title else _host(start_url))
 
@@ -57,17 +59,32 @@ class Book:
 
     def link_target(self, url: str) -> str | None:
         """The in-book anchor for a link to a crawled page, else None."""
-        return self.anchors.get(canonical(url.split("#", 1)[0]))
+        page = url.split("#", 1)[0]
+        if page not in self._targets:  # a big site has ~100k links to a few hundred pages
+            self._targets[page] = self.anchors.get(canonical(page))
+        return self._targets[page]
+
+    def _replace_link(self, match: re.Match[str]) -> str:
+        target = match.group(1).strip("<>")
+        anchor = self.link_target(target) if target.startswith("http") else None
+        return f"](#{anchor}{match.group(2)})" if anchor else match.group(0)
 
     def rewrite_links(self, markdown: str) -> str:
         """Links between crawled pages point into the book; code blocks are left alone."""
+        return outside_fences(markdown, lambda text: _LINK.sub(self._replace_link, text))
 
-        def replace(match: re.Match[str]) -> str:
-            target = match.group(1).strip("<>")
-            anchor = self.link_target(target) if target.startswith("http") else None
-            return f"](#{anchor}{match.group(2)})" if anchor else match.group(0)
+    def render_body(self, markdown: str, shift: int) -> str:
+        """Headings moved ``shift`` levels and links rewritten, in one pass over the prose."""
 
-        return _outside_fences(markdown, lambda text: _LINK.sub(replace, text))
+        def move(match: re.Match[str]) -> str:
+            return "#" * max(1, min(6, len(match.group(1)) + shift))
+
+        def transform(text: str) -> str:
+            if shift:
+                text = _HEADING_MARKS.sub(move, text)
+            return _LINK.sub(self._replace_link, text)
+
+        return outside_fences(markdown, transform)
 
 
 def _host(url: str) -> str:
@@ -91,27 +108,6 @@ def _chapter_refs(refs: list[PageRef], start_url: str) -> list[ChapterRef]:
     return out
 
 
-def _outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
-    """Apply ``transform`` to the text between fenced code blocks only."""
-    out: list[str] = []
-    chunk: list[str] = []
-    in_fence = False
-    for line in markdown.split("\n"):
-        if line.lstrip().startswith("```"):
-            if not in_fence and chunk:
-                out.append(transform("\n".join(chunk)))
-                chunk = []
-            out.append(line)
-            in_fence = not in_fence
-        elif in_fence:
-            out.append(line)
-        else:
-            chunk.append(line)
-    if chunk:
-        out.append(transform("\n".join(chunk)))
-    return "\n".join(out)
-
-
 def top_heading_level(markdown: str) -> int | None:
     """The highest (smallest) heading level used outside code blocks, if any."""
     levels: list[int] = []
@@ -120,21 +116,16 @@ def top_heading_level(markdown: str) -> int | None:
         levels.extend(len(m.group(1)) for m in _HEADING_LINE.finditer(text))
         return text
 
-    _outside_fences(markdown, collect)
+    outside_fences(markdown, collect)
     return min(levels) if levels else None
 
 
 def shift_headings(markdown: str, by: int = 1) -> str:
     """Move every heading outside code blocks ``by`` levels (kept within 1..6)."""
+    if not by:
+        return markdown
 
-    def move(text: str) -> str:
-        lines = []
-        for line in text.split("\n"):
-            match = _HEADING.match(line)
-            if match:
-                level = max(1, min(6, len(match.group(1)) + by))
-                line = "#" * level + line[len(match.group(1)) :]
-            lines.append(line)
-        return "\n".join(lines)
+    def move(match: re.Match[str]) -> str:
+        return "#" * max(1, min(6, len(match.group(1)) + by))
 
-    return _outside_fences(markdown, move) if by else markdown
+    return outside_fences(markdown, lambda text: _HEADING_MARKS.sub(move, text))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from scrape_api_docs.exporters.book import Book, Chapter, shift_headings, top_heading_level
+from scrape_api_docs.exporters.book import Book, Chapter, top_heading_level
 
 
 def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) -> None:
@@ -27,18 +27,18 @@ def render_chapter(book: Book, chapter: Chapter) -> str:
     section's h2) that heading becomes the chapter's level 2; otherwise the page title is
     the chapter heading and the page's own headings go below it.
     """
-    markdown = chapter.document.markdown.strip()
+    doc = chapter.document
+    markdown = doc.markdown.strip()
     top = top_heading_level(markdown)
-    if top:
-        opens_with_top = markdown.startswith("#" * top + " ")
-        markdown = shift_headings(markdown, (2 if opens_with_top else 3) - top)
-    body = book.rewrite_links(markdown)
-    lines = body.split("\n")
-    if lines and lines[0].startswith("## "):
-        heading, body = lines[0], "\n".join(lines[1:]).strip()
+    opens_with_top = bool(top) and markdown.startswith("#" * (top or 0) + " ")
+    shift = ((2 if opens_with_top else 3) - top) if top else 0
+    body = book.render_body(markdown, shift)
+    lines = body.split("\n", 1)
+    if opens_with_top:
+        heading, body = lines[0], (lines[1] if len(lines) > 1 else "").strip()
     else:
         heading = f"## {_escape(chapter.ref.title)}"
-    source = chapter.document.final_url or chapter.ref.url
+    source = doc.final_url or chapter.ref.url
     return f'<a id="{chapter.ref.anchor}"></a>\n\n{heading}\n\nSource: <{source}>\n\n{body}\n\n'
 
 

@@ -136,7 +136,10 @@ _BANNER_MAX_TEXT = 800
 # Lexbor checks the open-element stack on every block start tag, so parse time grows
 # with the square of nesting depth (100,000 nested <div>s: 30 s). Pages with many block
 # tags get their nesting capped first; ordinary pages skip the check (a few str.count).
-_BLOCK_TAG_PROBES = ("<div", "<p", "<section", "<li", "<ul", "<ol", "<blockquote", "<dl")
+_BLOCK_TAG_PROBES = ("<div", "<p>", "<p ", "<section", "<li>", "<li ", "<ul", "<ol", "<dl")
+_BLOCK_TAG = re.compile(
+    r"<(/?)(?:div|p|section|li|ul|ol|dl|dd|blockquote|article|table)[\s>]", re.I
+)
 _SUSPICIOUS_BLOCK_TAGS = 5000
 MAX_NESTING = 512
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^>]*?(/?)>")
@@ -144,6 +147,8 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
     | {"track", "wbr"}
 )
+
+_ANY_TOC = ", ".join(TOC_SELECTORS)
 
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _WS = re.compile(r"\s+")
@@ -164,6 +169,12 @@ class Extracted:
 def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
     """Drop start and end tags nested deeper than ``max_depth``; their text stays."""
     if sum(page_html.count(probe) for probe in _BLOCK_TAG_PROBES) < _SUSPICIOUS_BLOCK_TAGS:
+        return page_html
+    depth = deepest = 0
+    for match in _BLOCK_TAG.finditer(page_html):  # cheap estimate before any rewriting
+        depth = max(0, depth - 1) if match.group(1) else depth + 1
+        deepest = max(deepest, depth)
+    if deepest <= max_depth:
         return page_html
     depth = 0
     dropped: dict[str, int] = {}
@@ -256,6 +267,8 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) does not count as navigation.
     """
+    if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
+        return []
     for selector in TOC_SELECTORS:
         pages: dict[str, None] = {}
         for node in tree.css(selector):
@@ -464,7 +477,10 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     tree = LexborHTMLParser(limit_nesting(page_html))
     base = _base_url(tree, url)
     resolve = _Resolver(base)
-    links = _hrefs(tree.root, resolve) if tree.root is not None else []
+    # Pages linked, fragments dropped: discovery needs no more, and a reference page with
+    # hundreds of "#anchor" links then costs the crawl loop a few dozen entries.
+    all_links = _hrefs(tree.root, resolve) if tree.root is not None else []
+    links = list(dict.fromkeys(url.split("#", 1)[0] for url in all_links))
     toc = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()

@@ -22,7 +22,7 @@ class Document:
     markdown: str
     headings: list[Heading] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
-    """Every http(s) link on the page, absolute, in page order (for discovery)."""
+    """Every http(s) page the page links to, absolute, fragment dropped, in page order."""
     content_links: list[str] = field(default_factory=list)
     """Links inside the main content only, in order."""
     toc_links: list[str] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from html_to_markdown import ConversionOptions, convert
@@ -35,6 +36,18 @@ def to_markdown(content_html: str, base_url: str) -> str:
 
 def _with_base(base_url: str) -> ConversionOptions:
     return replace(_OPTIONS, base_url=base_url)
+
+
+def outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
+    """Apply ``transform`` to the prose between fenced code blocks; code stays verbatim."""
+    pieces: list[str] = []
+    position = 0
+    for match in _FENCED.finditer(markdown):
+        pieces.append(transform(markdown[position : match.start()]))
+        pieces.append(match.group(0))
+        position = match.end()
+    pieces.append(transform(markdown[position:]))
+    return "".join(pieces)
 
 
 def tidy(markdown: str) -> str:

@@ -40,7 +40,11 @@ def extraction_pool(settings: Settings) -> Executor:
     that has an event loop and database connections open.
     """
     workers = settings.extract_processes or min(4, os.cpu_count() or 1)
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    context = multiprocessing.get_context("forkserver")
+    # Workers are forked from a server that imported only the extraction code, not the
+    # caller's whole program (the default preloads ``__main__``).
+    context.set_forkserver_preload(["scrape_api_docs.extract.pipeline"])
+    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 async def crawl_site(

@@ -1,0 +1,111 @@
+"""Who is calling (API key -> owner), per-caller rate limits, and the services."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from scrape_api_docs.api.errors import APIError
+from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.service import JobService
+from scrape_api_docs.jobs.worker import JobRunner
+from scrape_api_docs.storage.repositories import KeyRepository
+
+LOCAL_OWNER = "local"
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key")
+_BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
+
+
+@dataclass(frozen=True)
+class Caller:
+    owner: str
+    authenticated: bool
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def context(request: Request) -> JobContext:
+    ctx: JobContext = request.app.state.ctx
+    return ctx
+
+
+def service(request: Request) -> JobService:
+    svc: JobService = request.app.state.service
+    return svc
+
+
+def runner(request: Request) -> JobRunner:
+    run: JobRunner = request.app.state.pool.runner
+    return run
+
+
+class KeyCheck:
+    """Looks keys up by hash; whether any key exists is re-read every few seconds, so a
+    key made with ``scrape-docs keys create`` applies without a restart."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._any: tuple[float, bool] = (0.0, False)
+
+    async def keys_configured(self, ctx: JobContext) -> bool:
+        checked, value = self._any
+        if time.monotonic() - checked > self.ttl:
+            async with ctx.sessions() as session:
+                value = await KeyRepository(session).active_count() > 0
+            self._any = (time.monotonic(), value)
+        return value
+
+    async def owner_of(self, ctx: JobContext, key: str) -> str | None:
+        async with ctx.sessions() as session:
+            record = await KeyRepository(session).by_hash(hash_key(key))
+        if record is None or record.revoked_at is not None:
+            return None
+        return record.id
+
+
+async def identify(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_header)] = None,
+) -> Caller:
+    ctx = context(request)
+    keys: KeyCheck = request.app.state.keys
+    if not await keys.keys_configured(ctx):
+        return Caller(LOCAL_OWNER, False)
+    owner = await keys.owner_of(ctx, api_key) if api_key else None
+    if owner is None:  # unknown and revoked keys get the same answer
+        raise APIError(
+            401, "AUTHENTICATION_FAILED", _BAD_KEY, headers={"WWW-Authenticate": "X-API-Key"}
+        )
+    return Caller(owner, True)
+
+
+async def caller(request: Request, who: Annotated[Caller, Depends(identify)]) -> Caller:
+    """The authenticated caller, within its request budget."""
+    identity = (
+        who.owner if who.authenticated else f"ip:{request.client.host if request.client else '?'}"
+    )
+    wait = request.app.state.limiter.check(identity)
+    if wait:
+        retry = max(1, math.ceil(wait))
+        raise APIError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"too many requests; retry in {retry} s",
+            details={"retry_after": retry},
+            headers={"Retry-After": str(retry)},
+        )
+    return who
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+ServiceDep = Annotated[JobService, Depends(service)]
+ContextDep = Annotated[JobContext, Depends(context)]
+RunnerDep = Annotated[JobRunner, Depends(runner)]

@@ -1,0 +1,43 @@
+"""What the job system needs, built once at start-up and passed down (no globals)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.jobs.events import EventBus
+from scrape_api_docs.jobs.metrics import Metrics
+from scrape_api_docs.jobs.queue import JobQueue
+from scrape_api_docs.jobs.webhooks import WebhookSender
+from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.secrets import Cipher
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[Any]
+    cipher: Cipher
+    queue: JobQueue
+    bus: EventBus
+    policy: NetworkPolicy
+    webhooks: WebhookSender
+    executor: Executor
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: float = field(default_factory=time.time)
+    active_jobs: dict[str, Any] = field(default_factory=dict)
+    """job id -> the asyncio task running it (cancellation goes through here)."""
+    cancel_requested: set[str] = field(default_factory=set)
+    background: set[Any] = field(default_factory=set)
+    """Fire-and-forget tasks (webhook deliveries, conversions), kept referenced."""
+    """Jobs a user cancelled (as opposed to tasks stopped by a shutdown)."""
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.settings.jobs_dir / job_id

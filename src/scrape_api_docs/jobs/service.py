@@ -1,0 +1,262 @@
+"""Job operations the API calls: submit, look up, cancel, delete, convert, credentials.
+
+Every lookup is by owner (the API key's id, or "local" without keys): another owner's
+job, credential or export does not exist as far as the caller can tell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrape_api_docs.crawler.options import ScrapeOptions
+from scrape_api_docs.errors import (
+    InvalidOptionsError,
+    JobNotFoundError,
+    ScraperError,
+)
+from scrape_api_docs.jobs.auth import headers_for
+from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.storage.repositories import (
+    ArtifactRepository,
+    ConversionRepository,
+    CredentialRepository,
+    JobRepository,
+    LogRepository,
+    now,
+)
+from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job, JobLog
+
+TERMINAL = ("completed", "failed", "cancelled")
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+class QueueFullError(ScraperError):
+    code = "RATE_LIMIT_EXCEEDED"
+
+
+class NotFoundError(ScraperError):
+    code = "NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    url: str
+    options: ScrapeOptions
+    export_formats: list[str]
+    priority: str = "normal"
+    authentication: dict[str, Any] | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass
+class JobView:
+    job: Job
+    artifacts: list[Artifact]
+    logs: list[JobLog]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class JobService:
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+
+    # --- jobs ------------------------------------------------------------------------
+    async def submit(self, owner: str, spec: JobSpec, *, sync: bool = False) -> Job:
+        """Check everything a user can get wrong now, not in the worker later."""
+        self.ctx.policy.check_url(spec.url)
+        if spec.webhook_url:
+            await self._check_reachable_policy(spec.webhook_url)
+        if spec.authentication:
+            headers_for(spec.authentication.get("type", "none"), spec.authentication)
+        if spec.options.render_javascript:
+            raise InvalidOptionsError(
+                "render_javascript is not available on this server yet; "
+                "submit with render_javascript false",
+                details={"option": "render_javascript"},
+            )
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            if not sync and await jobs.queued_count() >= self.ctx.settings.max_queued_jobs:
+                raise QueueFullError(
+                    f"the queue is full ({self.ctx.settings.max_queued_jobs} jobs waiting); "
+                    "retry later",
+                    details={"queued": self.ctx.settings.max_queued_jobs},
+                )
+            stamp = now()
+            job = Job(
+                id=new_id("job"),
+                seq=await jobs.next_seq(),
+                owner=owner,
+                url=spec.url,
+                options=spec.options.model_dump(mode="json"),
+                export_formats=spec.export_formats,
+                priority=PRIORITY_RANK[spec.priority],
+                status="queued",
+                created_at=stamp,
+                updated_at=stamp,
+                progress={},
+                statistics={},
+                webhook_url=spec.webhook_url,
+                webhook_secret_enc=(
+                    self.ctx.cipher.encrypt(spec.webhook_secret) if spec.webhook_secret else None
+                ),
+                auth_enc=(
+                    self.ctx.cipher.encrypt(spec.authentication) if spec.authentication else None
+                ),
+                metadata_=spec.metadata or {},
+                attempts=0,
+                sync=int(sync),
+            )
+            jobs.add(job)
+        if not sync:
+            await self.ctx.queue.put(job.id, job.priority, job.seq)
+        return job
+
+    async def _check_reachable_policy(self, url: str) -> None:
+        self.ctx.policy.check_url(url)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        with contextlib.suppress(OSError):  # unresolvable now: checked again at delivery
+            await self.ctx.policy.resolve(
+                host, parts.port or (443 if parts.scheme == "https" else 80)
+            )
+
+    async def get(self, owner: str, job_id: str) -> Job:
+        async with self.ctx.sessions() as session:
+            job = await JobRepository(session).get(job_id, owner)
+        if job is None:
+            raise JobNotFoundError(f"job {job_id} not found", details={"job_id": job_id})
+        return job
+
+    async def view(self, owner: str, job_id: str, log_limit: int = 50) -> JobView:
+        async with self.ctx.sessions() as session:
+            job = await JobRepository(session).get(job_id, owner)
+            if job is None:
+                raise JobNotFoundError(f"job {job_id} not found", details={"job_id": job_id})
+            artifacts = list(await ArtifactRepository(session).for_job(job_id))
+            logs = await LogRepository(session).recent(job_id, log_limit)
+        return JobView(job, artifacts, logs)
+
+    async def list_jobs(
+        self, owner: str, *, status: str | None, limit: int, offset: int, sort: str, order: str
+    ) -> tuple[list[tuple[Job, list[str]]], int]:
+        async with self.ctx.sessions() as session:
+            jobs, total = await JobRepository(session).list(
+                owner, status=status, limit=limit, offset=offset, sort=sort, order=order
+            )
+            artifacts = ArtifactRepository(session)
+            out = [
+                (job, sorted({a.format for a in await artifacts.for_job(job.id)})) for job in jobs
+            ]
+        return out, total
+
+    async def cancel_or_delete(self, owner: str, job_id: str) -> tuple[str, str]:
+        """Cancel a queued or running job (pages kept); delete a finished one with its files."""
+        job = await self.get(owner, job_id)
+        if job.status in TERMINAL:
+            async with self.ctx.sessions() as session, session.begin():
+                await JobRepository(session).delete(job_id)
+            shutil.rmtree(self.ctx.job_dir(job_id), ignore_errors=True)
+            return "deleted", "job and its files deleted"
+        self.ctx.cancel_requested.add(job_id)
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            await jobs.update(job_id, status="cancelled", completed_at=now())
+            await LogRepository(session).add(
+                job_id, "warning", "cancelled by request", self.ctx.settings.job_log_limit
+            )
+        task = self.ctx.active_jobs.get(job_id)
+        if task is not None:
+            task.cancel()
+        return "cancelled", "job cancelled; pages fetched so far are kept"
+
+    # --- artifacts and conversions --------------------------------------------------------
+    async def artifact(self, owner: str, job_id: str, filename: str) -> Artifact:
+        await self.get(owner, job_id)
+        async with self.ctx.sessions() as session:
+            artifact = await ArtifactRepository(session).by_name(job_id, filename)
+        if artifact is None:
+            raise NotFoundError(
+                f"job {job_id} has no export named {filename!r}",
+                details={"job_id": job_id, "filename": filename},
+            )
+        return artifact
+
+    async def create_conversion(
+        self, owner: str, job_id: str, target_format: str, options: dict[str, Any]
+    ) -> Conversion:
+        job = await self.get(owner, job_id)
+        if not (self.ctx.job_dir(job_id) / "pages.sqlite").exists():
+            raise InvalidOptionsError(
+                f"job {job_id} has no stored pages to convert (status {job.status})",
+                details={"job_id": job_id, "status": job.status},
+            )
+        conversion = Conversion(
+            id=new_id("conv"),
+            job_id=job_id,
+            owner=owner,
+            target_format=target_format,
+            options=options,
+            status="processing",
+            error_message=None,
+            created_at=now(),
+            completed_at=None,
+        )
+        async with self.ctx.sessions() as session, session.begin():
+            ConversionRepository(session).add(conversion)
+        return conversion
+
+    async def conversion(self, owner: str, conversion_id: str) -> Conversion:
+        async with self.ctx.sessions() as session:
+            conversion = await ConversionRepository(session).get(conversion_id, owner)
+        if conversion is None:
+            raise NotFoundError(
+                f"conversion {conversion_id} not found", details={"conversion_id": conversion_id}
+            )
+        return conversion
+
+    # --- credentials ---------------------------------------------------------------------
+    async def add_credential(
+        self,
+        owner: str,
+        domain: str,
+        auth_type: str,
+        values: dict[str, Any],
+        expires_at: datetime | None,
+    ) -> Credential:
+        headers_for(auth_type, values)  # a clear 4xx now for a credential that cannot work
+        credential = Credential(
+            id=new_id("cred"),
+            owner=owner,
+            domain=domain.lower().rstrip("."),
+            auth_type=auth_type,
+            ciphertext=self.ctx.cipher.encrypt(values),
+            created_at=now(),
+            expires_at=expires_at,
+        )
+        async with self.ctx.sessions() as session, session.begin():
+            CredentialRepository(session).add(credential)
+        return credential
+
+    async def credentials(self, owner: str) -> list[Credential]:
+        async with self.ctx.sessions() as session:
+            return list(await CredentialRepository(session).list(owner))
+
+    async def delete_credential(self, owner: str, credential_id: str) -> None:
+        async with self.ctx.sessions() as session, session.begin():
+            deleted = await CredentialRepository(session).delete(owner, credential_id)
+        if not deleted:
+            raise NotFoundError(
+                f"credential {credential_id} not found", details={"credential_id": credential_id}
+            )

@@ -1,0 +1,468 @@
+"""Workers: take jobs off the queue and run each end to end, reporting as they go.
+
+One job = crawl into ``<data_dir>/jobs/<id>/pages.sqlite`` (kept, so a restarted job
+resumes and conversions never crawl again), then each export, each recorded as an
+artifact. Progress is written to the database about once a second and published on
+the event bus as it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
+from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
+from scrape_api_docs.errors import ScraperError
+from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.registry import get_exporter
+from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
+from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.storage.pages import SqlitePageStore
+from scrape_api_docs.storage.repositories import (
+    ArtifactRepository,
+    ConversionRepository,
+    CredentialRepository,
+    JobRepository,
+    LogRepository,
+    now,
+)
+from scrape_api_docs.storage.tables import Artifact, Job
+
+log = structlog.get_logger("worker")
+MAX_ATTEMPTS = 3
+CRAWL_CONCURRENCY = 8  # CrawlConfig.concurrency's default
+FLUSH_EVERY = 1.0
+PUBLISH_EVERY = 0.2
+
+
+def artifact_name(fmt: str, extension: str) -> str:
+    return f"output{extension}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def progress_payload(
+    stats: CrawlStats, operation: str, *, finished: bool = False
+) -> dict[str, Any]:
+    """``total_pages`` is the pages discovered so far, so the percentage is honest about
+    what is known: it can go down when the crawl finds more pages."""
+    total = max(stats.discovered, stats.processed)
+    done = stats.processed + stats.errors
+    percent = 100.0 if finished else (round(100.0 * min(done, total) / total, 1) if total else 0.0)
+    return {
+        "current_page": stats.processed,
+        "total_pages": total,
+        "percent_complete": percent,
+        "current_operation": operation,
+    }
+
+
+def statistics_payload(stats: CrawlStats) -> dict[str, Any]:
+    return {
+        "pages_discovered": stats.discovered,
+        "pages_processed": stats.processed,
+        "cache_hits": stats.cache_hits,
+        "cache_misses": stats.cache_misses,
+        "errors": stats.errors,
+        "avg_page_time": round(stats.avg_page_time, 4),
+        "pages_skipped": stats.skipped_total,
+        "skipped_reasons": dict(stats.skipped),
+    }
+
+
+def estimate_remaining(statistics: dict[str, Any], options: dict[str, Any]) -> float | None:
+    """Seconds left: pages discovered but not yet done, times the slower of the rate
+    limit's spacing and the measured page time spread over the concurrent fetches."""
+    discovered = int(statistics.get("pages_discovered") or 0)
+    done = int(statistics.get("pages_processed") or 0) + int(statistics.get("errors") or 0)
+    if discovered == 0:
+        return None
+    rate = float(options.get("rate_limit") or 2.0)
+    page_time = float(statistics.get("avg_page_time") or 0.0)
+    per_page = max(1.0 / rate, page_time / CRAWL_CONCURRENCY)
+    return round(max(0, discovered - done) * per_page, 1)
+
+
+class JobReporter:
+    """Turns crawl events into progress, logs and bus messages for one job."""
+
+    def __init__(self, ctx: JobContext, job: Job) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.stats = CrawlStats()
+        self.operation = "starting"
+        self._logs: list[tuple[str, str]] = []
+        self._dirty = False
+        self._last_publish = 0.0
+
+    def log(self, level: str, message: str) -> None:
+        self._logs.append((level, message))
+        self.ctx.bus.publish(
+            self.job.id,
+            {
+                "type": "log",
+                "data": {"timestamp": _iso(now()), "level": level, "message": message},
+            },
+        )
+
+    def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
+        self.stats = stats
+        self._dirty = True
+        if event.kind == "page":
+            self.ctx.metrics.page_done(event.from_cache)
+            self.operation = f"Crawling {event.url}"
+            self.log(
+                "info", f"Processed page: {event.url}" + (" (cache)" if event.from_cache else "")
+            )
+        elif event.kind == "error":
+            self.log("error", event.message)
+        elif event.kind == "info":
+            self.log("info", event.message)
+        clock = time.monotonic()
+        if clock - self._last_publish >= PUBLISH_EVERY or event.kind != "page":
+            self._last_publish = clock
+            self.publish_progress()
+
+    def publish_progress(self, status: str = "running") -> None:
+        finished = status in ("completed", "failed", "cancelled")
+        progress = progress_payload(self.stats, self.operation, finished=finished)
+        data = {"job_id": self.job.id, "status": status, **progress}
+        self.ctx.bus.publish(self.job.id, {"type": "progress", "data": data})
+
+    async def flush(self) -> None:
+        logs, self._logs = self._logs, []
+        if not logs and not self._dirty:
+            return
+        self._dirty = False
+        async with self.ctx.sessions() as session, session.begin():
+            await JobRepository(session).update(
+                self.job.id,
+                progress=progress_payload(self.stats, self.operation),
+                statistics=statistics_payload(self.stats),
+            )
+            logs_repo = LogRepository(session)
+            for level, message in logs[-self.ctx.settings.job_log_limit :]:
+                await logs_repo.add(self.job.id, level, message, self.ctx.settings.job_log_limit)
+
+    async def flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class JobRunner:
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+
+    async def credentials_for(self, job: Job) -> dict[Origin, dict[str, str]]:
+        """Stored credentials of the job's owner for the start URL's exact domain, then the
+        job's own credentials (which win). Only those origins ever get the headers."""
+        domain = domain_of(job.url)
+        out: dict[Origin, dict[str, str]] = {}
+        async with self.ctx.sessions() as session:
+            stored = await CredentialRepository(session).for_domain(job.owner, domain)
+        for credential in stored:
+            headers = headers_for(
+                credential.auth_type, self.ctx.cipher.decrypt(credential.ciphertext)
+            )
+            for origin in origins_for_domain(credential.domain):
+                out.setdefault(origin, {}).update(headers)
+        if job.auth_enc:
+            auth = self.ctx.cipher.decrypt(job.auth_enc)
+            headers = headers_for(auth.get("type", "none"), auth)
+            for origin in origins_for_domain(domain):
+                out.setdefault(origin, {}).update(headers)
+        return out
+
+    async def run(self, job_id: str) -> None:
+        """Claim and run one job; never raises (the outcome is in the database)."""
+        async with self.ctx.sessions() as session, session.begin():
+            claimed = await JobRepository(session).claim(job_id)
+            job = await JobRepository(session).get(job_id)
+        if not claimed or job is None:
+            return
+        task = asyncio.current_task()
+        self.ctx.active_jobs[job_id] = task
+        try:
+            await self.execute(job)
+        finally:
+            self.ctx.active_jobs.pop(job_id, None)
+            self.ctx.cancel_requested.discard(job_id)
+
+    async def execute(self, job: Job) -> None:
+        reporter = JobReporter(self.ctx, job)
+        flusher = asyncio.create_task(reporter.flush_forever())
+        started = time.monotonic()
+        reporter.log("info", f"Started crawling {job.url} (attempt {job.attempts})")
+        await self._webhook(job, "started", {})
+        outcome: tuple[str, str | None] = ("failed", "internal error")
+        try:
+            artifacts = await self._crawl_and_export(job, reporter)
+            outcome = ("completed", None)
+            reporter.log(
+                "info", f"Completed: {reporter.stats.processed} pages, {len(artifacts)} exports"
+            )
+        except asyncio.CancelledError:
+            if job.id in self.ctx.cancel_requested:
+                outcome = ("cancelled", "cancelled by request")
+            else:
+                outcome = ("queued", None)  # shutdown: hand the job back for the next start
+                reporter.log("warning", "worker stopping; job handed back to the queue")
+        except ScraperError as exc:
+            outcome = ("failed", exc.message)
+            reporter.log("error", exc.message)
+        except Exception as exc:
+            log.exception("job_crashed", job_id=job.id)
+            outcome = ("failed", f"internal error ({type(exc).__name__}); see the server log")
+            reporter.log("error", outcome[1] or "")
+        finally:
+            flusher.cancel()
+            status, message = outcome
+            await asyncio.shield(self._finish(job, reporter, status, message, started))
+
+    async def _crawl_and_export(self, job: Job, reporter: JobReporter) -> list[Artifact]:
+        options = ScrapeOptions.model_validate(job.options)
+        settings = self.ctx.settings
+        max_pages = options.max_pages
+        if job.sync:
+            max_pages = min(max_pages, settings.sync_max_pages)
+        config = CrawlConfig.from_options(
+            job.url,
+            options,
+            user_agent=settings.user_agent,
+            max_pages=max_pages,
+            max_body_bytes=settings.max_body_bytes,
+            max_redirects=settings.max_redirects,
+        )
+        job_dir = self.ctx.job_dir(job.id)
+        store = SqlitePageStore(job_dir / "pages.sqlite")
+        try:
+            result = await crawl_site(
+                config,
+                settings=settings,
+                store=store,
+                listener=reporter.on_event,
+                policy=self.ctx.policy,
+                executor=self.ctx.executor,
+                credentials=await self.credentials_for(job),
+                resume=True,
+            )
+            reporter.stats = result.stats
+            reporter.operation = "Building exports"
+            reporter.publish_progress()
+            return await self.build_exports(job, store, job.export_formats, {})
+        finally:
+            store.close()
+
+    async def build_exports(
+        self, job: Job, store: SqlitePageStore, formats: list[str], options: dict[str, Any]
+    ) -> list[Artifact]:
+        job_dir = self.ctx.job_dir(job.id)
+        artifacts = []
+        for name in formats:
+            exporter = get_exporter(name)
+            target = job_dir / artifact_name(name, exporter.extension)
+            title = (options.get("metadata") or {}).get("title")
+
+            def build(
+                target: Path = target, title: str | None = title, exporter: Any = exporter
+            ) -> Path:
+                book = Book(store, job.url, title=title)
+                return Path(exporter.build(book, target))
+
+            path = await asyncio.to_thread(build)
+            artifact = Artifact(
+                job_id=job.id,
+                format=name,
+                filename=path.name,
+                path=str(path),
+                size_bytes=path.stat().st_size,
+                checksum=await asyncio.to_thread(sha256_file, path),
+                content_type=exporter.content_type,
+                created_at=now(),
+            )
+            async with self.ctx.sessions() as session, session.begin():
+                await ArtifactRepository(session).replace(artifact)
+            artifacts.append(artifact)
+        return artifacts
+
+    async def _finish(
+        self, job: Job, reporter: JobReporter, status: str, message: str | None, started: float
+    ) -> None:
+        duration = round(time.monotonic() - started, 3)
+        with contextlib.suppress(Exception):
+            await reporter.flush()
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            current = await jobs.get(job.id)
+            if current is None:
+                return
+            if current.status == "cancelled":
+                status = "cancelled"
+            values: dict[str, Any] = {"status": status, "error_message": message}
+            if status in ("completed", "failed", "cancelled"):
+                operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
+                values.update(
+                    completed_at=now(),
+                    duration=duration,
+                    progress=progress_payload(
+                        reporter.stats, operation, finished=status == "completed"
+                    ),
+                )
+            await jobs.update(job.id, **values)
+            artifacts = list(await ArtifactRepository(session).for_job(job.id))
+        if status != "queued":
+            self.ctx.metrics.jobs_finished.labels(status).inc()
+        exports = [
+            {
+                "format": a.format,
+                "url": f"/api/v1/exports/{job.id}/{a.filename}",
+                "size_bytes": a.size_bytes,
+            }
+            for a in artifacts
+        ]
+        if status == "queued":
+            return
+        reporter.publish_progress(status)
+        self.ctx.bus.publish(
+            job.id,
+            {
+                "type": "complete",
+                "data": {
+                    "job_id": job.id,
+                    "status": status,
+                    "exports": exports,
+                    "error_message": message,
+                },
+            },
+        )
+        if status in ("completed", "failed"):
+            await self._webhook(
+                job,
+                status,
+                {
+                    "exports": exports,
+                    "error_message": message,
+                    "statistics": statistics_payload(reporter.stats),
+                },
+            )
+
+    async def _webhook(self, job: Job, event: str, extra: dict[str, Any]) -> None:
+        if not job.webhook_url:
+            return
+        secret = self.ctx.cipher.decrypt(job.webhook_secret_enc) if job.webhook_secret_enc else ""
+        if not secret:
+            return
+        payload = {
+            "event": event,
+            "job_id": job.id,
+            "url": job.url,
+            "timestamp": _iso(now()),
+            **extra,
+        }
+        # Fire and forget: a slow receiver never holds a worker; retries happen in the task.
+        task = asyncio.create_task(
+            self.ctx.webhooks.deliver(job.webhook_url, event, f"{job.id}:{event}", payload, secret)
+        )
+        self.ctx.background.add(task)
+        task.add_done_callback(self.ctx.background.discard)
+
+    async def convert(
+        self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
+    ) -> None:
+        store_path = self.ctx.job_dir(job.id) / "pages.sqlite"
+        store = SqlitePageStore(store_path)
+        try:
+            await self.build_exports(job, store, [target_format], options)
+            values: dict[str, Any] = {"status": "completed", "completed_at": now()}
+        except Exception as exc:
+            log.exception("conversion_failed", conversion_id=conversion_id)
+            values = {"status": "failed", "completed_at": now(), "error_message": str(exc)}
+        finally:
+            store.close()
+        async with self.ctx.sessions() as session, session.begin():
+            await ConversionRepository(session).update(conversion_id, **values)
+
+
+class WorkerPool:
+    """``concurrency`` asyncio workers in this process, fed by the queue."""
+
+    def __init__(self, ctx: JobContext, concurrency: int) -> None:
+        self.ctx = ctx
+        self.runner = JobRunner(ctx)
+        self.concurrency = concurrency
+        self._tasks: list[asyncio.Task[None]] = []
+        self.busy = 0
+
+    async def recover(self) -> int:
+        """Jobs left queued or running by a previous process go back on the queue (a crawl
+        resumes from its stored pages); one that already failed ``MAX_ATTEMPTS`` times, or
+        a synchronous one whose client is gone, ends ``failed``."""
+        requeue: list[Job] = []
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            for job in await jobs.unfinished():
+                if job.sync:
+                    reason = "the server stopped during this synchronous scrape; resubmit it"
+                elif job.status == "running" and job.attempts >= MAX_ATTEMPTS:
+                    reason = f"gave up after {job.attempts} attempts"
+                else:
+                    if job.status == "running":
+                        await jobs.update(job.id, status="queued")
+                    requeue.append(job)
+                    continue
+                await jobs.update(job.id, status="failed", completed_at=now(), error_message=reason)
+        for job in requeue:
+            await self.ctx.queue.put(job.id, job.priority, job.seq)
+        return len(requeue)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in list(self.ctx.active_jobs.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    @property
+    def alive(self) -> int:
+        return sum(1 for task in self._tasks if not task.done())
+
+    async def _loop(self) -> None:
+        while True:
+            job_id = await self.ctx.queue.get()
+            self.busy += 1
+            job_task = asyncio.create_task(self.runner.run(job_id))
+            try:
+                await job_task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the worker itself is stopping
+            except Exception:
+                log.exception("worker_error", job_id=job_id)
+            finally:
+                self.busy -= 1
