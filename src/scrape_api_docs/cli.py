@@ -7,6 +7,7 @@ Bad input gets one clear line on stderr and exit status 2; a failed crawl exit s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -142,6 +143,80 @@ def scrape(
     _summary(stats, time.monotonic() - started, result.robots)
     for artifact in artifacts:
         click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)})")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Jobs run at once.")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the REST API (and run its job workers) on embedded defaults."""
+    import ipaddress
+
+    import uvicorn
+
+    from scrape_api_docs.api.main import create_app
+    from scrape_api_docs.keys import active_keys
+    from scrape_api_docs.logs import configure_logging
+
+    settings = Settings()
+    if workers:
+        settings = settings.model_copy(update={"workers": workers})
+    loopback = host == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if not loopback and asyncio.run(active_keys(settings)) == 0:
+        raise click.UsageError(
+            f"refusing to listen on {host} without an API key: anyone could use the service. "
+            "Create one with 'scrape-docs keys create NAME', or listen on 127.0.0.1"
+        )
+    configure_logging()
+    click.echo(
+        f"serving on http://{host}:{port} (docs at /api/docs), data in {settings.data_dir}",
+        err=True,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+
+
+@cli.group()
+def keys() -> None:
+    """Manage API keys (with at least one key, every request needs one)."""
+
+
+@keys.command("create")
+@click.argument("name")
+def keys_create(name: str) -> None:
+    """Create a key; the key and its webhook signing secret are shown once."""
+    from scrape_api_docs.keys import create_key
+
+    new = asyncio.run(create_key(Settings(), name))
+    click.echo(f"key id:         {new.key_id}")
+    click.echo(f"api key:        {new.key}")
+    click.echo(f"webhook secret: {new.webhook_secret}")
+    click.echo(
+        "Store both now: they are not shown again (only a hash of the key is kept).", err=True
+    )
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (names and ids; never the keys)."""
+    from scrape_api_docs.keys import list_keys
+
+    for record in asyncio.run(list_keys(Settings())):
+        state = "revoked" if record.revoked_at else "active"
+        click.echo(f"{record.id}\t{record.name}\t{state}\t{record.created_at:%Y-%m-%d}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id: its requests get 401 from then on."""
+    from scrape_api_docs.keys import revoke_key
+
+    if not asyncio.run(revoke_key(Settings(), key_id)):
+        raise click.UsageError(f"no key with id {key_id!r} (see 'scrape-docs keys list')")
+    click.echo(f"revoked {key_id}")
 
 
 def _default_name(url: str, formats: list[str]) -> str:

@@ -1,0 +1,1 @@
+"""One router per resource; each handler parses, calls the service, shapes the answer."""

@@ -1,0 +1,126 @@
+"""Downloads, export metadata and conversions under /api/v1/exports."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import FileResponse, Response
+
+from scrape_api_docs.api.dependencies import CallerDep, ContextDep, RunnerDep, ServiceDep
+from scrape_api_docs.api.errors import APIError
+from scrape_api_docs.api.models.requests import ConvertRequest
+from scrape_api_docs.api.models.responses import (
+    ConversionAccepted,
+    ConversionStatus,
+    ExportMetadata,
+    FormatInfo,
+)
+from scrape_api_docs.api.routers.views import export_info, utc
+from scrape_api_docs.exporters.registry import EXPORTERS
+from scrape_api_docs.storage.repositories import ArtifactRepository
+
+router = APIRouter()
+
+
+@router.get("/conversions/{conversion_id}", response_model=ConversionStatus)
+async def conversion_status(
+    conversion_id: str, who: CallerDep, svc: ServiceDep, ctx: ContextDep
+) -> ConversionStatus:
+    conversion = await svc.conversion(who.owner, conversion_id)
+    export = None
+    if conversion.status == "completed":
+        async with ctx.sessions() as session:
+            for artifact in await ArtifactRepository(session).for_job(conversion.job_id):
+                if artifact.format == conversion.target_format:
+                    export = export_info(artifact)
+    return ConversionStatus(
+        conversion_id=conversion.id,
+        job_id=conversion.job_id,
+        target_format=conversion.target_format,
+        status=conversion.status,  # type: ignore[arg-type]
+        created_at=utc(conversion.created_at) or conversion.created_at,
+        completed_at=utc(conversion.completed_at),
+        error_message=conversion.error_message,
+        export=export,
+    )
+
+
+@router.get("/{job_id}/metadata", response_model=ExportMetadata)
+async def export_metadata(job_id: str, who: CallerDep, svc: ServiceDep) -> ExportMetadata:
+    view = await svc.view(who.owner, job_id, log_limit=0)
+    by_format = {a.format: a for a in view.artifacts}
+    formats: dict[str, FormatInfo] = {}
+    for name in EXPORTERS:
+        artifact = by_format.get(name)
+        if artifact is not None:
+            info = export_info(artifact)
+            formats[name] = FormatInfo(
+                available=True, url=info.url, size_bytes=info.size_bytes, created_at=info.created_at
+            )
+        elif name in (view.job.export_formats or []):
+            formats[name] = FormatInfo(
+                available=False, message=f"not built yet (job {view.job.status})"
+            )
+        else:
+            formats[name] = FormatInfo(
+                available=False,
+                message="Not requested in original job; POST .../convert to build it",
+            )
+    return ExportMetadata(job_id=job_id, formats=formats)
+
+
+@router.post(
+    "/{job_id}/convert", status_code=status.HTTP_202_ACCEPTED, response_model=ConversionAccepted
+)
+async def convert(
+    job_id: str,
+    body: ConvertRequest,
+    who: CallerDep,
+    svc: ServiceDep,
+    ctx: ContextDep,
+    run: RunnerDep,
+) -> ConversionAccepted:
+    """Build another format from the job's stored pages, without crawling again."""
+    job = await svc.get(who.owner, job_id)
+    conversion = await svc.create_conversion(
+        who.owner, job_id, body.target_format, body.options.model_dump(exclude_none=True)
+    )
+    task = asyncio.create_task(
+        run.convert(
+            job, conversion.id, body.target_format, body.options.model_dump(exclude_none=True)
+        )
+    )
+    ctx.background.add(task)
+    task.add_done_callback(ctx.background.discard)
+    return ConversionAccepted(
+        conversion_id=conversion.id,
+        status="processing",
+        status_url=f"/api/v1/exports/conversions/{conversion.id}",
+    )
+
+
+@router.get(
+    "/{job_id}/{filename}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+)
+async def download(
+    job_id: str, filename: str, request: Request, who: CallerDep, svc: ServiceDep
+) -> Response:
+    """The file itself, with ETag and Range support. ``filename`` is only ever looked up
+    among the files this job wrote; it never becomes a path."""
+    artifact = await svc.artifact(who.owner, job_id, filename)
+    path = Path(artifact.path)
+    if not await asyncio.to_thread(path.is_file):
+        raise APIError(404, "NOT_FOUND", f"the file of export {filename!r} is gone; convert again")
+    etag = f'"{artifact.checksum}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return FileResponse(
+        path,
+        media_type=artifact.content_type,
+        filename=artifact.filename,
+        headers={"ETag": etag},
+    )

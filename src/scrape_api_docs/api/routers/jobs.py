@@ -1,0 +1,156 @@
+"""GET/DELETE /api/v1/jobs, GET /api/v1/jobs/{id}, WS /api/v1/jobs/{id}/stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from scrape_api_docs.api.dependencies import CallerDep, ServiceDep, hash_key
+from scrape_api_docs.api.models.responses import (
+    JobDeleted,
+    JobDetail,
+    JobList,
+    JobSummary,
+    Pagination,
+)
+from scrape_api_docs.api.routers.views import PRIORITY_NAMES, job_detail, statistics, utc
+from scrape_api_docs.errors import JobNotFoundError
+from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.storage.repositories import KeyRepository
+
+router = APIRouter()
+StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+@router.get("", response_model=JobList)
+async def list_jobs(
+    who: CallerDep,
+    svc: ServiceDep,
+    status: StatusFilter | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    sort: Literal["created_at", "updated_at", "duration"] = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+) -> JobList:
+    rows, total = await svc.list_jobs(
+        who.owner, status=status, limit=limit, offset=offset, sort=sort, order=order
+    )
+    jobs = [
+        JobSummary(
+            job_id=job.id,
+            url=job.url,
+            status=job.status,  # type: ignore[arg-type]
+            priority=PRIORITY_NAMES.get(job.priority, "normal"),
+            created_at=utc(job.created_at) or job.created_at,
+            updated_at=utc(job.updated_at) or job.updated_at,
+            completed_at=utc(job.completed_at),
+            duration=job.duration,
+            pages_scraped=statistics(job).pages_processed,
+            exports_available=formats,
+        )
+        for job, formats in rows
+    ]
+    return JobList(
+        jobs=jobs,
+        pagination=Pagination(
+            total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total
+        ),
+    )
+
+
+@router.get("/{job_id}", response_model=JobDetail)
+async def get_job(job_id: str, who: CallerDep, svc: ServiceDep) -> JobDetail:
+    return job_detail(await svc.view(who.owner, job_id))
+
+
+@router.delete("/{job_id}", response_model=JobDeleted)
+async def delete_job(job_id: str, who: CallerDep, svc: ServiceDep) -> JobDeleted:
+    """Cancel a queued or running job (pages so far are kept), or delete a finished one."""
+    outcome, message = await svc.cancel_or_delete(who.owner, job_id)
+    return JobDeleted(job_id=job_id, status=outcome, message=message)
+
+
+async def _ws_owner(websocket: WebSocket) -> str | None:
+    """The caller of a WebSocket: ``X-API-Key`` header or ``api_key`` query parameter
+    (browsers cannot set headers on WebSockets)."""
+    app = websocket.app
+    ctx: JobContext = app.state.ctx
+    if not await app.state.keys.keys_configured(ctx):
+        return "local"
+    key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
+    if not key:
+        return None
+    async with ctx.sessions() as session:
+        record = await KeyRepository(session).by_hash(hash_key(key))
+    return record.id if record is not None and record.revoked_at is None else None
+
+
+@router.websocket("/{job_id}/stream")
+async def stream(websocket: WebSocket, job_id: str) -> None:
+    """On connect the current state, then progress, log and complete messages; closes
+    after complete. Unknown job: close code 4404; bad key: 4401."""
+    await websocket.accept()
+    owner = await _ws_owner(websocket)
+    if owner is None:
+        await websocket.close(code=4401, reason="missing or invalid API key")
+        return
+    svc = websocket.app.state.service
+    ctx: JobContext = websocket.app.state.ctx
+    queue = ctx.bus.subscribe(job_id)
+    try:
+        try:
+            view = await svc.view(owner, job_id)
+        except JobNotFoundError:
+            await websocket.close(code=4404, reason=f"job {job_id} not found")
+            return
+        detail = job_detail(view)
+        await websocket.send_json(
+            {
+                "type": "progress",
+                "data": {
+                    "job_id": job_id,
+                    "status": detail.status,
+                    **(detail.progress.model_dump() if detail.progress else {}),
+                },
+            }
+        )
+        if detail.status in ("completed", "failed", "cancelled"):
+            await websocket.send_json(
+                {
+                    "type": "complete",
+                    "data": {
+                        "job_id": job_id,
+                        "status": detail.status,
+                        "exports": [e.model_dump(mode="json") for e in detail.exports],
+                        "error_message": detail.error_message,
+                    },
+                }
+            )
+            await websocket.close(code=1000)
+            return
+        receive = asyncio.create_task(websocket.receive())
+        try:
+            while True:
+                message = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {receive, message}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if receive in done:
+                    message.cancel()
+                    if receive.result().get("type") == "websocket.disconnect":
+                        return
+                    receive = asyncio.create_task(websocket.receive())  # ignore client chatter
+                    continue
+                data = message.result()
+                await websocket.send_json(data)
+                if data.get("type") == "complete":
+                    await websocket.close(code=1000)
+                    return
+        finally:
+            receive.cancel()
+    except WebSocketDisconnect:
+        return
+    finally:
+        ctx.bus.unsubscribe(job_id, queue)

@@ -1,0 +1,107 @@
+"""POST /api/v1/scrape, /scrape/sync and /scrape/validate."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, status
+
+from scrape_api_docs.api.dependencies import CallerDep, ContextDep, RunnerDep, ServiceDep
+from scrape_api_docs.api.errors import APIError
+from scrape_api_docs.api.models.requests import ScrapeRequest, ValidateRequest
+from scrape_api_docs.api.models.responses import ScrapeAccepted, SyncScrapeResult, ValidateResult
+from scrape_api_docs.api.routers.views import export_info, statistics, utc
+from scrape_api_docs.jobs.service import JobSpec
+from scrape_api_docs.jobs.validate import validate_site
+
+router = APIRouter()
+
+
+def spec_of(body: ScrapeRequest) -> JobSpec:
+    return JobSpec(
+        url=str(body.url),
+        options=body.options,
+        export_formats=body.export_formats,
+        priority=body.priority.value,
+        authentication=body.authentication.model_dump(exclude_none=True)
+        if body.authentication
+        else None,
+        webhook_url=str(body.webhook_url) if body.webhook_url else None,
+        webhook_secret=body.webhook_secret,
+        metadata=body.metadata,
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ScrapeAccepted)
+async def submit(
+    body: ScrapeRequest, request: Request, who: CallerDep, svc: ServiceDep
+) -> ScrapeAccepted:
+    """Queue a crawl; follow it at ``status_url`` or over the WebSocket."""
+    job = await svc.submit(who.owner, spec_of(body))
+    ws_scheme = "wss" if request.url.scheme == "https" else "ws"
+    base = f"{ws_scheme}://{request.url.netloc}"
+    return ScrapeAccepted(
+        job_id=job.id,
+        status="queued",
+        created_at=utc(job.created_at) or job.created_at,
+        estimated_duration=None,
+        status_url=f"/api/v1/jobs/{job.id}",
+        websocket_url=f"{base}/api/v1/jobs/{job.id}/stream",
+    )
+
+
+@router.post("/sync", response_model=SyncScrapeResult)
+async def scrape_sync(
+    body: ScrapeRequest, who: CallerDep, svc: ServiceDep, ctx: ContextDep, run: RunnerDep
+) -> SyncScrapeResult:
+    """Crawl a small site and answer when done (server caps: pages and seconds)."""
+    cap, limit = ctx.settings.sync_max_pages, ctx.settings.sync_timeout
+    job = await svc.submit(who.owner, spec_of(body), sync=True)
+    task = asyncio.create_task(run.run(job.id))
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=limit)
+    except TimeoutError:
+        await svc.cancel_or_delete(who.owner, job.id)
+        raise APIError(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"the site did not finish within {limit:g} s, the limit of /scrape/sync; "
+            "submit it to POST /api/v1/scrape instead",
+            details={"job_id": job.id, "limit_seconds": limit},
+        ) from None
+    view = await svc.view(who.owner, job.id)
+    stats = statistics(view.job)
+    if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):
+        raise APIError(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"the site has more than {cap} pages, the limit of /scrape/sync; "
+            "submit it to POST /api/v1/scrape instead",
+            details={"job_id": job.id, "limit_pages": cap},
+        )
+    if view.job.status == "failed":
+        raise APIError(
+            422,
+            "SCRAPING_FAILED",
+            view.job.error_message or "the scrape failed",
+            details={"job_id": job.id},
+        )
+    return SyncScrapeResult(
+        job_id=job.id,
+        status=view.job.status,  # type: ignore[arg-type]
+        duration=view.job.duration,
+        pages_scraped=stats.pages_processed,
+        exports=[export_info(a) for a in view.artifacts],
+        statistics=stats,
+        error_message=view.job.error_message,
+    )
+
+
+@router.post("/validate", response_model=ValidateResult)
+async def validate(body: ValidateRequest, who: CallerDep, ctx: ContextDep) -> ValidateResult:
+    """Check a URL without crawling: network policy, reachability, robots.txt, sitemap
+    size, JavaScript rendering."""
+    result = await validate_site(
+        str(body.url), body.options, policy=ctx.policy, user_agent=ctx.settings.user_agent
+    )
+    return ValidateResult.model_validate(result)

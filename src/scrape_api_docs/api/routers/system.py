@@ -1,0 +1,149 @@
+"""Health, Prometheus metrics and statistics, all from real checks and real data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from scrape_api_docs import __version__
+from scrape_api_docs.api.dependencies import CallerDep, ContextDep
+from scrape_api_docs.api.models.responses import Health, Stats
+from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
+
+router = APIRouter()
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def find_browser(configured: str | None) -> str | None:
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+@router.get("/health", response_model=Health)
+async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
+    """Real checks: a database query, a file written to the data folder, the browser
+    binary, the worker pool. 503 when the service cannot do its work."""
+    deps: dict[str, str] = {}
+    details: dict[str, str] = {}
+    try:
+        async with ctx.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        deps["database"] = "healthy"
+    except Exception as exc:
+        deps["database"] = "unhealthy"
+        details["database"] = type(exc).__name__
+    try:
+        ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=ctx.settings.data_dir, prefix=".health-"):
+            pass
+        deps["storage"] = "healthy"
+    except OSError as exc:
+        deps["storage"] = "unhealthy"
+        details["storage"] = str(exc)
+    cache_dir = ctx.settings.cache_dir
+    deps["cache"] = (
+        "healthy"
+        if os.access(cache_dir if cache_dir.exists() else ctx.settings.data_dir, os.W_OK)
+        else "unhealthy"
+    )
+    browser = find_browser(ctx.settings.browser_path)
+    deps["playwright"] = "healthy" if browser else "unavailable"
+    if not browser:
+        details["playwright"] = (
+            "no Chromium found (install Debian's chromium or set SCRAPER_BROWSER_PATH)"
+        )
+    pool = request.app.state.pool
+    deps["queue"] = "healthy" if pool.alive == pool.concurrency else "unhealthy"
+    critical = ("database", "storage", "queue")
+    overall = "healthy"
+    if any(deps[name] == "unhealthy" for name in critical):
+        overall = "unhealthy"
+        response.status_code = 503
+    elif deps["cache"] != "healthy":
+        overall = "degraded"
+    return Health(
+        status=overall,  # type: ignore[arg-type]
+        version=__version__,
+        uptime=round(time.time() - ctx.started_at, 1),
+        dependencies=deps,
+        details=details,
+    )
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request, ctx: ContextDep) -> Response:
+    """Prometheus text format."""
+    async with ctx.sessions() as session:
+        counts = await JobRepository(session).count_by_status()
+    for status in ("queued", "running", "completed", "failed", "cancelled"):
+        ctx.metrics.jobs.labels(status).set(counts.get(status, 0))
+    ctx.metrics.queue_depth.set(counts.get("queued", 0))
+    ctx.metrics.active_workers.set(request.app.state.pool.busy)
+    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/stats", response_model=Stats)
+async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
+    async with ctx.sessions() as session:
+        jobs = JobRepository(session)
+        counts = await jobs.count_by_status()
+        perf = await jobs.performance()
+        finished = await jobs.completed_statistics()
+        artifact_bytes = await ArtifactRepository(session).total_bytes()
+    pages = [int((s or {}).get("pages_processed") or 0) for s in finished]
+    times = [
+        float((s or {}).get("avg_page_time") or 0)
+        for s in finished
+        if (s or {}).get("pages_processed")
+    ]
+    hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
+    misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
+    cache_file = ctx.settings.cache_dir / "pages.sqlite"
+    jobs_bytes = await asyncio.to_thread(_folder_bytes, ctx.settings.jobs_dir)
+    return Stats(
+        jobs={
+            "total": sum(counts.values()),
+            **{
+                s: counts.get(s, 0)
+                for s in ("queued", "running", "completed", "failed", "cancelled")
+            },
+        },
+        performance={
+            "avg_job_duration": round(perf["avg_job_duration"], 3),
+            "avg_pages_per_job": round(sum(pages) / len(pages), 2) if pages else 0.0,
+            "avg_page_processing_time": round(sum(times) / len(times), 4) if times else 0.0,
+            "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
+        },
+        resources={
+            "cache_size_mb": round(
+                (cache_file.stat().st_size if cache_file.exists() else 0) / 1e6, 3
+            ),
+            "storage_used_gb": round(jobs_bytes / 1e9, 6),
+            "artifacts_mb": round(artifact_bytes / 1e6, 3),
+            "active_workers": request.app.state.pool.busy,
+        },
+    )

@@ -1,0 +1,80 @@
+"""Database rows -> response models (the one place that knows both shapes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from scrape_api_docs.api.models.responses import (
+    ExportInfo,
+    JobDetail,
+    JobProgress,
+    JobStatistics,
+    LogEntry,
+)
+from scrape_api_docs.jobs.service import JobView
+from scrape_api_docs.jobs.worker import estimate_remaining
+from scrape_api_docs.storage.tables import Artifact, Job
+
+PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def export_info(artifact: Artifact) -> ExportInfo:
+    return ExportInfo(
+        format=artifact.format,
+        filename=artifact.filename,
+        url=f"/api/v1/exports/{artifact.job_id}/{artifact.filename}",
+        size_bytes=artifact.size_bytes,
+        checksum=f"sha256:{artifact.checksum}",
+        content_type=artifact.content_type,
+        created_at=utc(artifact.created_at) or artifact.created_at,
+    )
+
+
+def statistics(job: Job) -> JobStatistics:
+    return JobStatistics.model_validate(job.statistics or {})
+
+
+def estimates(job: Job) -> tuple[float | None, datetime | None]:
+    """Seconds left and when that is, for queued and running jobs."""
+    if job.status not in ("queued", "running"):
+        return None, None
+    remaining = estimate_remaining(job.statistics or {}, job.options or {})
+    if remaining is None:
+        return None, None
+    return remaining, datetime.now(UTC) + timedelta(seconds=remaining)
+
+
+def job_detail(view: JobView) -> JobDetail:
+    job = view.job
+    remaining, completion = estimates(job)
+    progress = JobProgress.model_validate(job.progress) if job.progress else None
+    return JobDetail(
+        job_id=job.id,
+        url=job.url,
+        status=job.status,  # type: ignore[arg-type]
+        priority=PRIORITY_NAMES.get(job.priority, "normal"),
+        progress=progress,
+        created_at=utc(job.created_at) or job.created_at,
+        updated_at=utc(job.updated_at) or job.updated_at,
+        started_at=utc(job.started_at),
+        completed_at=utc(job.completed_at),
+        estimated_completion=completion,
+        estimated_duration=remaining,
+        duration=job.duration,
+        statistics=statistics(job),
+        exports=[export_info(a) for a in view.artifacts],
+        error_message=job.error_message,
+        logs=[
+            LogEntry(
+                timestamp=utc(log.timestamp) or log.timestamp, level=log.level, message=log.message
+            )
+            for log in view.logs
+        ],
+    )
