@@ -1,0 +1,69 @@
+"""The real app, in-process: lifespan run, httpx over the ASGI transport, data in tmp."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scrape_api_docs.api.main import create_app
+from scrape_api_docs.settings import Settings
+
+AppFactory = Callable[..., Any]
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "allow_private_networks": True,
+        "workers": 2,
+        "extract_processes": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Callable[..., Any]:
+    """``async with api(**settings) as (app, client)``: a fresh service over tmp_path."""
+
+    def factory(**overrides: Any) -> Any:
+        return running_app(make_settings(tmp_path / "data", **overrides))
+
+    return factory
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient,
+    job_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "cancelled"),
+    timeout: float = 60,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        response = await client.get(f"/api/v1/jobs/{job_id}", headers=headers or {})
+        body = response.json()
+        if response.status_code == 200 and body["status"] in statuses:
+            return dict(body)
+        if loop.time() > deadline:
+            raise AssertionError(f"job {job_id} still {body.get('status')} after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+Waiter = Callable[..., Awaitable[dict[str, Any]]]
