@@ -149,8 +149,19 @@ def scrape(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Jobs run at once.")
-def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve the REST API (and run its job workers) on embedded defaults."""
+@click.option(
+    "--shutdown-timeout",
+    type=click.IntRange(1, 600),
+    default=5,
+    show_default=True,
+    help="On SIGTERM, seconds to let requests in flight finish before they are cut off.",
+)
+def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> None:
+    """Serve the REST API (and run its job workers) on embedded defaults.
+
+    SIGTERM or Ctrl-C: stop accepting connections, close WebSockets (1012), give requests in
+    flight ``--shutdown-timeout`` seconds (a /scrape/sync crawl can take minutes), then hand
+    running jobs back to the queue; the next start takes them up again."""
     import ipaddress
 
     import uvicorn
@@ -159,7 +170,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
     from scrape_api_docs.keys import active_keys
     from scrape_api_docs.logs import configure_logging
 
-    settings = Settings()
+    settings = _service_settings()
     if workers:
         settings = settings.model_copy(update={"workers": workers})
     loopback = host == "localhost"
@@ -175,7 +186,14 @@ def serve(host: str, port: int, workers: int | None) -> None:
         f"serving on http://{host}:{port} (docs at /api/docs), data in {settings.data_dir}",
         err=True,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=shutdown_timeout,
+    )
 
 
 @cli.group()
@@ -189,7 +207,7 @@ def keys_create(name: str) -> None:
     """Create a key; the key and its webhook signing secret are shown once."""
     from scrape_api_docs.keys import create_key
 
-    new = asyncio.run(create_key(Settings(), name))
+    new = asyncio.run(create_key(_service_settings(), name))
     click.echo(f"key id:         {new.key_id}")
     click.echo(f"api key:        {new.key}")
     click.echo(f"webhook secret: {new.webhook_secret}")
@@ -203,7 +221,7 @@ def keys_list() -> None:
     """List keys (names and ids; never the keys)."""
     from scrape_api_docs.keys import list_keys
 
-    for record in asyncio.run(list_keys(Settings())):
+    for record in asyncio.run(list_keys(_service_settings())):
         state = "revoked" if record.revoked_at else "active"
         click.echo(f"{record.id}\t{record.name}\t{state}\t{record.created_at:%Y-%m-%d}")
 
@@ -214,9 +232,21 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key by id: its requests get 401 from then on."""
     from scrape_api_docs.keys import revoke_key
 
-    if not asyncio.run(revoke_key(Settings(), key_id)):
+    if not asyncio.run(revoke_key(_service_settings(), key_id)):
         raise click.UsageError(f"no key with id {key_id!r} (see 'scrape-docs keys list')")
     click.echo(f"revoked {key_id}")
+
+
+def _service_settings() -> Settings:
+    """Settings of the service, with its data folder made (SQLite cannot create folders)."""
+    settings = Settings()
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create the data folder {settings.data_dir}: {exc.strerror or exc}"
+        ) from exc
+    return settings
 
 
 def _default_name(url: str, formats: list[str]) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from scrape_api_docs.api.dependencies import hash_key
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
 from scrape_api_docs.storage.repositories import KeyRepository, now
 from scrape_api_docs.storage.secrets import Cipher
-from scrape_api_docs.storage.tables import ApiKey
+from scrape_api_docs.storage.tables import ApiKey, Credential, Job
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,13 @@ class NewKey:
     name: str
     key: str
     webhook_secret: str
+
+
+def _engine(settings: Settings) -> AsyncEngine:
+    """The service's database; the data folder is made first (the default SQLite file
+    lives there, and a fresh install may not have it yet)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.effective_database_url)
 
 
 async def create_key(settings: Settings, name: str) -> NewKey:
@@ -33,7 +43,7 @@ async def create_key(settings: Settings, name: str) -> NewKey:
         created_at=now(),
         revoked_at=None,
     )
-    engine = make_engine(settings.effective_database_url)
+    engine = _engine(settings)
     try:
         await migrate(engine)
         async with sessions(engine)() as session, session.begin():
@@ -44,7 +54,7 @@ async def create_key(settings: Settings, name: str) -> NewKey:
 
 
 async def list_keys(settings: Settings) -> list[ApiKey]:
-    engine = make_engine(settings.effective_database_url)
+    engine = _engine(settings)
     try:
         await migrate(engine)
         async with sessions(engine)() as session:
@@ -54,24 +64,55 @@ async def list_keys(settings: Settings) -> list[ApiKey]:
 
 
 async def revoke_key(settings: Settings, key_id: str) -> bool:
-    engine = make_engine(settings.effective_database_url)
+    engine = _engine(settings)
     try:
         await migrate(engine)
         async with sessions(engine)() as session, session.begin():
             record = await KeyRepository(session).get(key_id)
             if record is None:
                 return False
-            record.revoked_at = now()
+            if record.revoked_at is None:  # revoking twice keeps the first date
+                record.revoked_at = now()
             return True
     finally:
         await engine.dispose()
 
 
 async def active_keys(settings: Settings) -> int:
-    engine = make_engine(settings.effective_database_url)
+    engine = _engine(settings)
     try:
         await migrate(engine)
         async with sessions(engine)() as session:
             return await KeyRepository(session).active_count()
     finally:
         await engine.dispose()
+
+
+async def reencrypt(settings: Settings) -> int:
+    """Rewrite every stored secret with the newest key (the first of
+    ``SCRAPER_ENCRYPTION_KEY``), so older keys can then be dropped from the setting.
+    Returns how many values were rewritten; a value no configured key can read is an
+    error (SecretsError) and nothing is written."""
+    cipher = Cipher.from_settings(settings.encryption_key, settings.data_dir)
+    engine = _engine(settings)
+    count = 0
+    try:
+        await migrate(engine)
+        async with sessions(engine)() as session, session.begin():
+            for key in (await session.execute(select(ApiKey))).scalars():
+                if key.webhook_secret_enc:
+                    key.webhook_secret_enc = cipher.rotate(key.webhook_secret_enc)
+                    count += 1
+            for credential in (await session.execute(select(Credential))).scalars():
+                credential.ciphertext = cipher.rotate(credential.ciphertext)
+                count += 1
+            for job in (await session.execute(select(Job))).scalars():
+                if job.auth_enc:
+                    job.auth_enc = cipher.rotate(job.auth_enc)
+                    count += 1
+                if job.webhook_secret_enc:
+                    job.webhook_secret_enc = cipher.rotate(job.webhook_secret_enc)
+                    count += 1
+    finally:
+        await engine.dispose()
+    return count

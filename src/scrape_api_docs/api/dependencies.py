@@ -10,15 +10,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from sqlalchemy import func, select
 
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import KeyRepository
+from scrape_api_docs.storage.tables import ApiKey
 
 LOCAL_OWNER = "local"
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key")
+MAX_KEY_LENGTH = 200
 _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
 
 
@@ -48,27 +51,55 @@ def runner(request: Request) -> JobRunner:
 
 
 class KeyCheck:
-    """Looks keys up by hash; whether any key exists is re-read every few seconds, so a
-    key made with ``scrape-docs keys create`` applies without a restart."""
+    """Looks keys up by hash; whether any key exists is re-read every ``ttl`` seconds, so a
+    key made with ``scrape-docs keys create`` applies without a restart.
+
+    Revoked keys count as configured: once a server has had keys it never falls back to
+    open access, so revoking the last (say, leaked) key locks the API instead of opening
+    it. Only a server that never had a key serves callers without one.
+    """
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
-        self._any: tuple[float, bool] = (0.0, False)
+        self._any: tuple[float, bool] | None = None
+
+    def forget(self) -> None:
+        """Re-read "any key configured" on the next request."""
+        self._any = None
 
     async def keys_configured(self, ctx: JobContext) -> bool:
-        checked, value = self._any
-        if time.monotonic() - checked > self.ttl:
-            async with ctx.sessions() as session:
-                value = await KeyRepository(session).active_count() > 0
-            self._any = (time.monotonic(), value)
+        cached = self._any
+        if cached is not None and time.monotonic() - cached[0] <= self.ttl:
+            return cached[1]
+        async with ctx.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(ApiKey))
+        value = bool(count)
+        self._any = (time.monotonic(), value)
         return value
 
     async def owner_of(self, ctx: JobContext, key: str) -> str | None:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            return None
         async with ctx.sessions() as session:
             record = await KeyRepository(session).by_hash(hash_key(key))
         if record is None or record.revoked_at is not None:
             return None
         return record.id
+
+
+def client_identity(request: Request) -> str:
+    return f"ip:{request.client.host if request.client else '?'}"
+
+
+def _rate_limited(wait: float) -> APIError:
+    retry = max(1, math.ceil(wait))
+    return APIError(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        f"too many requests; retry in {retry} s",
+        details={"retry_after": retry},
+        headers={"Retry-After": str(retry)},
+    )
 
 
 async def identify(
@@ -80,7 +111,12 @@ async def identify(
     if not await keys.keys_configured(ctx):
         return Caller(LOCAL_OWNER, False)
     owner = await keys.owner_of(ctx, api_key) if api_key else None
-    if owner is None:  # unknown and revoked keys get the same answer
+    if owner is None:
+        # Failed attempts spend the client address's budget, so keys cannot be guessed
+        # at full speed; within it, missing, unknown and revoked keys get the same answer.
+        wait = request.app.state.limiter.check(client_identity(request))
+        if wait:
+            raise _rate_limited(wait)
         raise APIError(
             401, "AUTHENTICATION_FAILED", _BAD_KEY, headers={"WWW-Authenticate": "X-API-Key"}
         )
@@ -88,20 +124,12 @@ async def identify(
 
 
 async def caller(request: Request, who: Annotated[Caller, Depends(identify)]) -> Caller:
-    """The authenticated caller, within its request budget."""
-    identity = (
-        who.owner if who.authenticated else f"ip:{request.client.host if request.client else '?'}"
-    )
+    """The authenticated caller, within its request budget (per key, or per client
+    address without keys)."""
+    identity = f"key:{who.owner}" if who.authenticated else client_identity(request)
     wait = request.app.state.limiter.check(identity)
     if wait:
-        retry = max(1, math.ceil(wait))
-        raise APIError(
-            429,
-            "RATE_LIMIT_EXCEEDED",
-            f"too many requests; retry in {retry} s",
-            details={"retry_after": retry},
-            headers={"Retry-After": str(retry)},
-        )
+        raise _rate_limited(wait)
     return who
 
 

@@ -10,11 +10,14 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from scrape_api_docs.errors import ScraperError
 
 log = structlog.get_logger("api")
+_BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
 
 STATUS_FOR_CODE = {
     "INVALID_URL": 400,
@@ -43,6 +46,142 @@ CODE_FOR_STATUS = {
     416: "RANGE_NOT_SATISFIABLE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "INVALID_URL",
+                    "message": "url: URL scheme should be 'http' or 'https'",
+                    "details": {
+                        "errors": [
+                            {"field": "url", "message": "URL scheme should be 'http' or 'https'"}
+                        ]
+                    },
+                    "timestamp": "2026-11-30T19:00:00Z",
+                    "request_id": "req_9b1d2c3e4f5a6b7c",
+                }
+            ]
+        }
+    )
+
+    code: str = Field(description="One of the design's error codes, e.g. JOB_NOT_FOUND.")
+    message: str = Field(description="What happened and what to do about it.")
+    details: dict[str, Any] = Field(description="Machine-readable context; may be empty.")
+    timestamp: str = Field(description="When, in UTC (ISO 8601, seconds).")
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it.")
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error answer (4xx and 5xx)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "JOB_NOT_FOUND",
+                        "message": "job job_2f1c9a7d3b4e5f60 not found",
+                        "details": {"job_id": "job_2f1c9a7d3b4e5f60"},
+                        "timestamp": "2026-11-30T19:00:00Z",
+                        "request_id": "req_9b1d2c3e4f5a6b7c",
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorDetail
+
+
+def error_example(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "timestamp": "2026-11-30T19:00:00Z",
+            "request_id": "req_9b1d2c3e4f5a6b7c",
+        }
+    }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the envelope and an example."""
+    known: dict[int, tuple[str, dict[str, Any]]] = {
+        400: (
+            "Refused: the URL is malformed or its address is not allowed",
+            error_example(
+                "INVALID_URL",
+                "http://169.254.169.254/ points to a private or reserved address (169.254.169.254)",
+                {"url": "http://169.254.169.254/"},
+            ),
+        ),
+        401: (
+            "Missing, unknown or revoked API key (only once a key exists)",
+            error_example("AUTHENTICATION_FAILED", _BAD_KEY),
+        ),
+        404: (
+            "No such job, export or conversion (or it belongs to another key)",
+            error_example(
+                "JOB_NOT_FOUND",
+                "job job_2f1c9a7d3b4e5f60 not found",
+                {"job_id": "job_2f1c9a7d3b4e5f60"},
+            ),
+        ),
+        413: (
+            "Too big for /scrape/sync: more pages or seconds than its limits",
+            error_example(
+                "PAYLOAD_TOO_LARGE",
+                "the site has more than 50 pages, the limit of /scrape/sync; "
+                "submit it to POST /api/v1/scrape instead",
+                {"job_id": "job_2f1c9a7d3b4e5f60", "limit_pages": 50},
+            ),
+        ),
+        422: (
+            "The request does not match the schema",
+            error_example(
+                "VALIDATION_ERROR",
+                "options.max_depth: Input should be less than or equal to 100",
+                {
+                    "errors": [
+                        {
+                            "field": "options.max_depth",
+                            "message": "Input should be less than or equal to 100",
+                        }
+                    ]
+                },
+            ),
+        ),
+        429: (
+            "Too many requests for this key, or the job queue is full (see Retry-After)",
+            error_example(
+                "RATE_LIMIT_EXCEEDED", "too many requests; retry in 2 s", {"retry_after": 2}
+            ),
+        ),
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, example = known[status]
+        out[status] = {
+            "model": ErrorResponse,
+            "description": description,
+            "content": {"application/json": {"example": example}},
+        }
+    return out
+
+
+# Any other 4xx or 5xx answer has the same envelope.
+ANY_ERROR: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "Client error (the error envelope)"},
+    "5XX": {
+        "model": ErrorResponse,
+        "description": "Server error, or 503 while the server shuts down (the error envelope)",
+    },
 }
 
 
@@ -124,14 +263,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODE_FOR_STATUS.get(exc.status_code, "HTTP_ERROR")
         message = str(exc.detail) if exc.detail else code.replace("_", " ").lower()
-        return error_response(request, exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return error_response(request, exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Sent by Starlette's outermost middleware, past the one that stamps X-Request-ID.
         log.exception("unhandled_error", request_id=request_id(request))
         return error_response(
             request,
             500,
             "INTERNAL_ERROR",
             "unexpected server error; quote the request id when reporting it",
+            headers={"X-Request-ID": request_id(request)},
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the
+    first route that matched the path, and each method of a path is its own route."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import KeyCheck
-from scrape_api_docs.api.errors import install_error_handlers
+from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
 from scrape_api_docs.api.middleware import RequestIdMiddleware
 from scrape_api_docs.api.ratelimit import RequestLimiter
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
@@ -42,10 +42,224 @@ DESCRIPTION = """Turn documentation websites into clean Markdown books.
 Submit a crawl with `POST /api/v1/scrape`, follow it at `GET /api/v1/jobs/{job_id}` or over
 the WebSocket, download the result from `/api/v1/exports/{job_id}/{filename}`.
 
+Progress as it happens: a WebSocket at `/api/v1/jobs/{job_id}/stream` (key in the
+`X-API-Key` header or the `api_key` query parameter) sends the job's state on connect, then
+`{"type": "progress" | "log" | "complete", "data": {...}}` messages, and closes (1000) after
+`complete`; an unknown job closes with 4404, a bad key with 4401.
+
 Errors always use one envelope: `{"error": {"code", "message", "details", "timestamp",
-"request_id"}}`. `estimated_duration` and `estimated_completion` are computed from the
-pages discovered so far, the job's rate limit and the measured time per page.
+"request_id"}}`; 503 means the server is shutting down (retry).
+
+`estimated_duration` and `estimated_completion` are computed from the pages discovered so
+far, the job's rate limit and the measured time per page.
 """
+
+
+JOB = "job_2f1c9a7d3b4e5f60"
+WHEN = "2026-11-30T19:00:00Z"
+DONE = "2026-11-30T19:05:30Z"
+_PROGRESS = {
+    "current_page": 23,
+    "total_pages": 45,
+    "percent_complete": 51.1,
+    "current_operation": "Crawling https://docs.example.com/guide/install.html",
+}
+_STATISTICS = {
+    "pages_discovered": 45,
+    "pages_processed": 45,
+    "cache_hits": 15,
+    "cache_misses": 30,
+    "errors": 0,
+    "avg_page_time": 0.212,
+    "pages_skipped": 3,
+    "skipped_reasons": {"other host": 2, "robots.txt": 1},
+}
+_EXPORT = {
+    "format": "markdown",
+    "filename": "output.md",
+    "url": f"/api/v1/exports/{JOB}/output.md",
+    "size_bytes": 524288,
+    "checksum": "sha256:" + "4ee5707a67707cc36178f4459fba7c51d7f3003b0a1d6dd1c6dbaf69a52d550e",
+    "content_type": "text/markdown; charset=utf-8",
+    "created_at": DONE,
+}
+_SUMMARY = {
+    "job_id": JOB,
+    "url": "https://docs.example.com/",
+    "status": "completed",
+    "priority": "normal",
+    "created_at": WHEN,
+    "updated_at": DONE,
+    "completed_at": DONE,
+    "duration": 330.5,
+    "pages_scraped": 45,
+    "exports_available": ["markdown"],
+}
+_CREDENTIAL = {
+    "credential_id": "cred_7c1e2a9b4d5f6e70",
+    "domain": "docs.internal.example.com",
+    "auth_type": "bearer",
+    "created_at": WHEN,
+    "expires_at": "2026-12-31T23:59:59Z",
+}
+_OPTIONS = {
+    "render_javascript": False,
+    "max_depth": 10,
+    "max_pages": 1000,
+    "include_patterns": ["*/docs/*"],
+    "exclude_patterns": ["*/blog/*"],
+    "rate_limit": 2.0,
+    "timeout": 30,
+    "cache_enabled": True,
+    "cache_ttl": 3600,
+    "user_agent": None,
+}
+SCHEMA_EXAMPLES: dict[str, Any] = {
+    # Used only where a model does not declare its own example.
+    "JobProgress": _PROGRESS,
+    "JobStatistics": _STATISTICS,
+    "ExportInfo": _EXPORT,
+    "LogEntry": {
+        "timestamp": "2026-11-30T19:00:05Z",
+        "level": "info",
+        "message": "Started crawling https://docs.example.com/ (attempt 1)",
+    },
+    "SyncScrapeResult": {
+        "job_id": JOB,
+        "status": "completed",
+        "duration": 45.2,
+        "pages_scraped": 45,
+        "exports": [_EXPORT],
+        "statistics": _STATISTICS,
+        "error_message": None,
+    },
+    "ValidateResult": {
+        "valid": True,
+        "estimated_pages": 50,
+        "estimated_duration": 25.0,
+        "warnings": [],
+        "recommendations": {},
+        "details": {
+            "robots": "allow-all (HTTP 404)",
+            "status": 200,
+            "final_url": "https://docs.example.com/",
+            "sitemap_pages": 0,
+            "start_page_links_in_scope": 50,
+        },
+    },
+    "JobSummary": _SUMMARY,
+    "Pagination": {"total": 150, "limit": 20, "offset": 0, "has_more": True},
+    "JobList": {
+        "jobs": [_SUMMARY],
+        "pagination": {"total": 150, "limit": 20, "offset": 0, "has_more": True},
+    },
+    "JobDeleted": {
+        "job_id": JOB,
+        "status": "cancelled",
+        "message": "job cancelled; pages fetched so far are kept",
+    },
+    "ConversionAccepted": {
+        "conversion_id": "conv_cca6c58686d119ac",
+        "status": "processing",
+        "status_url": "/api/v1/exports/conversions/conv_cca6c58686d119ac",
+    },
+    "ConversionStatus": {
+        "conversion_id": "conv_cca6c58686d119ac",
+        "job_id": JOB,
+        "target_format": "markdown",
+        "status": "completed",
+        "created_at": DONE,
+        "completed_at": DONE,
+        "error_message": None,
+        "export": _EXPORT,
+    },
+    "FormatInfo": {
+        "available": True,
+        "url": f"/api/v1/exports/{JOB}/output.md",
+        "size_bytes": 524288,
+        "created_at": DONE,
+        "message": None,
+    },
+    "ExportMetadata": {
+        "job_id": JOB,
+        "formats": {
+            "markdown": {
+                "available": True,
+                "url": f"/api/v1/exports/{JOB}/output.md",
+                "size_bytes": 524288,
+                "created_at": DONE,
+                "message": None,
+            }
+        },
+    },
+    "CredentialInfo": _CREDENTIAL,
+    "CredentialList": {"credentials": [_CREDENTIAL]},
+    "Health": {
+        "status": "healthy",
+        "version": __version__,
+        "uptime": 86400.0,
+        "dependencies": {
+            "database": "healthy",
+            "storage": "healthy",
+            "cache": "healthy",
+            "playwright": "unavailable",
+            "queue": "healthy",
+        },
+        "details": {
+            "playwright": "no Chromium found (install Debian's chromium or set "
+            "SCRAPER_BROWSER_PATH)"
+        },
+    },
+    "Stats": {
+        "jobs": {
+            "total": 155,
+            "queued": 2,
+            "running": 3,
+            "completed": 145,
+            "failed": 5,
+            "cancelled": 0,
+        },
+        "performance": {
+            "avg_job_duration": 285.5,
+            "avg_pages_per_job": 45.0,
+            "avg_page_processing_time": 0.23,
+            "cache_hit_rate": 0.82,
+        },
+        "resources": {
+            "cache_size_mb": 512.0,
+            "storage_used_gb": 15.5,
+            "artifacts_mb": 220.4,
+            "active_workers": 2,
+        },
+    },
+    "ScrapeOptions": _OPTIONS,
+    "AuthCredentials": {"type": "bearer", "token": "secret-token"},
+    "ValidateRequest": {"url": "https://docs.example.com/", "options": {"max_depth": 5}},
+    "ConvertOptions": {"include_toc": True, "metadata": {"title": "API Documentation"}},
+}
+
+
+def _status_order(code: str) -> tuple[int, str]:
+    return (0, code) if code.isdigit() else (1, code)
+
+
+def finish_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every component schema an example (``examples``, as pydantic writes them)
+    unless its model declares one; list each operation's responses by status code, the
+    catch-all ``4XX`` and ``5XX`` last."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses")
+            if responses:
+                operation["responses"] = {
+                    code: responses[code] for code in sorted(responses, key=_status_order)
+                }
+    for name, component in schema.get("components", {}).get("schemas", {}).items():
+        if "examples" in component or "example" in component:
+            continue
+        if name in SCHEMA_EXAMPLES:
+            component["examples"] = [SCHEMA_EXAMPLES[name]]
+    return schema
 
 
 class MetricsMiddleware:
@@ -128,7 +342,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/api/redoc",
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        responses=ANY_ERROR,
     )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_schema(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(
@@ -141,10 +363,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(scrape.router, prefix="/api/v1/scrape", tags=["scrape"])
-    app.include_router(jobs.router, prefix="/api/v1/jobs", tags=["jobs"])
-    app.include_router(exports.router, prefix="/api/v1/exports", tags=["exports"])
-    app.include_router(auth.router, prefix="/api/v1/auth", tags=["auth"])
+    common = (401, 422, 429)
+    app.include_router(
+        scrape.router,
+        prefix="/api/v1/scrape",
+        tags=["scrape"],
+        responses=error_responses(400, *common),
+    )
+    app.include_router(
+        jobs.router, prefix="/api/v1/jobs", tags=["jobs"], responses=error_responses(404, *common)
+    )
+    app.include_router(
+        exports.router,
+        prefix="/api/v1/exports",
+        tags=["exports"],
+        responses=error_responses(404, *common),
+    )
+    app.include_router(
+        auth.router, prefix="/api/v1/auth", tags=["auth"], responses=error_responses(*common)
+    )
     app.include_router(system.router, prefix="/api/v1/system", tags=["system"])
 
     @app.get("/", include_in_schema=False)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import secrets
 import time
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from scrape_api_docs.api.errors import envelope
 
 log = structlog.get_logger("api")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -39,6 +44,17 @@ class RequestIdMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
+            except asyncio.CancelledError:
+                # The server cancels requests still running when it stops (uvicorn's
+                # graceful-shutdown timeout, e.g. a long /scrape/sync): answer 503 in the
+                # envelope, so the client knows to retry, instead of a bare 500.
+                if scope["type"] != "http" or "status" in status_holder:
+                    raise
+                await _unavailable(scope, send_with_id)
+            except Exception:
+                # Answered (500, the envelope) by Starlette's outermost middleware.
+                status_holder.setdefault("status", 500)
+                raise
             finally:
                 if scope["type"] == "http":
                     log.info(
@@ -48,3 +64,26 @@ class RequestIdMiddleware:
                         status=status_holder.get("status"),
                         ms=round((time.perf_counter() - started) * 1000, 1),
                     )
+
+
+async def _unavailable(scope: Scope, send: Send) -> None:
+    body = json.dumps(
+        envelope(
+            Request(scope),
+            "SERVICE_UNAVAILABLE",
+            "the server is shutting down; retry in a few seconds",
+        )
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"5"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

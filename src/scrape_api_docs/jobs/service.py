@@ -6,6 +6,7 @@ job, credential or export does not exist as far as the caller can tell.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import shutil
@@ -161,25 +162,42 @@ class JobService:
             ]
         return out, total
 
-    async def cancel_or_delete(self, owner: str, job_id: str) -> tuple[str, str]:
-        """Cancel a queued or running job (pages kept); delete a finished one with its files."""
-        job = await self.get(owner, job_id)
-        if job.status in TERMINAL:
-            async with self.ctx.sessions() as session, session.begin():
-                await JobRepository(session).delete(job_id)
-            shutil.rmtree(self.ctx.job_dir(job_id), ignore_errors=True)
-            return "deleted", "job and its files deleted"
+    async def cancel(self, owner: str, job_id: str) -> bool:
+        """Cancel a queued or running job (pages fetched so far are kept). False when it
+        had already finished."""
+        await self.get(owner, job_id)
         self.ctx.cancel_requested.add(job_id)
         async with self.ctx.sessions() as session, session.begin():
-            jobs = JobRepository(session)
-            await jobs.update(job_id, status="cancelled", completed_at=now())
-            await LogRepository(session).add(
-                job_id, "warning", "cancelled by request", self.ctx.settings.job_log_limit
-            )
+            cancelled = await JobRepository(session).cancel(job_id)
+            if cancelled:
+                await LogRepository(session).add(
+                    job_id, "warning", "cancelled by request", self.ctx.settings.job_log_limit
+                )
+        if not cancelled:
+            self.ctx.cancel_requested.discard(job_id)
+            return False
         task = self.ctx.active_jobs.get(job_id)
         if task is not None:
             task.cancel()
-        return "cancelled", "job cancelled; pages fetched so far are kept"
+        return True
+
+    async def cancel_or_delete(self, owner: str, job_id: str) -> tuple[str, str]:
+        """Cancel a queued or running job (pages kept); delete a finished one with its files."""
+        job = await self.get(owner, job_id)
+        if job.status not in TERMINAL:
+            if await self.cancel(owner, job_id):
+                return "cancelled", "job cancelled; pages fetched so far are kept"
+            job = await self.get(owner, job_id)  # it finished meanwhile
+            return job.status, f"job already {job.status}; DELETE it again to delete it"
+        task = self.ctx.active_jobs.get(job_id)
+        if task is not None:
+            # Cancelled a moment ago and still winding down: let it stop writing first.
+            task.cancel()
+            await asyncio.wait([task], timeout=10)
+        async with self.ctx.sessions() as session, session.begin():
+            await JobRepository(session).delete(job_id)
+        await asyncio.to_thread(shutil.rmtree, self.ctx.job_dir(job_id), ignore_errors=True)
+        return "deleted", "job and its files deleted"
 
     # --- artifacts and conversions --------------------------------------------------------
     async def artifact(self, owner: str, job_id: str, filename: str) -> Artifact:

@@ -13,6 +13,7 @@ from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.crawler.robots import robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
+from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.errors import FetchError
 from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.jsdetect import detect_javascript
@@ -84,11 +85,13 @@ async def validate_site(
             url, tuple(options.include_patterns or ()), tuple(options.exclude_patterns or ())
         )
         sitemap_pages = await _sitemap_pages(fetcher, url, rules.sitemaps, scope)
-        links = {link.split("#", 1)[0] for link in extract(text, page.final_url).links}
+        links = {canonical(link) for link in extract(text, page.final_url).links}
         in_scope = {link for link in links if scope.reason_out(link) is None}
         details["sitemap_pages"] = len(sitemap_pages)
         details["start_page_links_in_scope"] = len(in_scope)
-        estimated = max(len(sitemap_pages | in_scope | {url}), 1)
+        # One count per page, however it is spelled (``/``, ``/index.html``, a fragment).
+        known = sitemap_pages | in_scope | {canonical(page.final_url)}
+        estimated = max(len(known), 1)
         estimated = min(estimated, options.max_pages)
         return _result(valid, estimated, options, warnings, recommendations, details)
     finally:
@@ -116,7 +119,7 @@ async def _sitemap_pages(
             content = parse_sitemap(response.body)
         except (FetchError, ValueError):
             continue
-        pages.update(p for p in content.pages if scope.reason_out(p) is None)
+        pages.update(canonical(p) for p in content.pages if scope.reason_out(p) is None)
         pending.extend(content.sitemaps)
     return pages
 

@@ -106,17 +106,19 @@ class JobReporter:
         self.job = job
         self.stats = CrawlStats()
         self.operation = "starting"
-        self._logs: list[tuple[str, str]] = []
+        self._logs: list[tuple[datetime, str, str]] = []
+        """Lines not yet written, each with the time it happened (not the flush time)."""
         self._dirty = False
         self._last_publish = 0.0
 
     def log(self, level: str, message: str) -> None:
-        self._logs.append((level, message))
+        stamp = now()
+        self._logs.append((stamp, level, message))
         self.ctx.bus.publish(
             self.job.id,
             {
                 "type": "log",
-                "data": {"timestamp": _iso(now()), "level": level, "message": message},
+                "data": {"timestamp": _iso(stamp), "level": level, "message": message},
             },
         )
 
@@ -145,19 +147,28 @@ class JobReporter:
         self.ctx.bus.publish(self.job.id, {"type": "progress", "data": data})
 
     async def flush(self) -> None:
-        logs, self._logs = self._logs, []
-        if not logs and not self._dirty:
+        """Write progress and pending log lines. Lines leave the buffer only once written,
+        so a flush interrupted (cancelled, database busy) loses nothing."""
+        pending = len(self._logs)
+        if not pending and not self._dirty:
             return
+        logs = self._logs[:pending]
         self._dirty = False
-        async with self.ctx.sessions() as session, session.begin():
-            await JobRepository(session).update(
-                self.job.id,
-                progress=progress_payload(self.stats, self.operation),
-                statistics=statistics_payload(self.stats),
-            )
-            logs_repo = LogRepository(session)
-            for level, message in logs[-self.ctx.settings.job_log_limit :]:
-                await logs_repo.add(self.job.id, level, message, self.ctx.settings.job_log_limit)
+        limit = self.ctx.settings.job_log_limit
+        try:
+            async with self.ctx.sessions() as session, session.begin():
+                await JobRepository(session).update(
+                    self.job.id,
+                    progress=progress_payload(self.stats, self.operation),
+                    statistics=statistics_payload(self.stats),
+                )
+                logs_repo = LogRepository(session)
+                for stamp, level, message in logs[-limit:]:
+                    await logs_repo.add(self.job.id, level, message, limit, timestamp=stamp)
+        except BaseException:
+            self._dirty = True
+            raise
+        del self._logs[:pending]
 
     async def flush_forever(self) -> None:
         while True:
@@ -173,6 +184,8 @@ def _iso(value: datetime) -> str:
 class JobRunner:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        self.finishing: set[asyncio.Future[None]] = set()
+        """Final status writes in flight; shielded, so a stop waits for them explicitly."""
 
     async def credentials_for(self, job: Job) -> dict[Origin, dict[str, str]]:
         """Stored credentials of the job's owner for the start URL's exact domain, then the
@@ -200,10 +213,15 @@ class JobRunner:
             claimed = await JobRepository(session).claim(job_id)
             job = await JobRepository(session).get(job_id)
         if not claimed or job is None:
+            self.ctx.cancel_requested.discard(job_id)  # cancelled while queued
             return
         task = asyncio.current_task()
         self.ctx.active_jobs[job_id] = task
         try:
+            if job_id in self.ctx.cancel_requested:
+                # Cancelled between the claim and this registration: the canceller found
+                # no task to stop, so stop here (the status already says cancelled).
+                return
             await self.execute(job)
         finally:
             self.ctx.active_jobs.pop(job_id, None)
@@ -238,7 +256,12 @@ class JobRunner:
         finally:
             flusher.cancel()
             status, message = outcome
-            await asyncio.shield(self._finish(job, reporter, status, message, started))
+            finish = asyncio.ensure_future(
+                self._finish(job, reporter, status, message, started, flusher)
+            )
+            self.finishing.add(finish)
+            finish.add_done_callback(self.finishing.discard)
+            await asyncio.shield(finish)
 
     async def _crawl_and_export(self, job: Job, reporter: JobReporter) -> list[Artifact]:
         options = ScrapeOptions.model_validate(job.options)
@@ -307,9 +330,17 @@ class JobRunner:
         return artifacts
 
     async def _finish(
-        self, job: Job, reporter: JobReporter, status: str, message: str | None, started: float
+        self,
+        job: Job,
+        reporter: JobReporter,
+        status: str,
+        message: str | None,
+        started: float,
+        flusher: asyncio.Task[None] | None = None,
     ) -> None:
         duration = round(time.monotonic() - started, 3)
+        if flusher is not None:
+            await asyncio.wait([flusher])  # never two flushes of one job at once
         with contextlib.suppress(Exception):
             await reporter.flush()
         async with self.ctx.sessions() as session, session.begin():
@@ -440,18 +471,26 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
 
     async def stop(self) -> None:
+        """Stop taking jobs; running ones (queued or synchronous) hand themselves back.
+        Returns once their status is written, so the database can be closed after."""
+        jobs = list(self.ctx.active_jobs.values())
         for task in self._tasks:
             task.cancel()
-        for task in list(self.ctx.active_jobs.values()):
+        for task in jobs:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if jobs:
+            await asyncio.wait(jobs, timeout=10)
+        if self.runner.finishing:  # final (or handed-back) status writes, shielded
+            await asyncio.wait(set(self.runner.finishing), timeout=10)
 
     @property
     def alive(self) -> int:
         return sum(1 for task in self._tasks if not task.done())
 
     async def _loop(self) -> None:
+        current = asyncio.current_task()
         while True:
             job_id = await self.ctx.queue.get()
             self.busy += 1
@@ -459,10 +498,14 @@ class WorkerPool:
             try:
                 await job_task
             except asyncio.CancelledError:
-                current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # the worker itself is stopping
             except Exception:
                 log.exception("worker_error", job_id=job_id)
             finally:
                 self.busy -= 1
+            # Cancelling this loop while it awaits the job cancels the job instead; the job
+            # hands itself back and returns normally, so the stop request surfaces here.
+            # Without this the worker would take the next job and ``stop()`` would hang.
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError

@@ -50,10 +50,13 @@ class JobRepository:
             query = query.where(Job.status == status)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
         column = SORTABLE[sort]
-        ordering = column.asc() if order == "asc" else column.desc()
-        rows = await self.session.execute(
-            query.order_by(ordering, Job.seq.desc()).limit(limit).offset(offset)
-        )
+        # Ties (and equal NULL durations) fall back to submission order, in the same
+        # direction, so pages never overlap or skip rows.
+        if order == "asc":
+            ordering = (column.asc(), Job.seq.asc())
+        else:
+            ordering = (column.desc(), Job.seq.desc())
+        rows = await self.session.execute(query.order_by(*ordering).limit(limit).offset(offset))
         return rows.scalars().all(), int(total or 0)
 
     async def count_by_status(self) -> dict[str, int]:
@@ -86,6 +89,16 @@ class JobRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def cancel(self, job_id: str) -> bool:
+        """queued/running -> cancelled, only if it has not finished meanwhile."""
+        stamp = now()
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .values(status="cancelled", completed_at=stamp, updated_at=stamp)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def delete(self, job_id: str) -> None:
         await self.session.execute(delete(JobLog).where(JobLog.job_id == job_id))
         await self.session.execute(delete(Artifact).where(Artifact.job_id == job_id))
@@ -111,8 +124,19 @@ class LogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, job_id: str, level: str, message: str, limit: int) -> None:
-        self.session.add(JobLog(job_id=job_id, timestamp=now(), level=level, message=message))
+    async def add(
+        self,
+        job_id: str,
+        level: str,
+        message: str,
+        limit: int,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Record one log line; ``timestamp`` is when it happened (default: now), which
+        for buffered lines is earlier than the write."""
+        self.session.add(
+            JobLog(job_id=job_id, timestamp=timestamp or now(), level=level, message=message)
+        )
         await self.session.flush()
         # Bounded per job: keep the newest ``limit`` entries.
         cutoff = await self.session.scalar(
@@ -128,8 +152,13 @@ class LogRepository:
             )
 
     async def recent(self, job_id: str, limit: int = 50) -> list[JobLog]:
+        # By the time each line happened (buffered lines can be written after a later,
+        # direct one), then by insertion order.
         rows = await self.session.execute(
-            select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.id.desc()).limit(limit)
+            select(JobLog)
+            .where(JobLog.job_id == job_id)
+            .order_by(JobLog.timestamp.desc(), JobLog.id.desc())
+            .limit(limit)
         )
         return list(reversed(rows.scalars().all()))  # newest last
 

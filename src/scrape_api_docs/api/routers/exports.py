@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, Response
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, RunnerDep, ServiceDep
 from scrape_api_docs.api.errors import APIError
@@ -107,20 +107,67 @@ async def convert(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
 )
 async def download(
-    job_id: str, filename: str, request: Request, who: CallerDep, svc: ServiceDep
+    job_id: str, filename: str, request: Request, who: CallerDep, svc: ServiceDep, ctx: ContextDep
 ) -> Response:
     """The file itself, with ETag and Range support. ``filename`` is only ever looked up
     among the files this job wrote; it never becomes a path."""
     artifact = await svc.artifact(who.owner, job_id, filename)
-    path = Path(artifact.path)
-    if not await asyncio.to_thread(path.is_file):
-        raise APIError(404, "NOT_FOUND", f"the file of export {filename!r} is gone; convert again")
+    # The file is the job folder's entry of that recorded name, wherever the data folder
+    # is now; a recorded name that would leave the folder is never served.
+    folder = ctx.job_dir(artifact.job_id).resolve()
+    path = (folder / artifact.filename).resolve()
+    if path.parent != folder or not await asyncio.to_thread(path.is_file):
+        raise APIError(
+            404,
+            "NOT_FOUND",
+            f"the file of export {artifact.filename!r} is gone; convert again",
+            details={"job_id": job_id},
+        )
     etag = f'"{artifact.checksum}"'
-    if request.headers.get("if-none-match") == etag:
+    if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
+    _check_range(request, etag, (await asyncio.to_thread(path.stat)).st_size)
     return FileResponse(
         path,
         media_type=artifact.content_type,
         filename=artifact.filename,
-        headers={"ETag": etag},
+        headers={"ETag": etag, "Cache-Control": "private, no-cache"},
     )
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    return etag in tags
+
+
+def _check_range(request: Request, etag: str, size: int) -> None:
+    """Refuse a Range the file cannot satisfy with the error envelope (FileResponse itself
+    would answer in plain text). Same parser as FileResponse, so the two never disagree."""
+    header = request.headers.get("range")
+    if header is None:
+        return
+    if_range = (request.headers.get("if-range") or "").strip()
+    if if_range.startswith(('"', "W/")) and if_range != etag:
+        return  # a changed file: the whole of it is sent, the range ignored
+    try:
+        FileResponse._parse_range_header(header, size)
+    except MalformedRangeHeader as exc:
+        raise APIError(
+            400,
+            "BAD_REQUEST",
+            f"malformed Range header ({exc.content}); use e.g. 'bytes=0-99'",
+            details={"range": header[:100]},
+        ) from None
+    except RangeNotSatisfiable:
+        raise APIError(
+            416,
+            "RANGE_NOT_SATISFIABLE",
+            f"the requested range is outside the file ({size} bytes)",
+            details={"size_bytes": size},
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from None

@@ -58,17 +58,20 @@ async def scrape_sync(
     cap, limit = ctx.settings.sync_max_pages, ctx.settings.sync_timeout
     job = await svc.submit(who.owner, spec_of(body), sync=True)
     task = asyncio.create_task(run.run(job.id))
+    ctx.background.add(task)  # keep a reference until it ends, whatever the client does
+    task.add_done_callback(ctx.background.discard)
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout=limit)
     except TimeoutError:
-        await svc.cancel_or_delete(who.owner, job.id)
-        raise APIError(
-            413,
-            "PAYLOAD_TOO_LARGE",
-            f"the site did not finish within {limit:g} s, the limit of /scrape/sync; "
-            "submit it to POST /api/v1/scrape instead",
-            details={"job_id": job.id, "limit_seconds": limit},
-        ) from None
+        # Only cancel: a job that finished right at the limit is answered, not deleted.
+        if await svc.cancel(who.owner, job.id):
+            raise APIError(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"the site did not finish within {limit:g} s, the limit of /scrape/sync; "
+                "submit it to POST /api/v1/scrape instead",
+                details={"job_id": job.id, "limit_seconds": limit},
+            ) from None
     view = await svc.view(who.owner, job.id)
     stats = statistics(view.job)
     if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):

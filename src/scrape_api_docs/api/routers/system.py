@@ -43,7 +43,16 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-@router.get("/health", response_model=Health)
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={
+        503: {
+            "model": Health,
+            "description": "Unhealthy: the database, the data folder or the job workers fail",
+        }
+    },
+)
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
     binary, the worker pool. 503 when the service cannot do its work."""

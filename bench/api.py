@@ -1,0 +1,383 @@
+"""API benchmark: job polling against ``scrape-docs serve`` while crawls run, next to a bare
+FastAPI endpoint served the same way (the framework's ceiling).
+
+Starts a generated docs site (``static_server.py``, its own process), ``scrape-docs serve``
+(subprocess, temp data folder) and submits a few rate-limited crawls so jobs are running
+the whole time. Then 100 concurrent clients (one ``httpx.AsyncClient`` each, one keep-alive
+connection) poll ``GET /api/v1/jobs/{id}`` and list ``GET /api/v1/jobs`` for a fixed time.
+The same clients then hit a bare FastAPI app (uvicorn, same settings, subprocess) answering
+the same paths with the same JSON bodies, while the crawls keep running. Prints requests/s,
+latency percentiles, errors and CPU, then the targets. Exit status 0 unless it cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from static_server import start as start_site  # bench/ is sys.path[0] when run as a script
+
+LIST_EVERY = 5
+"""One request in LIST_EVERY lists jobs; the others poll one job."""
+
+
+# --- the bare app (run as ``api.py --bare PORT PAYLOADS.json``) -----------------------------
+def serve_bare(port: int, payloads: Path) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    bodies = json.loads(payloads.read_text())
+    app = FastAPI()
+
+    @app.get("/api/v1/jobs/{job_id}")
+    async def job(job_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = bodies["detail"]
+        return body
+
+    @app.get("/api/v1/jobs")
+    async def jobs(limit: int = 20) -> dict[str, Any]:
+        body: dict[str, Any] = bodies["list"]
+        return body
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # The settings ``scrape-docs serve`` runs uvicorn with.
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_config=None)
+
+
+# --- helpers ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_site(root: Path, pages: int) -> None:
+    """``pages`` docs pages under /docs/, each linking to its neighbours and the index."""
+    (root / "docs").mkdir(parents=True)
+    names = [f"page{i:04d}.html" for i in range(pages)]
+    paragraph = (
+        "<p>This page documents one part of the API in some detail: parameters, return "
+        "values, errors, and an example.</p>"
+    )
+    for i, name in enumerate(names):
+        links = {names[(i + 1) % pages], names[(i + 2) % pages], "index.html"}
+        nav = "".join(f'<li><a href="{link}">{link}</a></li>' for link in sorted(links))
+        body = paragraph * 8 + f"<pre><code>client.call({i})</code></pre>"
+        html = (
+            f"<!doctype html><html><head><title>Page {i}</title></head><body>"
+            f"<nav><ul>{nav}</ul></nav><main><h1>Page {i}</h1>{body}</main></body></html>"
+        )
+        (root / "docs" / name).write_text(html)
+    index = "".join(f"<li><a href=\"{name}\">{name}</a></li>" for name in names[::10])
+    (root / "docs" / "index.html").write_text(
+        "<!doctype html><html><head><title>Docs</title></head><body>"
+        f"<main><h1>Docs</h1><ul>{index}</ul></main></body></html>"
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).is_success:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not healthy after {timeout}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, 9)  # its extraction workers, if any are left
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+# --- the load -----------------------------------------------------------------------------
+@dataclass
+class Phase:
+    name: str
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    """Seconds per request, successful or not."""
+    errors: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    pages_crawled: int = 0
+    """Pages the background crawls processed during the phase (the load was real)."""
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def p(self, fraction: float) -> float:
+        return percentile(sorted(self.latencies), fraction)
+
+
+async def client_loop(
+    base: str, job_ids: list[str], deadline: float, phase: Phase | None, seed: int
+) -> None:
+    rng = random.Random(seed)
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        n = rng.randrange(LIST_EVERY)
+        while time.perf_counter() < deadline:
+            n += 1
+            if n % LIST_EVERY == 0:
+                kind, path, params = "list", "/api/v1/jobs", {"limit": "20"}
+            else:
+                kind, path, params = "detail", f"/api/v1/jobs/{rng.choice(job_ids)}", {}
+            started = time.perf_counter()
+            error = None
+            try:
+                response = await client.get(path, params=params)
+                await response.aread()
+                if response.status_code != 200:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+            elapsed = time.perf_counter() - started
+            if phase is not None:
+                phase.latencies.append(elapsed)
+                phase.by_kind[kind] += 1
+                if error:
+                    phase.errors[error] += 1
+
+
+def cpu_of(process: psutil.Process) -> float:
+    with contextlib.suppress(psutil.Error):
+        procs = [process, *process.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
+    return 0.0
+
+
+def pages_done(api: str, job_ids: list[str]) -> int:
+    total = 0
+    for job_id in job_ids:
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            body = httpx.get(f"{api}/api/v1/jobs/{job_id}", timeout=10).json()
+            total += int(body["statistics"]["pages_processed"])
+    return total
+
+
+def run_phase(
+    name: str,
+    base: str,
+    job_ids: list[str],
+    server: psutil.Process,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    api: str,
+    crawl_ids: list[str],
+) -> Phase:
+    phase = Phase(name)
+    me = psutil.Process()
+
+    async def go() -> None:
+        warm_end = time.perf_counter() + warmup
+        await asyncio.gather(
+            *(client_loop(base, job_ids, warm_end, None, i) for i in range(clients))
+        )
+        pages_before = pages_done(api, crawl_ids)
+        server_before, me_before = cpu_of(server), sum(me.cpu_times()[:2])
+        started = time.perf_counter()
+        end = started + seconds
+        await asyncio.gather(
+            *(client_loop(base, job_ids, end, phase, 1000 + i) for i in range(clients))
+        )
+        phase.seconds = time.perf_counter() - started
+        phase.server_cpu = cpu_of(server) - server_before
+        phase.client_cpu = sum(me.cpu_times()[:2]) - me_before
+        phase.pages_crawled = pages_done(api, crawl_ids) - pages_before
+
+    asyncio.run(go())
+    return phase
+
+
+def report(phases: list[Phase], bare: Phase, ours: Phase, detail_bytes: int) -> None:
+    print(
+        f"\n{'endpoint':<28}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}{'server CPU':>12}{'client CPU':>12}"
+    )
+    for ph in phases:
+        print(
+            f"{ph.name:<28}{ph.requests:>9}{ph.rate:>9.0f}{1000 * ph.p(0.50):>9.1f}"
+            f"{1000 * ph.p(0.95):>9.1f}{1000 * ph.p(0.99):>9.1f}{1000 * ph.p(1.0):>9.1f}"
+            f"{sum(ph.errors.values()):>8}{100 * ph.server_cpu / ph.seconds:>11.0f}%"
+            f"{100 * ph.client_cpu / ph.seconds:>11.0f}%"
+        )
+    print()
+    for ph in phases:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(ph.by_kind.items()))
+        errors = ", ".join(f"{n} {why}" for why, n in ph.errors.most_common()) or "none"
+        print(
+            f"  {ph.name}: {kinds}; errors: {errors}; "
+            f"background crawls processed {ph.pages_crawled} pages meanwhile"
+        )
+    print(f"  job detail body: {detail_bytes} bytes of JSON (before gzip)")
+    ratio = ours.rate / bare.rate if bare.rate else 0.0
+    print(f"\nscrape-docs / bare FastAPI throughput: {100 * ratio:.0f}%")
+    print("\ntargets:")
+    p99 = 1000 * ours.p(0.99)
+    errors = sum(ours.errors.values())
+    checks = [
+        ("p99 < 100 ms", p99 < 100, f"{p99:.1f} ms"),
+        ("no errors", errors == 0, f"{errors} errors in {ours.requests} requests"),
+        ("≥ 50% of bare throughput", ratio >= 0.5, f"{100 * ratio:.0f}%"),
+    ]
+    for label, ok, value in checks:
+        print(f"  {label:<28}{'met' if ok else 'not met':<10}({value})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured, per endpoint")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--jobs", type=int, default=3, help="crawls running meanwhile")
+    parser.add_argument("--pages", type=int, default=400, help="pages of the generated site")
+    parser.add_argument("--bare", nargs=2, metavar=("PORT", "PAYLOADS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        serve_bare(int(args.bare[0]), Path(args.bare[1]))
+        return 0
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load}; {args.clients} clients")
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp_name:
+        tmp = Path(tmp_name)
+        make_site(tmp / "site", args.pages)
+        site_port = free_port()
+        site = start_site(tmp / "site", site_port)
+        try:
+            api_port = free_port()
+            api = f"http://127.0.0.1:{api_port}"
+            env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+            env.update(
+                SCRAPER_DATA_DIR=str(tmp / "data"),
+                SCRAPER_ALLOW_PRIVATE_NETWORKS="1",
+                SCRAPER_EXTRACT_PROCESSES="1",
+                SCRAPER_WORKERS=str(args.jobs),
+                # 100 clients from one address: the per-caller limit would answer 429.
+                SCRAPER_REQUESTS_PER_MINUTE="100000000",
+            )
+            with (tmp / "serve.log").open("wb") as log:
+                serve = subprocess.Popen(
+                    [sys.executable, "-m", "scrape_api_docs.cli", "serve", "--port", str(api_port)],
+                    env=env,
+                    cwd=tmp,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            processes.append(serve)
+            wait_healthy(f"{api}/api/v1/system/health", serve)
+            crawl_ids = []
+            for _ in range(args.jobs):
+                response = httpx.post(
+                    f"{api}/api/v1/scrape",
+                    json={
+                        "url": f"http://127.0.0.1:{site_port}/docs/index.html",
+                        "options": {"rate_limit": 4, "cache_enabled": False, "max_depth": 100},
+                    },
+                    timeout=30,
+                )
+                response.raise_for_status()
+                crawl_ids.append(response.json()["job_id"])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                jobs = httpx.get(f"{api}/api/v1/jobs", params={"status": "running"}).json()
+                if jobs["pagination"]["total"] == len(crawl_ids):
+                    break
+                time.sleep(0.2)
+            time.sleep(2)  # a few pages and logs in, so the job bodies are realistic
+
+            detail = httpx.get(f"{api}/api/v1/jobs/{crawl_ids[0]}").json()
+            listing = httpx.get(f"{api}/api/v1/jobs", params={"limit": "20"}).json()
+            payloads = tmp / "payloads.json"
+            payloads.write_text(json.dumps({"detail": detail, "list": listing}))
+            bare_port = free_port()
+            bare = subprocess.Popen(
+                [sys.executable, __file__, "--bare", str(bare_port), str(payloads)],
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            processes.append(bare)
+            wait_healthy(f"http://127.0.0.1:{bare_port}/health", bare)
+
+            common = {
+                "job_ids": crawl_ids,
+                "clients": args.clients,
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "api": api,
+                "crawl_ids": crawl_ids,
+            }
+            bare_phase = run_phase(
+                "bare FastAPI",
+                f"http://127.0.0.1:{bare_port}",
+                server=psutil.Process(bare.pid),
+                **common,  # type: ignore[arg-type]
+            )
+            ours_phase = run_phase(
+                "scrape-docs serve",
+                api,
+                server=psutil.Process(serve.pid),
+                **common,  # type: ignore[arg-type]
+            )
+            running = httpx.get(f"{api}/api/v1/jobs", params={"status": "running"}).json()
+            still = running["pagination"]["total"]
+            print(f"crawls still running at the end: {still} of {len(crawl_ids)}")
+        finally:
+            for process in processes:
+                stop(process)
+            site.terminate()
+            site.join(10)
+    report([bare_phase, ours_phase], bare_phase, ours_phase, len(json.dumps(detail)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
