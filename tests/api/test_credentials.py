@@ -353,11 +353,6 @@ async def test_job_authentication_applies_to_that_job_only(
     assert_absent_at_rest(tmp_path / "data", TOKEN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="page cache is shared by URL across jobs and owners: a job without credentials "
-    "is served pages fetched with another job's credentials (fix in jobs/worker.py)",
-)
 async def test_page_cache_never_serves_authenticated_pages_to_a_job_without_credentials(
     api: Any, server: TestServer, other_server: TestServer
 ) -> None:

@@ -15,7 +15,9 @@ async def test_submit_wait_download(api: Any, site_server: Any) -> None:
         )
         assert response.status_code == 202, response.text
         accepted = response.json()
-        assert accepted["status"] == "queued" and accepted["status_url"].endswith(accepted["job_id"])
+        assert accepted["status"] == "queued" and accepted["status_url"].endswith(
+            accepted["job_id"]
+        )
         assert accepted["websocket_url"].startswith("ws://testserver/api/v1/jobs/")
         job = await wait_for_status(client, accepted["job_id"])
         assert job["status"] == "completed", job

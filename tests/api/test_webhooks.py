@@ -214,11 +214,6 @@ async def test_receiver_errors_are_retried_until_delivered(
         assert len({d.body for d in attempts}) == 1  # the same payload each time
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobs/worker.py _webhook only signs with the per-job secret; it should fall back "
-    "to the API key's secret (jobs.webhooks.signing_secret)",
-)
 async def test_key_secret_signs_when_the_job_has_none(
     api: Any, site_server: Any, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -238,10 +233,6 @@ async def test_key_secret_signs_when_the_job_has_none(
     check_delivery(receiver.of("completed")[0], key.webhook_secret, job_id, "completed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobs/service.py submit should call jobs.webhooks.require_signing_secret",
-)
 async def test_without_keys_a_webhook_needs_a_secret(api: Any, receiver: Receiver) -> None:
     async with api() as (_, client):
         response = await client.post(

@@ -23,6 +23,7 @@ from scrape_api_docs.errors import (
 )
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.webhooks import require_signing_secret
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -78,6 +79,9 @@ class JobService:
         self.ctx.policy.check_url(spec.url)
         if spec.webhook_url:
             await self._check_reachable_policy(spec.webhook_url)
+            await require_signing_secret(
+                self.ctx.sessions, self.ctx.cipher, owner, spec.webhook_secret
+            )
         if spec.authentication:
             headers_for(spec.authentication.get("type", "none"), spec.authentication)
         if spec.options.render_javascript:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import time
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.storage.pages import SqlitePageStore
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
@@ -35,6 +37,7 @@ from scrape_api_docs.storage.repositories import (
     LogRepository,
     now,
 )
+from scrape_api_docs.storage.secrets import SecretsError
 from scrape_api_docs.storage.tables import Artifact, Job
 
 log = structlog.get_logger("worker")
@@ -277,6 +280,11 @@ class JobRunner:
             max_body_bytes=settings.max_body_bytes,
             max_redirects=settings.max_redirects,
         )
+        credentials = await self.credentials_for(job)
+        if credentials:
+            # The page cache is shared by URL: pages fetched with someone's credentials must
+            # never be served to another job (or owner), so authenticated crawls bypass it.
+            config = dataclasses.replace(config, cache_enabled=False)
         job_dir = self.ctx.job_dir(job.id)
         store = SqlitePageStore(job_dir / "pages.sqlite")
         try:
@@ -287,7 +295,7 @@ class JobRunner:
                 listener=reporter.on_event,
                 policy=self.ctx.policy,
                 executor=self.ctx.executor,
-                credentials=await self.credentials_for(job),
+                credentials=credentials,
                 resume=True,
             )
             reporter.stats = result.stats
@@ -401,7 +409,13 @@ class JobRunner:
     async def _webhook(self, job: Job, event: str, extra: dict[str, Any]) -> None:
         if not job.webhook_url:
             return
-        secret = self.ctx.cipher.decrypt(job.webhook_secret_enc) if job.webhook_secret_enc else ""
+        try:
+            secret = await signing_secret(
+                self.ctx.sessions, self.ctx.cipher, job.owner, job.webhook_secret_enc
+            )
+        except SecretsError:
+            log.warning("webhook_secret_unreadable", job_id=job.id)
+            return
         if not secret:
             return
         payload = {
