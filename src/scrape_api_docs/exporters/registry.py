@@ -1,26 +1,61 @@
-"""Exporters by name: what ``--format`` and ``export_formats`` choose from."""
+"""Exporters by name: what ``--format``, ``export_formats`` and ``convert`` choose from."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scrape_api_docs.errors import InvalidOptionsError
 from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.json_export import export_json, export_jsonl
+from scrape_api_docs.exporters.llms_txt import export_llms_txt
 from scrape_api_docs.exporters.markdown_book import export_markdown
+
+Options = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class Exporter:
     name: str
-    extension: str
+    filename: str
+    """The file name it writes in a job's folder (``-o`` overrides it on the CLI)."""
     content_type: str
-    build: Callable[[Book, Path], Path]
+    build: Callable[[Book, Path, Options], Path]
+    extra_files: tuple[tuple[str, str, str], ...] = ()
+    """(label, file name, content type) of files written beside the main one."""
+
+    @property
+    def extension(self) -> str:
+        return Path(self.filename).suffix
 
 
 EXPORTERS: dict[str, Exporter] = {
-    "markdown": Exporter("markdown", ".md", "text/markdown; charset=utf-8", export_markdown),
+    "markdown": Exporter(
+        "markdown",
+        "output.md",
+        "text/markdown; charset=utf-8",
+        lambda book, path, options: export_markdown(
+            book, path, include_toc=bool(options.get("include_toc", True))
+        ),
+    ),
+    "json": Exporter(
+        "json", "output.json", "application/json", lambda book, path, _: export_json(book, path)
+    ),
+    "jsonl": Exporter(
+        "jsonl",
+        "output.jsonl",
+        "application/jsonl; charset=utf-8",
+        lambda book, path, _: export_jsonl(book, path),
+    ),
+    "llms_txt": Exporter(
+        "llms_txt",
+        "llms.txt",
+        "text/plain; charset=utf-8",
+        lambda book, path, _: export_llms_txt(book, path),
+        extra_files=(("llms_full", "llms-full.txt", "text/plain; charset=utf-8"),),
+    ),
 }
 
 

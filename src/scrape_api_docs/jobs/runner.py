@@ -93,9 +93,14 @@ async def crawl_site(
 
 
 def export_all(
-    store: PageStore, start_url: str, formats: list[str], output: Path
+    store: PageStore,
+    start_url: str,
+    formats: list[str],
+    output: Path,
+    options: dict[str, object] | None = None,
 ) -> list[Artifact]:
-    """Build each format; ``output`` is the file for one format, the folder for several."""
+    """Build each format; ``output`` is the file for one format, the folder for several
+    (named as in a job's folder: ``output.md``, ``output.json``, ``llms.txt``, ...)."""
     exporters = [get_exporter(name) for name in dict.fromkeys(formats)]
     book = Book(store, start_url)
     if len(exporters) == 1:
@@ -103,9 +108,12 @@ def export_all(
         targets = [output]
     else:
         output.mkdir(parents=True, exist_ok=True)
-        targets = [output / f"output{exporter.extension}" for exporter in exporters]
+        targets = [output / exporter.filename for exporter in exporters]
     artifacts = []
     for exporter, target in zip(exporters, targets, strict=True):
-        path = exporter.build(book, target)
+        path = exporter.build(book, target, options or {})
         artifacts.append(Artifact(exporter.name, path, path.stat().st_size, exporter.content_type))
+        for label, name, content_type in exporter.extra_files:
+            extra = path.with_name(name)
+            artifacts.append(Artifact(label, extra, extra.stat().st_size, content_type))
     return artifacts

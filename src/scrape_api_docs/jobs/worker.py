@@ -47,10 +47,6 @@ FLUSH_EVERY = 1.0
 PUBLISH_EVERY = 0.2
 
 
-def artifact_name(fmt: str, extension: str) -> str:
-    return f"output{extension}"
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -312,29 +308,34 @@ class JobRunner:
         artifacts = []
         for name in formats:
             exporter = get_exporter(name)
-            target = job_dir / artifact_name(name, exporter.extension)
+            target = job_dir / exporter.filename
             title = (options.get("metadata") or {}).get("title")
 
             def build(
                 target: Path = target, title: str | None = title, exporter: Any = exporter
             ) -> Path:
                 book = Book(store, job.url, title=title)
-                return Path(exporter.build(book, target))
+                return Path(exporter.build(book, target, options))
 
             path = await asyncio.to_thread(build)
-            artifact = Artifact(
-                job_id=job.id,
-                format=name,
-                filename=path.name,
-                path=str(path),
-                size_bytes=path.stat().st_size,
-                checksum=await asyncio.to_thread(sha256_file, path),
-                content_type=exporter.content_type,
-                created_at=now(),
-            )
-            async with self.ctx.sessions() as session, session.begin():
-                await ArtifactRepository(session).replace(artifact)
-            artifacts.append(artifact)
+            files = [(name, path, exporter.content_type)] + [
+                (label, path.with_name(filename), content_type)
+                for label, filename, content_type in exporter.extra_files
+            ]
+            for label, file, content_type in files:
+                artifact = Artifact(
+                    job_id=job.id,
+                    format=label,
+                    filename=file.name,
+                    path=str(file),
+                    size_bytes=file.stat().st_size,
+                    checksum=await asyncio.to_thread(sha256_file, file),
+                    content_type=content_type,
+                    created_at=now(),
+                )
+                async with self.ctx.sessions() as session, session.begin():
+                    await ArtifactRepository(session).replace(artifact)
+                artifacts.append(artifact)
         return artifacts
 
     async def _finish(

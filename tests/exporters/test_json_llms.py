@@ -1,0 +1,111 @@
+"""JSON, JSON Lines and llms.txt from a real crawl of a fixture site, read back by
+independent parsers (json, a line-by-line reader, the llmstxt.org structure)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from scrape_api_docs.exporters.text import code_blocks, plain_text, summary
+from scrape_api_docs.jobs.runner import export_all
+from tests.conftest import CrawlFn
+
+PAGE_FIELDS = {
+    "position": int,
+    "url": str,
+    "final_url": str,
+    "title": str,
+    "anchor": str,
+    "headings": list,
+    "markdown": str,
+    "text": str,
+    "code_blocks": list,
+    "links": list,
+    "word_count": int,
+    "token_estimate": int,
+    "fetched_at": str,
+    "content_hash": str,
+}
+
+
+async def crawl_site_formats(site_server: Any, crawl: CrawlFn, tmp_path: Path) -> dict[str, Path]:
+    server = site_server("sphinx_classic")
+    start = server.url("/index.html")
+    _, store = await crawl(start)
+    artifacts = export_all(
+        store, start, ["json", "jsonl", "llms_txt", "markdown"], tmp_path / "out"
+    )
+    return {a.format: a.path for a in artifacts}
+
+
+def check_page(page: dict[str, Any]) -> None:
+    for field, kind in PAGE_FIELDS.items():
+        assert isinstance(page[field], kind), field
+    assert page["content_hash"].startswith("sha256:") and len(page["content_hash"]) == 71
+    assert page["word_count"] > 0 and page["token_estimate"] > 0
+
+
+async def test_json_follows_the_documented_schema(
+    site_server: Any, crawl: CrawlFn, tmp_path: Path
+) -> None:
+    files = await crawl_site_formats(site_server, crawl, tmp_path)
+    data = json.loads(files["json"].read_text())
+    assert data["schema"] == "scrape-api-docs/pages" and data["version"] == 1
+    assert data["site"]["page_count"] == len(data["pages"]) == 5
+    for page in data["pages"]:
+        check_page(page)
+    titles = [p["title"] for p in data["pages"]]
+    assert titles[:3] == [
+        "Quillstore — a small persistent key-value store",
+        "Introduction",
+        "Tutorial",
+    ]
+    tutorial = data["pages"][2]
+    languages = {b["language"] for b in tutorial["code_blocks"]}
+    assert {"python3", "pycon", "ini"} <= languages
+    assert any(
+        '>>> store = quillstore.open("settings.qs")' in b["code"] for b in tutorial["code_blocks"]
+    )
+    assert "```" not in tutorial["text"] and "](" not in tutorial["text"]
+
+
+async def test_jsonl_streams_one_record_a_line(
+    site_server: Any, crawl: CrawlFn, tmp_path: Path
+) -> None:
+    files = await crawl_site_formats(site_server, crawl, tmp_path)
+    records = [json.loads(line) for line in files["jsonl"].read_text().splitlines()]
+    assert records[0]["type"] == "site" and records[0]["version"] == 1
+    assert [r["type"] for r in records[1:]] == ["page"] * 5
+    for record in records[1:]:
+        check_page(record)
+
+
+async def test_llms_txt_follows_the_format(
+    site_server: Any, crawl: CrawlFn, tmp_path: Path
+) -> None:
+    files = await crawl_site_formats(site_server, crawl, tmp_path)
+    text = files["llms_txt"].read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("# ") and lines[2].startswith("> ")  # title, then the summary
+    sections = [line for line in lines if line.startswith("## ")]
+    assert sections, "at least one section of links"
+    links = [line for line in lines if line.startswith("- [")]
+    assert len(links) == 5
+    assert all(re.match(r"^- \[[^\]]+\]\(https?://[^)]+\)(: .+)?$", line) for line in links)
+    full = files["llms_full"].read_text()
+    assert "Values are serialised with pickle" in full and full.count("Source: <") == 5
+
+
+def test_text_helpers() -> None:
+    markdown = (
+        "# Title\n\nSee [the guide](https://x.org/g) and ![logo](https://x.org/l.png).\n\n"
+        "```python\nprint(1)\n```\n\n> **Note**\n>\n> Careful: 2 \\* 3."
+    )
+    assert code_blocks(markdown)[0].language == "python"
+    assert code_blocks(markdown)[0].code == "print(1)"
+    text = plain_text(markdown)
+    assert "the guide" in text and "https://" not in text and "logo" in text
+    assert "Careful: 2 * 3." in text and "**" not in text
+    assert summary(markdown) == "See the guide and logo."
