@@ -181,9 +181,6 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
             f"refusing to listen on {host} without an API key: anyone could use the service. "
             "Create one with 'scrape-docs keys create NAME', or listen on 127.0.0.1"
         )
-    import os as _os  # TEMP experiment
-    if _os.environ.get("X_SWITCH"):
-        sys.setswitchinterval(float(_os.environ["X_SWITCH"]))
     configure_logging()
     click.echo(
         f"serving on http://{host}:{port} (docs at /api/docs), data in {settings.data_dir}",
