@@ -344,9 +344,7 @@ async def test_stream_reports_progress_logs_and_completion(
         kinds = [m["type"] for m in messages]
         assert kinds[0] == "progress"  # the state on connect
         assert messages[0]["data"]["job_id"] == job_id
-        # The state on connect lacks the counters while the job has none stored yet (its
-        # first second): see the xfail test below.
-        for message in messages[1:]:
+        for message in messages:
             check_message(message, job_id)
         assert kinds[-1] == "complete" and kinds.count("complete") == 1
         progress = [m["data"] for m in messages[1:] if m["type"] == "progress"]
@@ -388,12 +386,6 @@ async def test_stream_of_an_unknown_job_closes_with_4404(live: Callable[..., Liv
     assert reason == "job job_nope not found"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routers/jobs.py stream(): the state sent on connect omits current_page, "
-    "total_pages and percent_complete while the job has no stored progress yet (queued, or "
-    "in its first second of running)",
-)
 async def test_stream_of_a_queued_job_starts_with_the_full_progress_shape(
     live: Callable[..., LiveServer], server: TestServer
 ) -> None:

@@ -95,18 +95,6 @@ phases.coverage.enabled = false
 schema = schemathesis.openapi.from_dict(APP_SCHEMA, config=CONFIG)
 
 
-# Known bug, reported (api/routers/jobs.py): ``offset`` has no upper bound, and one past
-# SQLite's 64-bit integers answers 500 (OverflowError). Such offsets are left out here so
-# the rest of the operation is still tested; test_huge_offset_is_a_validation_error is the
-# reminder (strict xfail): once it passes, remove it and this hook.
-@schema.hook("filter_query")
-def _no_overflowing_offset(context: Any, query: dict[str, Any] | None) -> bool:
-    if context.operation is None or context.operation.label != "GET /api/v1/jobs" or not query:
-        return True
-    offset = query.get("offset")
-    return not (isinstance(offset, int) and offset >= 2**63)
-
-
 @schema.parametrize()
 @settings(deadline=None)
 def test_every_operation_conforms(case: Any, live_api: LiveServer) -> None:
@@ -117,11 +105,6 @@ def test_every_operation_conforms(case: Any, live_api: LiveServer) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/routers/jobs.py list_jobs: offset needs an upper bound (Query(ge=0, "
-    "le=...)); past 2**63 SQLite raises OverflowError and the answer is 500",
-)
 def test_huge_offset_is_a_validation_error(live_api: LiveServer) -> None:
     response = httpx.get(
         f"{live_api.base_url}/api/v1/jobs",

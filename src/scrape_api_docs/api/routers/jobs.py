@@ -12,6 +12,7 @@ from scrape_api_docs.api.models.responses import (
     JobDeleted,
     JobDetail,
     JobList,
+    JobProgress,
     JobSummary,
     Pagination,
 )
@@ -30,7 +31,7 @@ async def list_jobs(
     svc: ServiceDep,
     status: StatusFilter | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     sort: Literal["created_at", "updated_at", "duration"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
 ) -> JobList:
@@ -106,13 +107,14 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
             await websocket.close(code=4404, reason=f"job {job_id} not found")
             return
         detail = job_detail(view)
+        progress = detail.progress or JobProgress(current_operation=detail.status)
         await websocket.send_json(
             {
                 "type": "progress",
                 "data": {
                     "job_id": job_id,
                     "status": detail.status,
-                    **(detail.progress.model_dump() if detail.progress else {}),
+                    **progress.model_dump(),
                 },
             }
         )
