@@ -263,7 +263,7 @@ def run_phase(
     return phase
 
 
-def report(phases: list[Phase], detail_bytes: int, clients: int) -> None:
+def report(phases: list[Phase], detail_bytes: int, clients: int, idle_cpu: float) -> None:
     bare, ours, bare_poll, ours_poll = phases
     print(
         f"\n{'endpoint':<34}{'requests':>9}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}"
@@ -286,6 +286,10 @@ def report(phases: list[Phase], detail_bytes: int, clients: int) -> None:
             f"errors: {errors}; the crawls processed {ph.pages_crawled} pages meanwhile"
         )
     print(f"  job detail body: {detail_bytes} bytes of JSON (before gzip)")
+    print(
+        f"  scrape-docs serve with its crawls and no API load: {100 * idle_cpu:.0f}% CPU "
+        "(part of its figures above)"
+    )
     print(
         "  CPU: % of one core; server = the server process and its children (extraction "
         "workers), client = this process (the load generator)"
@@ -449,6 +453,9 @@ def main() -> int:
                 "headers": headers,
             }
             poll = args.poll_interval
+            idle_before = cpu_of(serve_proc)
+            time.sleep(5)
+            idle_cpu = (cpu_of(serve_proc) - idle_before) / 5
             phases = [
                 run_phase("bare FastAPI", bare_base, bare_proc, interval=0, **common),
                 run_phase("scrape-docs serve", api, serve_proc, interval=0, **common),
@@ -465,7 +472,7 @@ def main() -> int:
             site.join(10)
             for process in processes:
                 stop(process)
-    report(phases, len(json.dumps(detail)), args.clients)
+    report(phases, len(json.dumps(detail)), args.clients, idle_cpu)
     return 0
 
 
