@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from scrape_api_docs.exporters.book import Book, shift_headings
+from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.markdown_book import write_markdown_book
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.order import PageRef, reading_order
@@ -45,9 +45,10 @@ def test_start_page_content_links_order_when_it_has_no_navigation() -> None:
     assert reading_order(refs, "s") == ["s", "https://h/c", "https://h/b"]
 
 
-def test_shift_headings_leaves_code_alone() -> None:
+def test_heading_shift_leaves_code_alone(tmp_path: Path) -> None:
+    book = Book(SqlitePageStore(tmp_path / "empty.sqlite"), BASE)
     text = "# Title\n\n```python\n# a comment\n```\n\n## Sub"
-    assert shift_headings(text) == "## Title\n\n```python\n# a comment\n```\n\n### Sub"
+    assert book.render_body(text, 1) == "## Title\n\n```python\n# a comment\n```\n\n### Sub"
 
 
 def test_book_in_reading_order_with_links_rewritten(tmp_path: Path) -> None:

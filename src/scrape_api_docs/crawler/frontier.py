@@ -58,9 +58,3 @@ class Frontier:
     def mark_seen(self, url: str) -> None:
         """A redirect target is the same page as its source: never fetch it again."""
         self._seen.add(canonical(url))
-
-    def is_seen(self, url: str) -> bool:
-        return canonical(url) in self._seen
-
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] += 1

@@ -69,20 +69,11 @@ class Book:
         anchor = self.link_target(target) if target.startswith("http") else None
         return f"](#{anchor}{match.group(2)})" if anchor else match.group(0)
 
-    def rewrite_links(self, markdown: str) -> str:
-        """Links between crawled pages point into the book; code blocks are left alone."""
-        return outside_fences(markdown, lambda text: _LINK.sub(self._replace_link, text))
-
     def render_body(self, markdown: str, shift: int) -> str:
         """Headings moved ``shift`` levels and links rewritten, in one pass over the prose."""
 
-        def move(match: re.Match[str]) -> str:
-            return "#" * max(1, min(6, len(match.group(1)) + shift))
-
         def transform(text: str) -> str:
-            if shift:
-                text = _HEADING_MARKS.sub(move, text)
-            return _LINK.sub(self._replace_link, text)
+            return _LINK.sub(self._replace_link, _shift_marks(text, shift))
 
         return outside_fences(markdown, transform)
 
@@ -120,12 +111,8 @@ def top_heading_level(markdown: str) -> int | None:
     return min(levels) if levels else None
 
 
-def shift_headings(markdown: str, by: int = 1) -> str:
-    """Move every heading outside code blocks ``by`` levels (kept within 1..6)."""
+def _shift_marks(text: str, by: int) -> str:
+    """Move every heading of a prose chunk ``by`` levels (kept within 1..6)."""
     if not by:
-        return markdown
-
-    def move(match: re.Match[str]) -> str:
-        return "#" * max(1, min(6, len(match.group(1)) + by))
-
-    return outside_fences(markdown, lambda text: _HEADING_MARKS.sub(move, text))
+        return text
+    return _HEADING_MARKS.sub(lambda m: "#" * max(1, min(6, len(m.group(1)) + by)), text)

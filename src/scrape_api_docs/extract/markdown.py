@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from html_to_markdown import ConversionOptions, convert
@@ -38,32 +38,25 @@ def _with_base(base_url: str) -> ConversionOptions:
     return replace(_OPTIONS, base_url=base_url)
 
 
-def outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
-    """Apply ``transform`` to the prose between fenced code blocks; code stays verbatim."""
-    pieces: list[str] = []
+def _segments(markdown: str) -> Iterator[tuple[bool, str]]:
+    """(is_code, text) runs: fenced code blocks and the prose between them, in order."""
     position = 0
     for match in _FENCED.finditer(markdown):
-        pieces.append(transform(markdown[position : match.start()]))
-        pieces.append(match.group(0))
+        yield False, markdown[position : match.start()]
+        yield True, match.group(0)
         position = match.end()
-    pieces.append(transform(markdown[position:]))
-    return "".join(pieces)
+    yield False, markdown[position:]
+
+
+def outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
+    """Apply ``transform`` to the prose between fenced code blocks; code stays verbatim."""
+    return "".join(text if code else transform(text) for code, text in _segments(markdown))
 
 
 def tidy(markdown: str) -> str:
     """Blocks get their blank lines, runs of blank lines shrink; code blocks stay verbatim."""
-    pieces: list[str] = []
-    position = 0
-    for match in _FENCED.finditer(markdown):
-        prose = _tidy_prose(markdown[position : match.start()])
-        if prose:
-            pieces.append(prose)
-        pieces.append(match.group(0))
-        position = match.end()
-    prose = _tidy_prose(markdown[position:])
-    if prose:
-        pieces.append(prose)
-    return "\n\n".join(pieces) + "\n"
+    pieces = (text if code else _tidy_prose(text) for code, text in _segments(markdown))
+    return "\n\n".join(piece for piece in pieces if piece) + "\n"
 
 
 def _tidy_prose(text: str) -> str:
