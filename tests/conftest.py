@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from scrape_api_docs.crawler.cache import SqlitePageCache
-from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
-from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
+from scrape_api_docs.crawler.crawl import CrawlResult
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.support.server import TestServer
 
@@ -45,29 +45,17 @@ def crawl(tmp_path: Path) -> CrawlFn:
         }
         values.update(overrides)
         config = CrawlConfig(start_url=start_url, **values)
-        policy = NetworkPolicy(allow_private=True)
-        fetcher = HttpFetcher(
-            policy,
-            FetcherOptions(
-                user_agent=config.user_agent,
-                timeout=config.timeout,
-                max_body_bytes=config.max_body_bytes,
-                max_redirects=config.max_redirects,
-                credentials=credentials or {},
-            ),
-        )
         store = SqlitePageStore(tmp_path / f"pages-{calls}.sqlite")
-        cache = SqlitePageCache((cache_dir or tmp_path) / "cache.sqlite")
-        kwargs: dict[str, Any] = {"store": store, "cache": cache, "listener": listener}
-        if clock is not None:
-            kwargs["clock"] = clock
-        if wall_clock is not None:
-            kwargs["wall_clock"] = wall_clock
-        try:
-            result = await Crawler(config, fetcher=fetcher, **kwargs).run()
-        finally:
-            await fetcher.aclose()
-            cache.close()
+        result = await crawl_site(
+            config,
+            settings=Settings(data_dir=cache_dir or tmp_path),
+            store=store,
+            listener=listener,
+            clock=clock,
+            policy=NetworkPolicy(allow_private=True),
+            credentials=credentials,
+            **({"wall_clock": wall_clock} if wall_clock is not None else {}),
+        )
         return result, store
 
     return run

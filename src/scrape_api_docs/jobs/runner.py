@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ async def crawl_site(
     executor: Executor | None = None,
     credentials: dict[tuple[str, str, int], dict[str, str]] | None = None,
     resume: bool = False,
+    wall_clock: Callable[[], float] = time.time,
 ) -> CrawlResult:
     """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache."""
     policy = policy or NetworkPolicy.from_settings(settings)
@@ -84,6 +87,7 @@ async def crawl_site(
             listener=listener,
             executor=executor,
             resume=resume,
+            wall_clock=wall_clock,
         )
         return await crawler.run()
     finally:
