@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint bench bench-api clean
+.PHONY: install sysdeps serve test lint bench bench-api bench-export clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian packages the tests open real files with: Chromium (JavaScript rendering, PDF)
+# and epubcheck. Installed when missing and we are root; otherwise those tests say what
+# to install.
+SYSDEPS := chromium:/usr/bin/chromium epubcheck:/usr/share/java/epubcheck.jar
+sysdeps:
+	@missing=""; for dep in $(SYSDEPS); do test -e "$${dep#*:}" || missing="$$missing $${dep%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
+	fi
+
 serve: $(STAMP)
 	$(BIN)/scrape-docs serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2
@@ -35,6 +48,10 @@ bench: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
+
+bench-export: $(STAMP) sysdeps
+	@test -d /usr/share/doc/python3/html || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc; }
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

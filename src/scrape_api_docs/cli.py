@@ -23,7 +23,7 @@ from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
-from scrape_api_docs.jobs.runner import crawl_site, export_all, extraction_pool
+from scrape_api_docs.jobs.runner import crawl_site, export_all, export_context, extraction_pool
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 
@@ -134,7 +134,8 @@ def scrape(
                 )
             )
             progress.finish()
-            artifacts = export_all(store, url, chosen, target)
+            context = export_context(settings, Path(tmp) / "images")
+            artifacts = export_all(store, url, chosen, target, context)
         finally:
             progress.finish()
             pool.shutdown(cancel_futures=True)

@@ -46,6 +46,7 @@ class Book:
         order = reading_order(refs, canonical(start_url))
         self.chapters = _chapter_refs([by_key[key] for key in order], start_url)
         self.anchors = {ref.key: ref.anchor for ref in self.chapters}
+        self.anchors_set = frozenset(self.anchors.values())
         self._targets: dict[str, str | None] = {}
         start = by_key.get(canonical(start_url))
         self.title = title or (start.title if start and start.title else _host(start_url))

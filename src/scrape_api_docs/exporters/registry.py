@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,25 @@ from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.json_export import export_json, export_jsonl
 from scrape_api_docs.exporters.llms_txt import export_llms_txt
 from scrape_api_docs.exporters.markdown_book import export_markdown
+from scrape_api_docs.exporters.resources import ImageLoader
 
 Options = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What an exporter may use besides the book: the request's options (``include_toc``,
+    ``metadata``), an image loader bound to the network policy (None: images are not
+    embedded), and the Chromium to print with."""
+
+    options: Options = field(default_factory=dict)
+    images: ImageLoader | None = None
+    browser_path: str | None = None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        meta = self.options.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -22,7 +39,7 @@ class Exporter:
     filename: str
     """The file name it writes in a job's folder (``-o`` overrides it on the CLI)."""
     content_type: str
-    build: Callable[[Book, Path, Options], Path]
+    build: Callable[[Book, Path, ExportContext], Path]
     extra_files: tuple[tuple[str, str, str], ...] = ()
     """(label, file name, content type) of files written beside the main one."""
 
@@ -36,8 +53,8 @@ EXPORTERS: dict[str, Exporter] = {
         "markdown",
         "output.md",
         "text/markdown; charset=utf-8",
-        lambda book, path, options: export_markdown(
-            book, path, include_toc=bool(options.get("include_toc", True))
+        lambda book, path, ctx: export_markdown(
+            book, path, include_toc=bool(ctx.options.get("include_toc", True))
         ),
     ),
     "json": Exporter(

@@ -22,7 +22,8 @@ from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.exporters.book import Book
-from scrape_api_docs.exporters.registry import get_exporter
+from scrape_api_docs.exporters.registry import ExportContext, get_exporter
+from scrape_api_docs.exporters.resources import ImageLoader
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore
 
@@ -96,17 +97,35 @@ async def crawl_site(
             cache.close()
 
 
+def export_context(
+    settings: Settings,
+    images_dir: Path,
+    options: dict[str, object] | None = None,
+    policy: NetworkPolicy | None = None,
+) -> ExportContext:
+    """The exporters' context: images fetched through the same network policy as the crawl."""
+    loader = ImageLoader(
+        policy or NetworkPolicy.from_settings(settings),
+        images_dir,
+        user_agent=settings.user_agent,
+        max_bytes=settings.max_body_bytes,
+    )
+    return ExportContext(options or {}, images=loader, browser_path=settings.browser_path)
+
+
 def export_all(
     store: PageStore,
     start_url: str,
     formats: list[str],
     output: Path,
-    options: dict[str, object] | None = None,
+    context: ExportContext | None = None,
 ) -> list[Artifact]:
     """Build each format; ``output`` is the file for one format, the folder for several
     (named as in a job's folder: ``output.md``, ``output.json``, ``llms.txt``, ...)."""
+    context = context or ExportContext()
     exporters = [get_exporter(name) for name in dict.fromkeys(formats)]
-    book = Book(store, start_url)
+    title = context.metadata.get("title")
+    book = Book(store, start_url, title=str(title) if title else None)
     if len(exporters) == 1:
         output.parent.mkdir(parents=True, exist_ok=True)
         targets = [output]
@@ -115,7 +134,7 @@ def export_all(
         targets = [output / exporter.filename for exporter in exporters]
     artifacts = []
     for exporter, target in zip(exporters, targets, strict=True):
-        path = exporter.build(book, target, options or {})
+        path = exporter.build(book, target, context)
         artifacts.append(Artifact(exporter.name, path, path.stat().st_size, exporter.content_type))
         for label, name, content_type in exporter.extra_files:
             extra = path.with_name(name)

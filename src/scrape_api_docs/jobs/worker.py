@@ -26,7 +26,7 @@ from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.runner import crawl_site, export_context
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.storage.pages import SqlitePageStore
 from scrape_api_docs.storage.repositories import (
@@ -305,17 +305,18 @@ class JobRunner:
         self, job: Job, store: SqlitePageStore, formats: list[str], options: dict[str, Any]
     ) -> list[Artifact]:
         job_dir = self.ctx.job_dir(job.id)
+        context = export_context(self.ctx.settings, job_dir / "images", options, self.ctx.policy)
         artifacts = []
         for name in formats:
             exporter = get_exporter(name)
             target = job_dir / exporter.filename
-            title = (options.get("metadata") or {}).get("title")
+            title = context.metadata.get("title")
 
             def build(
                 target: Path = target, title: str | None = title, exporter: Any = exporter
             ) -> Path:
                 book = Book(store, job.url, title=title)
-                return Path(exporter.build(book, target, options))
+                return Path(exporter.build(book, target, context))
 
             path = await asyncio.to_thread(build)
             files = [(name, path, exporter.content_type)] + [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -16,20 +15,10 @@ from sqlalchemy import text
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep
 from scrape_api_docs.api.models.responses import Health, Stats
+from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 
 router = APIRouter()
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
-
-
-def find_browser(configured: str | None) -> str | None:
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -1,0 +1,152 @@
+"""Chapters as safe HTML: the one renderer the PDF, EPUB and HTML-site exporters share.
+
+A chapter's stored Markdown is re-levelled (the chapter title is the ``h1``, the page's
+own headings go below it), links to crawled pages are rewritten to wherever that chapter
+lives in the output, code blocks are highlighted by Pygments, and the result is passed
+through ``nh3`` (scraped content is untrusted: no scripts, no event handlers, no
+``javascript:`` URLs, only the tags and attributes a document needs).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+from mdit_py_plugins.anchors import anchors_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from scrape_api_docs.exporters.book import Book, Chapter, top_heading_level
+
+LinkMapper = Callable[[str], str]
+"""Chapter anchor -> the href that reaches it in this output ("#a", "a.xhtml", ...)."""
+
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+_TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}
+_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": {"id", "class", "lang", "title"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+}
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_CODE_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+def highlight_css(selector: str = ".highlight") -> str:
+    """The stylesheet for highlighted code (Pygments' default theme)."""
+    return str(HtmlFormatter(style="default").get_style_defs(selector))  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class RenderedChapter:
+    anchor: str
+    title: str
+    """Plain text (escape it when writing HTML)."""
+    source_url: str
+    body_html: str
+    """Sanitised HTML of the page, headings from ``h2`` down, ids prefixed by the anchor."""
+    image_urls: tuple[str, ...]
+    """Absolute URLs of the images the body shows, in order (for exporters that embed)."""
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def chapter_markdown(book: Book, chapter: Chapter) -> tuple[str, str]:
+    """(title, body Markdown): the page's top heading becomes the title when the page opens
+    with it; the rest is shifted so the page's top level lands on ``##``."""
+    markdown = chapter.document.markdown.strip()
+    top = top_heading_level(markdown)
+    title = chapter.ref.title
+    shift = (2 - top) if top else 0
+    if top and markdown.startswith("#" * top + " "):
+        first, _, rest = markdown.partition("\n")
+        title = first[top + 1 :].strip() or title
+        markdown = rest.strip()
+        shift = 1 - top  # the page's next level down lands on h2
+    return title, book.render_body(markdown, shift)
+
+
+def render_chapter(
+    book: Book,
+    chapter: Chapter,
+    link_for: LinkMapper,
+    image_src: Mapping[str, str] | None = None,
+) -> RenderedChapter:
+    """One chapter as sanitised HTML. ``image_src`` maps an image URL to the src to write
+    (an embedded copy); images not in it keep their absolute URL."""
+    title, body = chapter_markdown(book, chapter)
+    anchor = chapter.ref.anchor
+    images: list[str] = []
+    chapter_anchors = book.anchors_set
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if attr == "href" and tag == "a":
+            if value.startswith("#"):
+                target = value[1:]
+                if target in chapter_anchors:
+                    return link_for(target)
+                return f"#{anchor}--{target}" if target else None
+            return value
+        if attr == "src" and tag == "img":
+            images.append(value)
+            return (image_src or {}).get(value, value)
+        if attr == "id":
+            return f"{anchor}--{value}" if not value.startswith(f"{anchor}--") else value
+        return value
+
+    raw = _markdown(anchor).render(body)
+    clean = nh3.clean(
+        raw,
+        tags=_TAGS,
+        clean_content_tags={"script", "style", "template", "noscript"},
+        attributes=_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        url_schemes=_SAFE_SCHEMES,
+        link_rel=None,
+    )
+    source = chapter.document.final_url or chapter.ref.url
+    return RenderedChapter(anchor, title, source, clean, tuple(dict.fromkeys(images)))
+
+
+def _markdown(anchor: str) -> MarkdownIt:
+    md = _base_markdown()
+    # Heading ids are per chapter (one PDF or HTML page holds many chapters).
+    anchors_plugin(md, min_level=1, max_level=6, slug_func=lambda text: _slug(anchor, text))
+    return md
+
+
+def _base_markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "highlight": _highlight})
+    md.enable(["table", "strikethrough"])
+    return md
+
+
+def _slug(anchor: str, text: str) -> str:
+    return f"{anchor}--{_SLUG_JUNK.sub('-', text.lower()).strip('-') or 'section'}"
+
+
+def _highlight(code: str, lang: str, _attrs: str) -> str:
+    language = (lang or "").strip().split()[0].lower() if lang and lang.strip() else ""
+    lexer = _lexer(language) if language else None
+    body = highlight(code, lexer, _CODE_FORMATTER) if lexer else escape(code)
+    css = f' class="language-{escape(language)}"' if language else ""
+    return f'<pre class="highlight"><code{css}>{body}</code></pre>\n'
+
+
+@lru_cache(maxsize=256)
+def _lexer(language: str) -> Lexer | None:
+    try:
+        return get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
