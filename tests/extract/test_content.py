@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.content import extract
+from scrape_api_docs.extract.markdown import to_markdown
 from scrape_api_docs.extract.pipeline import build_document
 
 URL = "https://docs.example.org/guide/page.html"
@@ -164,3 +166,19 @@ def test_deep_nesting_is_capped_not_quadratic() -> None:
     out = md(f"<main><p>top</p>{nested}</main>")
     assert time.monotonic() - began < 5
     assert "top" in out and "deep text" in out
+
+
+def test_text_that_looks_like_a_tag_stays_text() -> None:
+    """``impl<T>`` or "the <b> tag" in prose must not become raw HTML in the Markdown
+    (a renderer would make it a tag and the text would vanish); code spans, code blocks
+    and autolinks keep their "<"."""
+    markdown = to_markdown(
+        "<p>impl&lt;T&gt; uses the &lt;b&gt; tag, a &lt; b, <code>Vec&lt;u8&gt;</code> and "
+        '<a href="https://x.org/a">https://x.org/a</a></p><pre>fn f&lt;T&gt;()</pre>',
+        "https://x.org/",
+    )
+    assert markdown.startswith(
+        "impl\\<T> uses the \\<b> tag, a < b, `Vec<u8>` and <https://x.org/a>"
+    )
+    assert "fn f<T>()" in markdown
+    assert plain_text(markdown).startswith("impl<T> uses the <b> tag")

@@ -21,6 +21,11 @@ _OPTIONS = ConversionOptions(
     newline_style="backslash",
 )
 _FENCED = re.compile(r"^([ \t]*)```[^\n]*\n.*?^\1```[ \t]*$", re.M | re.S)
+_CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
+# "<" that would open an HTML tag (text such as ``impl<T>`` or "the <b> tag"), but not an
+# autolink (``<https://...>``): the converter leaves it bare, and Markdown renderers
+# would turn it into a tag and lose the text.
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])(?!(?:https?|mailto|ftp):)")
 
 
 def to_markdown(content_html: str, base_url: str) -> str:
@@ -60,6 +65,7 @@ def tidy(markdown: str) -> str:
 
 
 def _tidy_prose(text: str) -> str:
+    text = _escape_tags(text)
     # Plain string operations: the regex equivalents cost ~10 ms on a large page.
     lines = [line.rstrip() for line in text.split("\n")]
     out: list[str] = []
@@ -71,3 +77,17 @@ def _tidy_prose(text: str) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip("\n")
+
+
+def _escape_tags(prose: str) -> str:
+    """``\\<`` for a "<" that Markdown would read as the start of a tag (code spans kept)."""
+    if "<" not in prose:
+        return prose
+    out: list[str] = []
+    position = 0
+    for span in _CODE_SPAN.finditer(prose):
+        out.append(_TAG_OPEN.sub(r"\\<", prose[position : span.start()]))
+        out.append(span.group(0))
+        position = span.end()
+    out.append(_TAG_OPEN.sub(r"\\<", prose[position:]))
+    return "".join(out)
