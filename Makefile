@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps serve test lint bench bench-api bench-export clean
+.PHONY: install sysdeps serve test lint bench bench-api bench-export bench-render clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
+
+bench-render: $(STAMP) sysdeps
+	@test -d /usr/share/doc/python3/html || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc; }
+	$(BIN)/python bench/render.py
 
 bench-export: $(STAMP) sysdeps
 	@test -d /usr/share/doc/python3/html || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc; }

@@ -338,6 +338,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="not measured, per phase")
     parser.add_argument("--jobs", type=int, default=3, help="crawls running meanwhile")
     parser.add_argument(
+        "--server-log", type=Path, help="keep the server's log here (default: thrown away)"
+    )
+    parser.add_argument(
         "--pages",
         type=int,
         default=1000,
@@ -391,7 +394,7 @@ def main() -> int:
                     if line.startswith("api key:")
                 )
                 headers["X-API-Key"] = key
-            with (tmp / "serve.log").open("wb") as log:
+            with (args.server_log or tmp / "serve.log").open("wb") as log:
                 serve = subprocess.Popen(
                     [sys.executable, "-m", "scrape_api_docs.cli", "serve", "--port", str(api_port)],
                     env=env,

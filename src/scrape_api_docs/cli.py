@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import click
@@ -36,7 +37,9 @@ FLAG_FOR_FIELD = {
     "include_patterns": "--include",
     "exclude_patterns": "--exclude",
     "user_agent": "--user-agent",
+    "wait_for_selector": "--wait-for-selector",
 }
+RENDER_FLAG: dict[str, bool | Literal["auto"]] = {"never": False, "always": True, "auto": "auto"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,6 +78,20 @@ def cli() -> None:
     is_flag=True,
     help="Allow loopback and private addresses (intranet docs, local servers).",
 )
+@click.option(
+    "--render-javascript",
+    "render_javascript",
+    type=click.Choice(["never", "always", "auto"]),
+    default="never",
+    show_default=True,
+    help="Render pages in Chromium: always, or auto (only pages that need JavaScript).",
+)
+@click.option(
+    "--wait-for-selector",
+    default=None,
+    metavar="CSS",
+    help="When rendering, wait for this CSS selector before reading a page.",
+)
 def scrape(
     url: str,
     output: Path | None,
@@ -91,6 +108,8 @@ def scrape(
     user_agent: str | None,
     no_robots: bool,
     allow_private_networks: bool,
+    render_javascript: str,
+    wait_for_selector: str | None,
 ) -> None:
     """Crawl the docs site at URL and write it as one Markdown book."""
     settings = Settings()
@@ -106,7 +125,10 @@ def scrape(
         cache_enabled=not no_cache,
         cache_ttl=cache_ttl,
         user_agent=user_agent,
+        render_javascript=RENDER_FLAG[render_javascript],
+        wait_for_selector=wait_for_selector,
     )
+    chosen = list(formats) or ["markdown"]
     config = CrawlConfig.from_options(
         url,
         options,
@@ -115,8 +137,8 @@ def scrape(
         respect_robots=not no_robots,
         max_body_bytes=settings.max_body_bytes,
         max_redirects=settings.max_redirects,
+        render_images=bool({"pdf", "epub"} & set(chosen)),
     )
-    chosen = list(formats) or ["markdown"]
     target = output or Path(_default_name(url, chosen))
     progress = _progress_reporter()
     started = time.monotonic()
@@ -267,6 +289,8 @@ def _summary(stats: CrawlStats, seconds: float, robots: str) -> None:
         f"cache {stats.cache_hits} hits / {stats.cache_misses} misses, robots.txt {robots}",
         err=True,
     )
+    if stats.rendered:
+        click.echo(f"  rendered {stats.rendered:>4}  pages in Chromium", err=True)
     for reason, count in stats.skipped.most_common():
         click.echo(f"  skipped {count:>5}  {reason}", err=True)
     for reason, count in stats.error_reasons.most_common():

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     """Fernet key(s) for credentials at rest, comma-separated, newest first; default: a key
     generated once into ``<data_dir>/secret.key`` (mode 0600)."""
     browser_path: str | None = None
+    """Chromium for JavaScript rendering and PDF; default: the first chromium on PATH."""
+    render_pages_open: int = Field(default=6, ge=1, le=64)
+    """Pages the browser renders at once (all jobs of this process together)."""
+    browser_memory_limit_mb: int = Field(default=2048, ge=128)
+    """Restart the browser (between pages) when its processes use more than this (PSS)."""
 
     @field_validator("allowed_hosts", "cors_origins", mode="before")
     @classmethod

@@ -235,9 +235,16 @@ async def test_convert_builds_an_export_from_stored_pages(api: Any, site_server:
         ]
         assert sorted(formats) == sorted(set(formats))
 
-        # Unknown format: 422 naming the valid ones; unknown job or conversion: 404.
+        # Unknown format or option: 400 naming the valid ones; unknown job or conversion: 404.
+        bad = await client.post(
+            f"/api/v1/exports/{job_id}/convert",
+            json={"target_format": "json", "options": {"metadata": {"isbn": "1"}}},
+        )
+        error = assert_envelope(bad, 400, "INVALID_OPTIONS")
+        assert "'isbn'" in error["message"]
+        assert "title, author, publisher, language" in error["message"]
         bad = await client.post(f"/api/v1/exports/{job_id}/convert", json={"target_format": "docx"})
-        error = assert_envelope(bad, 422, "VALIDATION_ERROR")
+        error = assert_envelope(bad, 400, "INVALID_OPTIONS")
         assert "docx" in error["message"]
         for name in EXPORTERS:
             assert name in error["message"]

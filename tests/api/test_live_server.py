@@ -371,11 +371,10 @@ async def test_stream_reports_progress_logs_and_completion(
             check_message(message, job_id)
         assert again[0]["data"]["status"] == "completed"
         assert again[0]["data"]["current_page"] == len(paths)
-        # The same exports (the worker's message carries fewer fields than this one).
-        common = ("format", "url", "size_bytes")
-        assert [{k: e[k] for k in common} for e in again[1]["data"]["exports"]] == [
-            {k: e[k] for k in common} for e in complete["exports"]
-        ]
+        # The same exports, in the same shape as the live message and the job detail.
+        assert again[1]["data"]["exports"] == complete["exports"]
+        detail = httpx.get(f"{srv.base_url}/api/v1/jobs/{job_id}").json()
+        assert detail["exports"] == complete["exports"]
 
 
 async def test_stream_of_an_unknown_job_closes_with_4404(live: Callable[..., LiveServer]) -> None:

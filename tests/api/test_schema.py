@@ -136,10 +136,7 @@ def test_the_served_schema_is_the_apps(live_api: LiveServer) -> None:
     assert _openapi(live_api) == APP_SCHEMA
 
 
-# Known, reported (api/models/responses.py): JobDetail's own example leaves out required
-# fields (updated_at, completed_at, estimated_completion, estimated_duration, duration,
-# error_message). Once fixed, this test fails until the name is taken out of this set.
-KNOWN_INVALID_EXAMPLES = {"JobDetail"}
+KNOWN_INVALID_EXAMPLES: set[str] = set()
 
 
 def test_every_model_has_a_valid_example(live_api: LiveServer) -> None:

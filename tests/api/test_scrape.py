@@ -335,8 +335,8 @@ async def test_every_error_uses_the_envelope(api: Any) -> None:
             "POST",
             "/api/v1/scrape",
             {"json": {"url": site, "export_formats": ["docx"]}},
-            422,
-            "VALIDATION_ERROR",
+            400,
+            "INVALID_OPTIONS",
         ),
         (
             "POST",
@@ -345,7 +345,7 @@ async def test_every_error_uses_the_envelope(api: Any) -> None:
             422,
             "VALIDATION_ERROR",
         ),
-        ("POST", "/api/v1/scrape", {"json": {"url": site, "surprise": 1}}, 422, "VALIDATION_ERROR"),
+        ("POST", "/api/v1/scrape", {"json": {"url": site, "surprise": 1}}, 400, "INVALID_OPTIONS"),
         (
             "POST",
             "/api/v1/scrape/sync",

@@ -16,12 +16,13 @@ import httpcore
 import httpx
 import pytest
 
+from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import (
     NetworkPolicy,
     default_resolver,
     refusal_reason,
 )
-from scrape_api_docs.errors import InvalidOptionsError, InvalidURLError
+from scrape_api_docs.errors import FetchError, InvalidOptionsError, InvalidURLError
 from scrape_api_docs.settings import Settings
 from tests.support.server import Reply, TestServer
 
@@ -558,3 +559,22 @@ def test_transport_passes_options_through_and_refuses_bypasses() -> None:
         policy().transport(proxy="http://proxy.test:3128")
     with pytest.raises(ValueError, match="bypass"):
         policy().transport(uds="/tmp/x.sock")
+
+
+async def test_a_name_that_does_not_exist_fails_once_without_retries() -> None:
+    """NXDOMAIN is final: the fetch says "unknown host" and the retry policy gives up at
+    once; a resolver that cannot answer right now stays a retryable connection error."""
+    resolver = FakeResolver({})
+    async with HttpFetcher(policy(resolver), FetcherOptions(timeout=5)) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.get("http://no-such-host.example/")
+    assert info.value.reason == "unknown host" and not info.value.retryable
+    assert "no-such-host.example" in info.value.message
+
+    async def busy(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "temporary failure in name resolution")
+
+    async with HttpFetcher(NetworkPolicy(resolver=busy), FetcherOptions(timeout=5)) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.get("http://busy.example/")
+    assert info.value.reason == "connection error" and info.value.retryable

@@ -35,17 +35,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def context(request: Request) -> JobContext:
+# Dependencies are ``async def`` so FastAPI calls them on the event loop; a plain ``def``
+# would cost a threadpool round trip on every request.
+async def context(request: Request) -> JobContext:
     ctx: JobContext = request.app.state.ctx
     return ctx
 
 
-def service(request: Request) -> JobService:
+async def service(request: Request) -> JobService:
     svc: JobService = request.app.state.service
     return svc
 
 
-def runner(request: Request) -> JobRunner:
+async def runner(request: Request) -> JobRunner:
     run: JobRunner = request.app.state.pool.runner
     return run
 
@@ -59,13 +61,18 @@ class KeyCheck:
     it. Only a server that never had a key serves callers without one.
     """
 
-    def __init__(self, ttl: float = 5.0) -> None:
+    def __init__(self, ttl: float = 5.0, max_cached: int = 10_000) -> None:
         self.ttl = ttl
+        self.max_cached = max_cached
         self._any: tuple[float, bool] | None = None
+        # key hash -> (checked at, owner): a polling client costs no key query per request.
+        # Only valid keys are cached, so a revoked key stops working within ``ttl``.
+        self._owners: dict[str, tuple[float, str]] = {}
 
     def forget(self) -> None:
-        """Re-read "any key configured" on the next request."""
+        """Re-read "any key configured" and every key on the next request."""
         self._any = None
+        self._owners.clear()
 
     async def keys_configured(self, ctx: JobContext) -> bool:
         cached = self._any
@@ -80,10 +87,19 @@ class KeyCheck:
     async def owner_of(self, ctx: JobContext, key: str) -> str | None:
         if not key or len(key) > MAX_KEY_LENGTH:
             return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._owners.get(digest)
+        if cached is not None and now - cached[0] <= self.ttl:
+            return cached[1]
         async with ctx.sessions() as session:
-            record = await KeyRepository(session).by_hash(hash_key(key))
+            record = await KeyRepository(session).by_hash(digest)
         if record is None or record.revoked_at is not None:
+            self._owners.pop(digest, None)
             return None
+        if len(self._owners) >= self.max_cached:
+            self._owners.clear()
+        self._owners[digest] = (now, record.id)
         return record.id
 
 
@@ -106,7 +122,7 @@ async def identify(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_header)] = None,
 ) -> Caller:
-    ctx = context(request)
+    ctx: JobContext = request.app.state.ctx
     keys: KeyCheck = request.app.state.keys
     if not await keys.keys_configured(ctx):
         return Caller(LOCAL_OWNER, False)

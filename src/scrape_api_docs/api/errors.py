@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from scrape_api_docs.errors import ScraperError
+from scrape_api_docs.strict import UNKNOWN_NAME
 
 log = structlog.get_logger("api")
 _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
@@ -22,6 +23,7 @@ _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header
 STATUS_FOR_CODE = {
     "INVALID_URL": 400,
     "VALIDATION_ERROR": 422,
+    "INVALID_OPTIONS": 400,
     "AUTHENTICATION_FAILED": 401,
     "RATE_LIMIT_EXCEEDED": 429,
     "JOB_NOT_FOUND": 404,
@@ -255,9 +257,17 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         url_problem = any(p["field"] in ("url", "webhook_url") for p in problems)
         code = "INVALID_URL" if url_problem else "VALIDATION_ERROR"
+        status = 422
+        # A format or option we don't have is a 400 naming the valid ones; a value of the
+        # wrong form stays a 422.
+        unknown = [
+            p for p, e in zip(problems, exc.errors(), strict=True) if e.get("type") == UNKNOWN_NAME
+        ]
+        if unknown and not url_problem:
+            code, status, problems = "INVALID_OPTIONS", 400, unknown
         first = problems[0] if problems else {"field": "", "message": "invalid request"}
         message = f"{first['field'] or 'request'}: {first['message']}"
-        return error_response(request, 422, code, message, {"errors": problems})
+        return error_response(request, status, code, message, {"errors": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

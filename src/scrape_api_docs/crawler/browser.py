@@ -1,14 +1,19 @@
 """Finding and launching the real Chromium that JavaScript rendering and PDF export drive.
 
 Playwright drives the system's Chromium (Debian's ``/usr/bin/chromium``); it cannot
-download its own on machines without internet. One place decides which binary and which
-flags, so the renderer, the PDF exporter and the health check agree.
+download its own on machines without internet, but one it did download elsewhere is used
+when the system has none. One place decides which binary and which flags, so the
+renderer, the PDF exporter and the health check agree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,15 +26,50 @@ class BrowserUnavailable(RuntimeError):
     """No usable Chromium: the message says what was looked for and how to install one."""
 
 
+# Where ``playwright install chromium`` puts its browsers, newest first when sorted down.
+PLAYWRIGHT_BUILDS = (
+    "chromium-*/chrome-linux*/chrome",
+    "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+    "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
+    "chromium-*/chrome-win*/chrome.exe",
+)
+
+
 def find_browser(configured: str | None = None) -> str | None:
-    """The Chromium executable: the configured path if it is executable, else the first on PATH."""
+    """The Chromium executable: the configured path if it is executable, else the first on
+    PATH, else one Playwright downloaded (``playwright install chromium``, where that is
+    possible)."""
     if configured:
         return configured if os.access(configured, os.X_OK) else None
     for name in BROWSER_NAMES:
         found = shutil.which(name)
         if found:
             return found
+    return _playwright_build()
+
+
+def _playwright_build() -> str | None:
+    root = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or {
+        "darwin": "~/Library/Caches/ms-playwright",
+        "win32": "~/AppData/Local/ms-playwright",
+    }.get(sys.platform, "~/.cache/ms-playwright")
+    if root == "0":  # Playwright's "inside the package" setting
+        return None
+    folder = Path(root).expanduser()
+    for pattern in PLAYWRIGHT_BUILDS:
+        for found in sorted(folder.glob(pattern), key=_build_number, reverse=True):
+            if os.access(found, os.X_OK):
+                return str(found)
     return None
+
+
+def _build_number(path: Path) -> int:
+    """``chromium-1187`` -> 1187 (so build 1187 sorts after build 999)."""
+    for part in path.parts:
+        number = part.removeprefix("chromium-")
+        if number != part and number.isdigit():
+            return int(number)
+    return -1
 
 
 def require_browser(configured: str | None = None) -> str:
@@ -69,13 +109,75 @@ def launch_args() -> list[str]:
     return args
 
 
-async def launch(playwright: Playwright, configured: str | None = None) -> Browser:
-    """Start headless Chromium; BrowserUnavailable with the reason when it cannot start."""
+class ClosedPort:
+    """A loopback port we hold bound but never listen on: connecting to it is refused.
+
+    Given to Chromium as its proxy, it leaves the browser no network of its own: every
+    request a page makes is either answered by our request interception (through the
+    crawler's policy-checked fetcher) or fails at this port. That covers what
+    interception never sees: preconnects, DNS prefetch, WebSockets from workers, WebRTC
+    (with the UDP policy below). Holding the port keeps anyone else from listening on it.
+    """
+
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+
+    @property
+    def proxy_server(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+# WebRTC would otherwise send UDP (STUN/TURN) straight from the browser, past any proxy.
+OFFLINE_ARGS = ("--webrtc-ip-handling-policy=disable_non_proxied_udp",)
+
+
+async def launch(
+    playwright: Playwright, configured: str | None = None, *, proxy_server: str | None = None
+) -> Browser:
+    """Start headless Chromium; BrowserUnavailable with the reason when it cannot start.
+
+    ``proxy_server``: every connection the browser makes itself goes there, loopback
+    included (Playwright adds ``<-loopback>``); pass ``ClosedPort().proxy_server`` to give
+    it no network at all (the renderer answers every request itself).
+    """
     path = require_browser(configured)
+    args = launch_args()
+    if proxy_server is not None:
+        args.extend(OFFLINE_ARGS)
     try:
         return await playwright.chromium.launch(
-            executable_path=path, headless=True, args=launch_args(), timeout=30_000
+            executable_path=path,
+            headless=True,
+            args=args,
+            timeout=30_000,
+            proxy={"server": proxy_server} if proxy_server else None,
         )
     except Exception as exc:  # Playwright raises its own Error for any launch failure
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BrowserUnavailable(f"Chromium at {path} failed to start: {first}") from exc
+
+
+def memory_of(pids: list[int]) -> int | None:
+    """Summed proportional set size (bytes) of ``pids``: shared pages counted once overall,
+    unlike summed RSS. None where /proc cannot tell (not Linux); a process that is gone
+    counts 0."""
+    if not Path("/proc/self/smaps_rollup").exists():
+        return None
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            total += _pss(pid)
+    return total
+
+
+def _pss(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0

@@ -5,6 +5,12 @@ order); CPU work (decoding, extraction, Markdown) runs on an executor so the eve
 keeps fetching while pages convert. The default is a small thread pool; entry points
 that crawl big sites pass a process pool (``jobs.runner.extraction_pool``), because the
 HTML parser holds the GIL.
+
+JavaScript rendering (``config.render_javascript``): every page is still fetched politely
+(robots.txt, rate limit, cache, retries); then, in "always" mode or when the "auto"
+detector says the HTML is an app shell, that HTML is handed to the browser (which asks
+the crawl's fetcher for everything else) and the rendered DOM takes its place. Links
+found in the rendered DOM feed the frontier, hash routes (``#/guide``) included.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from scrape_api_docs.crawler.browser import BrowserUnavailable
 from scrape_api_docs.crawler.cache import CachedPage, PageCache
 from scrape_api_docs.crawler.clock import Clock, SystemClock
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats, Listener
@@ -28,13 +36,19 @@ from scrape_api_docs.crawler.retry import RetryPolicy, decide, parse_retry_after
 from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
-from scrape_api_docs.crawler.urls import canonical, host_key
+from scrape_api_docs.crawler.urls import canonical, hash_route, host_key
 from scrape_api_docs.errors import FetchError, ScrapingFailedError
+from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
 
+if TYPE_CHECKING:
+    from scrape_api_docs.crawler.render import Renderer
+    from scrape_api_docs.crawler.render_session import RenderSession
+
 MAX_SITEMAP_FILES = 50
 MAX_SITEMAP_NESTING = 3
+RENDERED_TYPE = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -69,8 +83,13 @@ class Crawler:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         resume: bool = False,
+        renderer: Renderer | None = None,
     ) -> None:
         self.config = config
+        if config.render_javascript != "never" and renderer is None:
+            raise ValueError(f"render_javascript={config.render_javascript!r} needs a renderer")
+        self.renderer = renderer if config.render_javascript != "never" else None
+        self._render: RenderSession | None = None
         self.resume = resume
         self.fetcher = fetcher
         self.store = store
@@ -83,7 +102,12 @@ class Crawler:
         self.executor = executor or ThreadPoolExecutor(2, thread_name_prefix="extract")
         self.stats = CrawlStats()
         self.scope = Scope(config.start_url, config.include_patterns, config.exclude_patterns)
-        self.frontier = Frontier(self.scope, max_depth=config.max_depth, max_pages=config.max_pages)
+        self.frontier = Frontier(
+            self.scope,
+            max_depth=config.max_depth,
+            max_pages=config.max_pages,
+            hash_routes=self.renderer is not None,
+        )
         self.limiter = HostRateLimiter(
             self.clock, rate=config.rate_limit, concurrency=config.concurrency
         )
@@ -99,6 +123,8 @@ class Crawler:
         started = time.monotonic()
         start = self.config.start_url
         self.fetcher.policy.check_url(start)
+        if self.renderer is not None:
+            await self._start_rendering()  # no browser: fail before any request
         rules = await self._robots_for(start)
         if rules.unreachable:
             raise ScrapingFailedError(
@@ -126,6 +152,7 @@ class Crawler:
             await asyncio.gather(*workers, return_exceptions=True)
             if self._own_executor:
                 self.executor.shutdown(wait=False, cancel_futures=True)
+            await self._stop_rendering()
         if self.stats.processed == 0:
             raise ScrapingFailedError(
                 f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
@@ -207,6 +234,8 @@ class Crawler:
         page = await self._get_page(item)
         if page is None:
             return
+        if self._render is not None and await self._needs_rendering(item, page):
+            page = await self._rendered(item, page, self._render)
         final_key = canonical(page.final_url)
         if final_key != item.key:
             out = self.scope.reason_out(page.final_url)
@@ -318,6 +347,88 @@ class Crawler:
             else:
                 await self.clock.sleep(decision.delay)
             attempt += 1
+
+    # --- JavaScript rendering ----------------------------------------------------------------
+    async def _start_rendering(self) -> None:
+        """Fail the crawl now, with the reason, when no browser can run (not page by page)."""
+        assert self.renderer is not None
+        try:
+            await self.renderer.start()
+        except BrowserUnavailable as exc:
+            raise ScrapingFailedError(
+                f"JavaScript rendering ({self.config.render_javascript}) needs a browser: {exc}",
+                details={"option": "render_javascript", "reason": str(exc)},
+            ) from exc
+        self._render = self.renderer.session(
+            self.fetcher,
+            images=self.config.render_images,
+            allow_navigation=self._navigation_allowed,
+        )
+
+    async def _stop_rendering(self) -> None:
+        session, self._render = self._render, None
+        if session is None:
+            return
+        await session.close()
+        net = session.stats
+        self._emit(
+            CrawlEvent(
+                "info",
+                self.config.start_url,
+                message=(
+                    f"rendered {self.stats.rendered} pages; their sub-requests: "
+                    f"{net.requests} fetched, {net.from_memory} from memory, {net.refused} "
+                    f"refused by the network policy, {net.blocked} not loaded (images, "
+                    f"fonts, media, non-GET), {net.websockets_refused} WebSockets refused"
+                ),
+            )
+        )
+
+    def _navigation_allowed(self, url: str) -> bool:
+        """A page sending the browser elsewhere: robots.txt, as far as it is known, applies."""
+        rules = self._robots.get(host_key(url))
+        return rules is None or rules.allowed(url, self.config.user_agent)
+
+    async def _needs_rendering(self, item: QueuedURL, page: Page) -> bool:
+        if self.config.render_javascript == "always" or hash_route(item.url):
+            return True
+        loop = asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(
+            self.executor, detect_javascript_in, page.body, page.headers.get("content-type")
+        )
+        return verdict.javascript
+
+    async def _rendered(self, item: QueuedURL, page: Page, session: RenderSession) -> Page:
+        """The page after JavaScript ran: the fetched HTML served to the browser as is
+        (no second request), retried like a fetch when the browser times out."""
+        from scrape_api_docs.crawler.render_net import Prefetched
+
+        target = page.final_url.split("#", 1)[0] + hash_route(item.url)
+        document = Prefetched(target, 200, page.headers, page.body)
+        attempt = 0
+        while True:
+            try:
+                rendered = await session.render(
+                    target,
+                    document,
+                    wait_for_selector=self.config.wait_for_selector,
+                    time_limit=self.config.timeout,
+                )
+                break
+            except FetchError as exc:
+                if not exc.retryable:
+                    raise
+                decision = decide(self.retry, attempt, error=exc.reason, rng=self.rng)
+                if decision.delay is None:
+                    raise FetchError(
+                        f"{exc.message} ({decision.reason})", reason=exc.reason
+                    ) from exc
+                self._emit(CrawlEvent("info", item.url, message=f"retrying: {decision.reason}"))
+                await self.clock.sleep(decision.delay)
+                attempt += 1
+        self.stats.rendered += 1
+        body = rendered.html.encode("utf-8")
+        return Page(item.url, rendered.final_url, {"content-type": RENDERED_TYPE}, body, False)
 
     # --- robots.txt and sitemaps -------------------------------------------------------
     async def _robots_for(self, url: str) -> RobotsRules:

@@ -27,6 +27,8 @@ class CrawlStats:
     error_reasons: Counter[str] = field(default_factory=Counter)
     page_time_total: float = 0.0
     requests: int = 0
+    rendered: int = 0
+    """Pages rendered in the browser (JavaScript rendering on)."""
     current_url: str = ""
 
     @property

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from scrape_api_docs.crawler.body import ACCEPT_ENCODING, read_capped
-from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.netpolicy import NetworkPolicy, UnresolvableHost
 from scrape_api_docs.crawler.urls import origin
 from scrape_api_docs.errors import FetchError, InvalidURLError
 
@@ -132,6 +132,8 @@ class HttpFetcher:
             except httpx.TimeoutException as exc:
                 raise FetchError(f"{current}: timed out ({exc!r})", reason="timeout") from exc
             except httpx.HTTPError as exc:
+                if isinstance(exc.__cause__, UnresolvableHost):
+                    raise FetchError(f"{current}: {exc}", reason="unknown host") from exc
                 raise FetchError(
                     f"{current}: connection failed ({exc})", reason="connection error"
                 ) from exc

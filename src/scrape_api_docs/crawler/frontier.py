@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from scrape_api_docs.crawler.scope import Scope
-from scrape_api_docs.crawler.urls import canonical, strip_fragment
+from scrape_api_docs.crawler.urls import canonical, page_url, strip_fragment
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,15 @@ class Frontier:
 
     ``depth`` counts link hops from the start URL (the start page is 0). The page budget
     counts URLs admitted for fetching, so an endless calendar still ends the crawl.
+    ``hash_routes``: keep ``#/route`` fragments (a rendering crawl, where each is a page
+    of a JavaScript app); otherwise every fragment is dropped.
     """
 
-    def __init__(self, scope: Scope, *, max_depth: int, max_pages: int) -> None:
+    def __init__(
+        self, scope: Scope, *, max_depth: int, max_pages: int, hash_routes: bool = False
+    ) -> None:
         self.scope = scope
+        self._page_url = page_url if hash_routes else strip_fragment
         self.max_depth = max_depth
         self.max_pages = max_pages
         self._seen: set[str] = set()
@@ -35,7 +40,7 @@ class Frontier:
 
     def admit(self, url: str, depth: int, parent: str | None = None) -> QueuedURL | str:
         """Admit ``url`` for fetching, or say why not ("seen" is not counted as a skip)."""
-        url = strip_fragment(url)
+        url = self._page_url(url)
         # Pages link to the same URLs over and over (navigation): decide each spelling once.
         if url in self._raw_seen:
             return "seen"

@@ -192,6 +192,19 @@ async def default_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# The name does not exist (as opposed to a resolver that is unreachable or busy, which
+# may answer on a retry).
+_NO_SUCH_NAME = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+
+
+class UnresolvableHost(httpcore.ConnectError):
+    """The host name does not exist: retrying cannot help."""
+
+
 class NetworkPolicy:
     """Decides which URLs and addresses the crawler may reach; see the module docstring."""
 
@@ -386,6 +399,8 @@ class _PolicyBackend(httpcore.AsyncNetworkBackend):
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"resolving {host!r} timed out") from exc
         except OSError as exc:
+            if isinstance(exc, socket.gaierror) and exc.errno in _NO_SUCH_NAME:
+                raise UnresolvableHost(f"cannot resolve {host!r}: {exc}") from exc
             raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from exc
         failure: Exception = httpcore.ConnectError(f"no address of {host!r} accepted")
         for address in addresses:  # in resolver order, each with the full connect timeout

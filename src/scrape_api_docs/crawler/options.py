@@ -8,16 +8,35 @@ engine runs with: the same knobs, plus things only a library caller or test sets
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from selectolax.lexbor import LexborHTMLParser
 
 DEFAULT_MAX_PAGES = 1000
+RenderMode = Literal["never", "always", "auto"]
+RENDER_MODES: dict[bool | str, RenderMode] = {False: "never", True: "always", "auto": "auto"}
 
 
 class ScrapeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    render_javascript: bool = False
+    render_javascript: bool | Literal["auto"] = Field(
+        default=False,
+        description=(
+            "Render pages in Chromium before extracting them: true (every page), false "
+            '(never), or "auto" (fetch statically, render only pages that need JavaScript).'
+        ),
+    )
+    wait_for_selector: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "When rendering: a CSS selector to wait for before the page is read (after "
+            "network idle), for content that appears late."
+        ),
+    )
     max_depth: int = Field(default=10, ge=1, le=100, description="Link hops from the start URL.")
     max_pages: int = Field(
         default=DEFAULT_MAX_PAGES, ge=1, le=100_000, description="Page budget of the crawl."
@@ -33,6 +52,21 @@ class ScrapeOptions(BaseModel):
     cache_enabled: bool = True
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
     user_agent: str | None = None
+
+    @field_validator("wait_for_selector")
+    @classmethod
+    def _css_selector(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            LexborHTMLParser("<p></p>").css(value)
+        except Exception as exc:  # the parser's own error types vary by version
+            raise ValueError(f"wait_for_selector {value!r} is not a valid CSS selector") from exc
+        return value
+
+    @property
+    def render_mode(self) -> RenderMode:
+        return RENDER_MODES[self.render_javascript]
 
 
 @dataclass(frozen=True)
@@ -62,6 +96,13 @@ class CrawlConfig:
     max_retry_after: float = 120.0
     """A Retry-After longer than this gives up on the URL instead of stalling the crawl."""
     extra_headers: dict[str, str] = field(default_factory=dict)
+    render_javascript: RenderMode = "never"
+    """"always": every page in Chromium; "auto": only pages the static fetch shows to be
+    JavaScript-rendered (hash-route URLs always)."""
+    wait_for_selector: str | None = None
+    render_images: bool = False
+    """Let the browser load images (PDF/EPUB: lazy loaders that swap in the real image
+    only once it loaded). Fonts and media are always blocked."""
 
     @classmethod
     def from_options(
@@ -78,6 +119,8 @@ class CrawlConfig:
             "cache_enabled": options.cache_enabled,
             "cache_ttl": float(options.cache_ttl),
             "user_agent": options.user_agent or user_agent,
+            "render_javascript": options.render_mode,
+            "wait_for_selector": options.wait_for_selector,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

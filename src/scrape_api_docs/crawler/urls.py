@@ -6,14 +6,36 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 INDEX_NAMES = ("index.html", "index.htm", "index.xhtml")
+HASH_ROUTE_PREFIXES = ("/", "!/")
+
+
+def hash_route(url: str) -> str:
+    """The client-side route in a URL's fragment (``#/guide``, ``#!/guide``), or "".
+
+    Single-page apps with a hash router show a different page for each such fragment, so
+    a rendering crawl treats them as pages; ``#/`` alone is the app's home, the URL
+    itself. Any other fragment (``#install``) is a place inside one page.
+    """
+    _, _, fragment = url.partition("#")
+    for prefix in HASH_ROUTE_PREFIXES:
+        if fragment.startswith(prefix) and len(fragment) > len(prefix):
+            return "#" + fragment
+    return ""
+
+
+def page_url(url: str) -> str:
+    """``url`` without its fragment, unless the fragment is a hash route (see above)."""
+    return strip_fragment(url) + hash_route(url)
 
 
 def canonical(url: str) -> str:
     """The dedup key of a URL: one key for every spelling of one page.
 
-    Fragment dropped, scheme and host lower-cased, default port dropped, ``index.html``
-    and trailing-slash forms folded together, query parameters sorted. The key is only
-    compared, never fetched: relative links resolve against the URL really fetched.
+    Fragment dropped (a hash route kept: it names a page of a JavaScript app; crawls that
+    do not render never admit one), scheme and host lower-cased, default port dropped,
+    ``index.html`` and trailing-slash forms folded together, query parameters sorted. The
+    key is only compared, never fetched: relative links resolve against the URL really
+    fetched.
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -31,7 +53,7 @@ def canonical(url: str) -> str:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, path, query, "")) + hash_route(url.strip())
 
 
 def absolute(base: str, href: str) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from scrape_api_docs.crawler.urls import canonical, scope_folder
+from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.markdown import outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
@@ -48,7 +48,9 @@ class Book:
         self.anchors = {ref.key: ref.anchor for ref in self.chapters}
         self.anchors_set = frozenset(self.anchors.values())
         self._targets: dict[str, str | None] = {}
-        start = by_key.get(canonical(start_url))
+        # The start page's title; if it was not stored under the start URL (a redirect,
+        # a trailing slash added), the first chapter's; the host name as a last resort.
+        start = by_key.get(canonical(start_url)) or (by_key[order[0]] if order else None)
         self.title = title or (start.title if start and start.title else _host(start_url))
 
     def __iter__(self) -> Iterator[Chapter]:
@@ -60,7 +62,7 @@ class Book:
 
     def link_target(self, url: str) -> str | None:
         """The in-book anchor for a link to a crawled page, else None."""
-        page = url.split("#", 1)[0]
+        page = page_url(url)  # a hash route (``#/guide``) names a page of a JS app
         if page not in self._targets:  # a big site has ~100k links to a few hundred pages
             self._targets[page] = self.anchors.get(canonical(page))
         return self._targets[page]
@@ -90,7 +92,7 @@ def _chapter_refs(refs: list[PageRef], start_url: str) -> list[ChapterRef]:
     for ref in refs:
         path = unquote(urlsplit(ref.url or ref.key).path)
         path = path[len(folder) :] if path.startswith(folder) else path
-        path = re.sub(r"\.(x?html?|php|aspx?)$", "", path)
+        path = re.sub(r"\.(x?html?|php|aspx?)$", "", path) + hash_route(ref.url or ref.key)
         slug = _SLUG_JUNK.sub("-", path.lower()).strip("-") or "index"
         anchor, n = slug, 2
         while anchor in used:

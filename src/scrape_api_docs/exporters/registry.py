@@ -9,9 +9,13 @@ from typing import Any
 
 from scrape_api_docs.errors import InvalidOptionsError
 from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.epub import export_epub
+from scrape_api_docs.exporters.html_site import export_html_site
 from scrape_api_docs.exporters.json_export import export_json, export_jsonl
 from scrape_api_docs.exporters.llms_txt import export_llms_txt
 from scrape_api_docs.exporters.markdown_book import export_markdown
+from scrape_api_docs.exporters.markdown_pages import export_markdown_pages
+from scrape_api_docs.exporters.pdf import export_pdf
 from scrape_api_docs.exporters.resources import ImageLoader
 
 Options = Mapping[str, Any]
@@ -73,6 +77,27 @@ EXPORTERS: dict[str, Exporter] = {
         lambda book, path, _: export_llms_txt(book, path),
         extra_files=(("llms_full", "llms-full.txt", "text/plain; charset=utf-8"),),
     ),
+    "html": Exporter(
+        "html",
+        "site.zip",
+        "application/zip",
+        lambda book, path, ctx: export_html_site(
+            book, path, images=ctx.images, language=str(ctx.metadata.get("language") or "en")
+        ),
+    ),
+    "epub": Exporter(
+        "epub",
+        "output.epub",
+        "application/epub+zip",
+        lambda book, path, ctx: export_epub(book, path, metadata=ctx.metadata, images=ctx.images),
+    ),
+    "markdown_pages": Exporter(
+        "markdown_pages",
+        "markdown-pages.zip",
+        "application/zip",
+        lambda book, path, _: export_markdown_pages(book, path),
+    ),
+    "pdf": Exporter("pdf", "output.pdf", "application/pdf", export_pdf),
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrape_api_docs.crawler.urls import absolute
+from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading
 from scrape_api_docs.extract.lang import language_from_attrs
 
@@ -213,7 +213,9 @@ class _Resolver:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.page = self._page = base.split("#", 1)[0]
+        self._page = base.split("#", 1)[0]
+        self.page = page_url(base)
+        """This page's URL as the crawl knows it (a hash route is part of it)."""
         self._cache: dict[str, str | None] = {}
 
     def __call__(self, href: str) -> str | None:
@@ -273,7 +275,7 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
         pages: dict[str, None] = {}
         for node in tree.css(selector):
             for url in _hrefs(node, resolve):
-                page = url.split("#", 1)[0]
+                page = page_url(url)
                 if page != resolve.page:
                     pages[page] = None
         if len(pages) >= 2:
@@ -477,10 +479,11 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     tree = LexborHTMLParser(limit_nesting(page_html))
     base = _base_url(tree, url)
     resolve = _Resolver(base)
-    # Pages linked, fragments dropped: discovery needs no more, and a reference page with
-    # hundreds of "#anchor" links then costs the crawl loop a few dozen entries.
+    # Pages linked, fragments dropped (hash routes are pages and stay): discovery needs no
+    # more, and a reference page with hundreds of "#anchor" links then costs the crawl
+    # loop a few dozen entries.
     all_links = _hrefs(tree.root, resolve) if tree.root is not None else []
-    links = list(dict.fromkeys(url.split("#", 1)[0] for url in all_links))
+    links = list(dict.fromkeys(map(page_url, all_links)))
     toc = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()

@@ -6,7 +6,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -16,7 +16,11 @@ from scrape_api_docs.jobs.metrics import Metrics
 from scrape_api_docs.jobs.queue import JobQueue
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.db import Reader
 from scrape_api_docs.storage.secrets import Cipher
+
+if TYPE_CHECKING:
+    from scrape_api_docs.crawler.render import Renderer
 
 
 @dataclass
@@ -24,6 +28,8 @@ class JobContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[Any]
+    read: Reader
+    """Read-only queries in one thread hop (the job polling paths)."""
     cipher: Cipher
     queue: JobQueue
     bus: EventBus
@@ -38,6 +44,8 @@ class JobContext:
     background: set[Any] = field(default_factory=set)
     """Fire-and-forget tasks (webhook deliveries, conversions), kept referenced."""
     """Jobs a user cancelled (as opposed to tasks stopped by a shutdown)."""
+    renderer: Renderer | None = None
+    """This process's browser for JavaScript rendering (started on first use)."""
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id

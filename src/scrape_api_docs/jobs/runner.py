@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scrape_api_docs.crawler.cache import SqlitePageCache
 from scrape_api_docs.crawler.clock import Clock
@@ -25,7 +26,10 @@ from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.pages import PageStore
+from scrape_api_docs.storage.pages import PageStore, SqlitePageStore
+
+if TYPE_CHECKING:
+    from scrape_api_docs.crawler.render import Renderer
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,13 @@ async def crawl_site(
     credentials: dict[tuple[str, str, int], dict[str, str]] | None = None,
     resume: bool = False,
     wall_clock: Callable[[], float] = time.time,
+    renderer: Renderer | None = None,
 ) -> CrawlResult:
-    """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache."""
+    """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache.
+
+    JavaScript rendering uses ``renderer`` (the service's long-lived browser) or, when none
+    is given and the crawl renders, a browser started for this crawl alone.
+    """
     policy = policy or NetworkPolicy.from_settings(settings)
     policy.check_url(config.start_url)
     cache = SqlitePageCache(settings.cache_dir / "pages.sqlite") if config.cache_enabled else None
@@ -78,6 +87,13 @@ async def crawl_site(
             credentials=credentials or {},
         ),
     )
+    own_renderer = None
+    if renderer is None and config.render_javascript != "never":
+        # Imported here: Playwright is not needed by crawls that do not render, nor by the
+        # export processes that import this module.
+        from scrape_api_docs.crawler.render import Renderer
+
+        renderer = own_renderer = Renderer.from_settings(settings)
     try:
         crawler = Crawler(
             config,
@@ -89,12 +105,15 @@ async def crawl_site(
             executor=executor,
             resume=resume,
             wall_clock=wall_clock,
+            renderer=renderer,
         )
         return await crawler.run()
     finally:
         await fetcher.aclose()
         if cache is not None:
             cache.close()
+        if own_renderer is not None:
+            await own_renderer.close()
 
 
 def export_context(
@@ -140,3 +159,33 @@ def export_all(
             extra = path.with_name(name)
             artifacts.append(Artifact(label, extra, extra.stat().st_size, content_type))
     return artifacts
+
+
+def build_export_in_worker(
+    store_path: Path,
+    start_url: str,
+    format_name: str,
+    target: Path,
+    options: dict[str, object],
+    settings: Settings,
+) -> list[tuple[str, Path, str]]:
+    """Build one format from a job's page store: ``(label, path, content type)`` for the
+    main file and the files beside it.
+
+    The service runs this in its process pool, not in a thread: a 500-page export is
+    seconds of pure-Python work, and in a thread it would hold the GIL against the API's
+    event loop (every poll would wait for it).
+    """
+    store = SqlitePageStore(store_path)
+    try:
+        context = export_context(settings, target.parent / "images", options)
+        exporter = get_exporter(format_name)
+        title = context.metadata.get("title")
+        book = Book(store, start_url, title=str(title) if title else None)
+        path = exporter.build(book, target, context)
+        return [(format_name, path, exporter.content_type)] + [
+            (label, path.with_name(name), content_type)
+            for label, name, content_type in exporter.extra_files
+        ]
+    finally:
+        store.close()

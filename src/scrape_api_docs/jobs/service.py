@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrape_api_docs.crawler.browser import BrowserUnavailable, require_browser
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.errors import (
     InvalidOptionsError,
@@ -31,6 +33,8 @@ from scrape_api_docs.storage.repositories import (
     JobRepository,
     LogRepository,
     now,
+    read_job_page,
+    read_job_view,
 )
 from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job, JobLog
 
@@ -84,12 +88,16 @@ class JobService:
             )
         if spec.authentication:
             headers_for(spec.authentication.get("type", "none"), spec.authentication)
-        if spec.options.render_javascript:
-            raise InvalidOptionsError(
-                "render_javascript is not available on this server yet; "
-                "submit with render_javascript false",
-                details={"option": "render_javascript"},
-            )
+        if spec.options.render_mode != "never":
+            try:
+                require_browser(self.ctx.settings.browser_path)
+            except BrowserUnavailable as exc:
+                raise InvalidOptionsError(
+                    f"render_javascript {json.dumps(spec.options.render_javascript)} needs a "
+                    f"browser, and this server has none: {exc}; submit with render_javascript "
+                    "false",
+                    details={"option": "render_javascript", "reason": str(exc)},
+                ) from exc
         async with self.ctx.sessions() as session, session.begin():
             jobs = JobRepository(session)
             if not sync and await jobs.queued_count() >= self.ctx.settings.max_queued_jobs:
@@ -145,26 +153,21 @@ class JobService:
         return job
 
     async def view(self, owner: str, job_id: str, log_limit: int = 50) -> JobView:
-        async with self.ctx.sessions() as session:
-            job = await JobRepository(session).get(job_id, owner)
-            if job is None:
-                raise JobNotFoundError(f"job {job_id} not found", details={"job_id": job_id})
-            artifacts = list(await ArtifactRepository(session).for_job(job_id))
-            logs = await LogRepository(session).recent(job_id, log_limit)
-        return JobView(job, artifacts, logs)
+        found = await self.ctx.read(
+            lambda session: read_job_view(session, job_id, owner, log_limit)
+        )
+        if found is None:
+            raise JobNotFoundError(f"job {job_id} not found", details={"job_id": job_id})
+        return JobView(*found)
 
     async def list_jobs(
         self, owner: str, *, status: str | None, limit: int, offset: int, sort: str, order: str
     ) -> tuple[list[tuple[Job, list[str]]], int]:
-        async with self.ctx.sessions() as session:
-            jobs, total = await JobRepository(session).list(
-                owner, status=status, limit=limit, offset=offset, sort=sort, order=order
+        return await self.ctx.read(
+            lambda session: read_job_page(
+                session, owner, status=status, limit=limit, offset=offset, sort=sort, order=order
             )
-            artifacts = ArtifactRepository(session)
-            out = [
-                (job, sorted({a.format for a in await artifacts.for_job(job.id)})) for job in jobs
-            ]
-        return out, total
+        )
 
     async def cancel(self, owner: str, job_id: str) -> bool:
         """Cancel a queued or running job (pages fetched so far are kept). False when it

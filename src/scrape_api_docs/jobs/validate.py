@@ -76,11 +76,13 @@ async def validate_site(
                 details,
             )
         text, _ = decode_html(page.body, page.content_type)
+        # The detector render_javascript="auto" uses, page by page.
         verdict = detect_javascript(text)
         if verdict.javascript:
-            warnings.append("Site uses JavaScript rendering - enable render_javascript option")
-            recommendations["render_javascript"] = True
             details["javascript_signals"] = verdict.reasons
+            if options.render_mode == "never":
+                warnings.append("Site uses JavaScript rendering - enable render_javascript option")
+                recommendations["render_javascript"] = True
         scope = Scope(
             url, tuple(options.include_patterns or ()), tuple(options.exclude_patterns or ())
         )

@@ -22,11 +22,10 @@ import structlog
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.errors import ScraperError
-from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.runner import crawl_site, export_context
+from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.storage.pages import SqlitePageStore
 from scrape_api_docs.storage.repositories import (
@@ -43,6 +42,8 @@ from scrape_api_docs.storage.tables import Artifact, Job
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 3
 CRAWL_CONCURRENCY = 8  # CrawlConfig.concurrency's default
+IMAGE_FORMATS = frozenset({"pdf", "epub"})
+"""Exports that embed images: a rendering crawl lets the browser load them (lazy loaders)."""
 FLUSH_EVERY = 1.0
 PUBLISH_EVERY = 0.2
 
@@ -177,7 +178,22 @@ class JobReporter:
 
 
 def _iso(value: datetime) -> str:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def artifact_payload(artifact: Artifact) -> dict[str, Any]:
+    """An export as the API shows it (job detail, WebSocket ``complete``, webhooks)."""
+    return {
+        "format": artifact.format,
+        "filename": artifact.filename,
+        "url": f"/api/v1/exports/{artifact.job_id}/{artifact.filename}",
+        "size_bytes": artifact.size_bytes,
+        "checksum": f"sha256:{artifact.checksum}",
+        "content_type": artifact.content_type,
+        "created_at": _iso(artifact.created_at),
+    }
 
 
 class JobRunner:
@@ -275,6 +291,7 @@ class JobRunner:
             max_pages=max_pages,
             max_body_bytes=settings.max_body_bytes,
             max_redirects=settings.max_redirects,
+            render_images=bool(IMAGE_FORMATS & set(job.export_formats)),
         )
         credentials = await self.credentials_for(job)
         if credentials:
@@ -293,6 +310,7 @@ class JobRunner:
                 executor=self.ctx.executor,
                 credentials=credentials,
                 resume=True,
+                renderer=self.ctx.renderer,
             )
             reporter.stats = result.stats
             reporter.operation = "Building exports"
@@ -305,24 +323,19 @@ class JobRunner:
         self, job: Job, store: SqlitePageStore, formats: list[str], options: dict[str, Any]
     ) -> list[Artifact]:
         job_dir = self.ctx.job_dir(job.id)
-        context = export_context(self.ctx.settings, job_dir / "images", options, self.ctx.policy)
+        loop = asyncio.get_running_loop()
         artifacts = []
         for name in formats:
-            exporter = get_exporter(name)
-            target = job_dir / exporter.filename
-            title = context.metadata.get("title")
-
-            def build(
-                target: Path = target, title: str | None = title, exporter: Any = exporter
-            ) -> Path:
-                book = Book(store, job.url, title=title)
-                return Path(exporter.build(book, target, context))
-
-            path = await asyncio.to_thread(build)
-            files = [(name, path, exporter.content_type)] + [
-                (label, path.with_name(filename), content_type)
-                for label, filename, content_type in exporter.extra_files
-            ]
+            files = await loop.run_in_executor(
+                self.ctx.executor,
+                build_export_in_worker,
+                store.path,
+                job.url,
+                name,
+                job_dir / get_exporter(name).filename,
+                options,
+                self.ctx.settings,
+            )
             for label, file, content_type in files:
                 artifact = Artifact(
                     job_id=job.id,
@@ -374,14 +387,7 @@ class JobRunner:
             artifacts = list(await ArtifactRepository(session).for_job(job.id))
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
-        exports = [
-            {
-                "format": a.format,
-                "url": f"/api/v1/exports/{job.id}/{a.filename}",
-                "size_bytes": a.size_bytes,
-            }
-            for a in artifacts
-        ]
+        exports = [artifact_payload(a) for a in artifacts]
         if status == "queued":
             return
         reporter.publish_progress(status)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from scrape_api_docs.storage.tables import ApiKey, Artifact, Conversion, Credential, Job, JobLog
 
@@ -16,6 +17,83 @@ SORTABLE = {"created_at": Job.created_at, "updated_at": Job.updated_at, "duratio
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# --- statements shared by the async repositories and the one-hop sync reads ---------------
+def _job_query(job_id: str, owner: str | None) -> Select[Job]:
+    query = select(Job).where(Job.id == job_id)
+    return query.where(Job.owner == owner) if owner is not None else query
+
+
+def _list_queries(
+    owner: str, status: str | None, limit: int, offset: int, sort: str, order: str
+) -> tuple[Select[int], Select[Job]]:
+    query = select(Job).where(Job.owner == owner)
+    if status:
+        query = query.where(Job.status == status)
+    count = select(func.count()).select_from(query.subquery())
+    column = SORTABLE[sort]
+    # Ties (and equal NULL durations) fall back to submission order, in the same
+    # direction, so pages never overlap or skip rows.
+    ascending = order == "asc"
+    ordering = (column.asc(), Job.seq.asc()) if ascending else (column.desc(), Job.seq.desc())
+    return count, query.order_by(*ordering).limit(limit).offset(offset)
+
+
+def _recent_logs_query(job_id: str, limit: int) -> Select[JobLog]:
+    # By the time each line happened (buffered lines can be written after a later,
+    # direct one), then by insertion order.
+    return (
+        select(JobLog)
+        .where(JobLog.job_id == job_id)
+        .order_by(JobLog.timestamp.desc(), JobLog.id.desc())
+        .limit(limit)
+    )
+
+
+def _artifacts_query(job_id: str) -> Select[Artifact]:
+    return select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id)
+
+
+def _formats_query(job_ids: Sequence[str]) -> Select[str, str]:
+    return select(Artifact.job_id, Artifact.format).where(Artifact.job_id.in_(job_ids))
+
+
+def _formats(rows: Any) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {}
+    for job_id, fmt in rows:
+        found.setdefault(job_id, set()).add(fmt)
+    return {job_id: sorted(formats) for job_id, formats in found.items()}
+
+
+def read_job_view(
+    session: Session, job_id: str, owner: str, log_limit: int
+) -> tuple[Job, list[Artifact], list[JobLog]] | None:
+    """A job with its artifacts and newest logs (newest last), or None if not the owner's."""
+    job = session.execute(_job_query(job_id, owner)).scalar_one_or_none()
+    if job is None:
+        return None
+    artifacts = list(session.execute(_artifacts_query(job_id)).scalars().all())
+    logs = list(reversed(session.execute(_recent_logs_query(job_id, log_limit)).scalars().all()))
+    return job, artifacts, logs
+
+
+def read_job_page(
+    session: Session,
+    owner: str,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort: str,
+    order: str,
+) -> tuple[list[tuple[Job, list[str]]], int]:
+    """One page of the owner's jobs, each with its export formats, and the total."""
+    count, page = _list_queries(owner, status, limit, offset, sort, order)
+    total = int(session.scalar(count) or 0)
+    jobs = list(session.execute(page).scalars().all())
+    formats = _formats(session.execute(_formats_query([j.id for j in jobs]))) if jobs else {}
+    return [(job, formats.get(job.id, [])) for job in jobs], total
 
 
 class JobRepository:
@@ -30,34 +108,7 @@ class JobRepository:
         self.session.add(job)
 
     async def get(self, job_id: str, owner: str | None = None) -> Job | None:
-        query = select(Job).where(Job.id == job_id)
-        if owner is not None:
-            query = query.where(Job.owner == owner)
-        return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def list(
-        self,
-        owner: str,
-        *,
-        status: str | None,
-        limit: int,
-        offset: int,
-        sort: str,
-        order: str,
-    ) -> tuple[Sequence[Job], int]:
-        query: Select[Job] = select(Job).where(Job.owner == owner)
-        if status:
-            query = query.where(Job.status == status)
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        column = SORTABLE[sort]
-        # Ties (and equal NULL durations) fall back to submission order, in the same
-        # direction, so pages never overlap or skip rows.
-        if order == "asc":
-            ordering = (column.asc(), Job.seq.asc())
-        else:
-            ordering = (column.desc(), Job.seq.desc())
-        rows = await self.session.execute(query.order_by(*ordering).limit(limit).offset(offset))
-        return rows.scalars().all(), int(total or 0)
+        return (await self.session.execute(_job_query(job_id, owner))).scalar_one_or_none()
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(select(Job.status, func.count()).group_by(Job.status))
@@ -151,27 +202,13 @@ class LogRepository:
                 delete(JobLog).where(JobLog.job_id == job_id, JobLog.id <= cutoff)
             )
 
-    async def recent(self, job_id: str, limit: int = 50) -> list[JobLog]:
-        # By the time each line happened (buffered lines can be written after a later,
-        # direct one), then by insertion order.
-        rows = await self.session.execute(
-            select(JobLog)
-            .where(JobLog.job_id == job_id)
-            .order_by(JobLog.timestamp.desc(), JobLog.id.desc())
-            .limit(limit)
-        )
-        return list(reversed(rows.scalars().all()))  # newest last
-
 
 class ArtifactRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def for_job(self, job_id: str) -> Sequence[Artifact]:
-        rows = await self.session.execute(
-            select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id)
-        )
-        return rows.scalars().all()
+        return (await self.session.execute(_artifacts_query(job_id))).scalars().all()
 
     async def by_name(self, job_id: str, filename: str) -> Artifact | None:
         rows = await self.session.execute(

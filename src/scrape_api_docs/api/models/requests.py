@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import ConfigDict, Field, HttpUrl, field_validator
 
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.exporters.registry import EXPORTERS
+from scrape_api_docs.strict import StrictModel, unknown_name
 
 
 class AuthType(StrEnum):
@@ -32,7 +33,7 @@ class Priority(StrEnum):
         return {"urgent": 0, "high": 1, "normal": 2, "low": 3}[self.value]
 
 
-class AuthCredentials(BaseModel):
+class AuthCredentials(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     type: AuthType
@@ -49,13 +50,12 @@ class AuthCredentials(BaseModel):
 def _check_formats(formats: list[str]) -> list[str]:
     unknown = [f for f in formats if f not in EXPORTERS]
     if unknown:
-        raise ValueError(
-            f"unknown export format(s) {', '.join(unknown)}; valid: {', '.join(sorted(EXPORTERS))}"
-        )
+        kind = "export format" if len(unknown) == 1 else "export formats"
+        raise unknown_name(kind, unknown, sorted(EXPORTERS))
     return list(dict.fromkeys(formats))
 
 
-class ScrapeRequest(BaseModel):
+class ScrapeRequest(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -73,7 +73,10 @@ class ScrapeRequest(BaseModel):
     url: HttpUrl
     options: ScrapeOptions = Field(default_factory=ScrapeOptions)
     export_formats: list[str] = Field(
-        default_factory=lambda: ["markdown"], min_length=1, max_length=10
+        default_factory=lambda: ["markdown"],
+        min_length=1,
+        max_length=10,
+        json_schema_extra={"items": {"type": "string", "enum": list[Any](sorted(EXPORTERS))}},
     )
     authentication: AuthCredentials | None = None
     webhook_url: HttpUrl | None = None
@@ -84,21 +87,39 @@ class ScrapeRequest(BaseModel):
     _formats = field_validator("export_formats")(lambda cls, v: _check_formats(v))
 
 
-class ValidateRequest(BaseModel):
+class ValidateRequest(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl
     options: ScrapeOptions = Field(default_factory=ScrapeOptions)
 
 
-class ConvertOptions(BaseModel):
+class BookMetadata(StrictModel):
+    """What the PDF, EPUB and HTML exports print as the book's title page and metadata."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"title": "API Documentation", "author": "Example Corp", "language": "en"}]
+        },
+    )
+
+    title: str | None = Field(default=None, max_length=500)
+    author: str | None = Field(default=None, max_length=500)
+    publisher: str | None = Field(default=None, max_length=500)
+    language: str | None = Field(
+        default=None, max_length=35, description="BCP 47 language tag, e.g. en or pt-BR"
+    )
+
+
+class ConvertOptions(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     include_toc: bool = True
-    metadata: dict[str, str] | None = None
+    metadata: BookMetadata | None = None
 
 
-class ConvertRequest(BaseModel):
+class ConvertRequest(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -106,7 +127,7 @@ class ConvertRequest(BaseModel):
         },
     )
 
-    target_format: str
+    target_format: str = Field(json_schema_extra={"enum": list[Any](sorted(EXPORTERS))})
     options: ConvertOptions = Field(default_factory=ConvertOptions)
 
     @field_validator("target_format")
@@ -115,7 +136,7 @@ class ConvertRequest(BaseModel):
         return _check_formats([value])[0]
 
 
-class CredentialRequest(BaseModel):
+class CredentialRequest(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -128,10 +128,22 @@ class JobDetail(BaseModel):
                         "current_operation": "Crawling https://docs.example.com/guide/",
                     },
                     "created_at": "2026-11-30T19:00:00Z",
+                    "updated_at": "2026-11-30T19:00:17Z",
                     "started_at": "2026-11-30T19:00:05Z",
+                    "completed_at": None,
+                    "estimated_completion": "2026-11-30T19:00:28Z",
+                    "estimated_duration": 11.0,
+                    "duration": None,
                     "statistics": {"pages_discovered": 45, "pages_processed": 23},
                     "exports": [],
-                    "logs": [],
+                    "error_message": None,
+                    "logs": [
+                        {
+                            "timestamp": "2026-11-30T19:00:17Z",
+                            "level": "info",
+                            "message": "Processed page: https://docs.example.com/guide/",
+                        }
+                    ],
                 }
             ]
         }
@@ -141,17 +153,19 @@ class JobDetail(BaseModel):
     url: str
     status: JobStatusName
     priority: str
-    progress: JobProgress | None
+    # Nullable fields default to None: they are always in responses (as null), and the
+    # OpenAPI document, which drops nulls from examples, stays consistent with its example.
+    progress: JobProgress | None = None
     created_at: datetime
     updated_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    estimated_completion: datetime | None
-    estimated_duration: float | None
-    duration: float | None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    estimated_completion: datetime | None = None
+    estimated_duration: float | None = None
+    duration: float | None = None
     statistics: JobStatistics
     exports: list[ExportInfo]
-    error_message: str | None
+    error_message: str | None = None
     logs: list[LogEntry]
 
 
@@ -211,7 +225,27 @@ class Health(BaseModel):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+class StatsResources(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cache_size_mb": 42.5,
+                    "storage_used_gb": 1.25,
+                    "artifacts_mb": 310.2,
+                    "active_workers": 2,
+                }
+            ]
+        }
+    )
+
+    cache_size_mb: float
+    storage_used_gb: float
+    artifacts_mb: float
+    active_workers: int = Field(description="Workers running a job right now")
+
+
 class Stats(BaseModel):
     jobs: dict[str, int]
     performance: dict[str, float]
-    resources: dict[str, float]
+    resources: StatsResources

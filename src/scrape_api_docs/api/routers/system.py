@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep
-from scrape_api_docs.api.models.responses import Health, Stats
-from scrape_api_docs.crawler.browser import find_browser
+from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
+from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 
 router = APIRouter()
@@ -44,7 +44,8 @@ def _folder_bytes(folder: Path) -> int:
 )
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
-    binary, the worker pool. 503 when the service cannot do its work."""
+    (healthy, degraded after a crash, or unavailable with the reason), the worker pool.
+    503 when the service cannot do its work."""
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
     try:
@@ -68,12 +69,10 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
         if os.access(cache_dir if cache_dir.exists() else ctx.settings.data_dir, os.W_OK)
         else "unhealthy"
     )
-    browser = find_browser(ctx.settings.browser_path)
-    deps["playwright"] = "healthy" if browser else "unavailable"
-    if not browser:
-        details["playwright"] = (
-            "no Chromium found (install Debian's chromium or set SCRAPER_BROWSER_PATH)"
-        )
+    # The renderer's own account (binary present, last launch, recent crashes, memory):
+    # no browser is started for a health check.
+    renderer = ctx.renderer or Renderer(ctx.settings.browser_path)
+    deps["playwright"], details["playwright"] = renderer.health()
     pool = request.app.state.pool
     deps["queue"] = "healthy" if pool.alive == pool.concurrency else "unhealthy"
     critical = ("database", "storage", "queue")
@@ -81,8 +80,8 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
     if any(deps[name] == "unhealthy" for name in critical):
         overall = "unhealthy"
         response.status_code = 503
-    elif deps["cache"] != "healthy":
-        overall = "degraded"
+    elif deps["cache"] != "healthy" or deps["playwright"] == "degraded":
+        overall = "degraded"  # (no browser at all is a missing feature, not degradation)
     return Health(
         status=overall,  # type: ignore[arg-type]
         version=__version__,
@@ -136,12 +135,10 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
             "avg_page_processing_time": round(sum(times) / len(times), 4) if times else 0.0,
             "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
         },
-        resources={
-            "cache_size_mb": round(
-                (cache_file.stat().st_size if cache_file.exists() else 0) / 1e6, 3
-            ),
-            "storage_used_gb": round(jobs_bytes / 1e9, 6),
-            "artifacts_mb": round(artifact_bytes / 1e6, 3),
-            "active_workers": request.app.state.pool.busy,
-        },
+        resources=StatsResources(
+            cache_size_mb=round((cache_file.stat().st_size if cache_file.exists() else 0) / 1e6, 3),
+            storage_used_gb=round(jobs_bytes / 1e9, 6),
+            artifacts_mb=round(artifact_bytes / 1e6, 3),
+            active_workers=request.app.state.pool.busy,
+        ),
     )

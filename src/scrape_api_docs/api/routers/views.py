@@ -12,7 +12,7 @@ from scrape_api_docs.api.models.responses import (
     LogEntry,
 )
 from scrape_api_docs.jobs.service import JobView
-from scrape_api_docs.jobs.worker import estimate_remaining
+from scrape_api_docs.jobs.worker import artifact_payload, estimate_remaining
 from scrape_api_docs.storage.tables import Artifact, Job
 
 PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
@@ -26,15 +26,7 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def export_info(artifact: Artifact) -> ExportInfo:
-    return ExportInfo(
-        format=artifact.format,
-        filename=artifact.filename,
-        url=f"/api/v1/exports/{artifact.job_id}/{artifact.filename}",
-        size_bytes=artifact.size_bytes,
-        checksum=f"sha256:{artifact.checksum}",
-        content_type=artifact.content_type,
-        created_at=utc(artifact.created_at) or artifact.created_at,
-    )
+    return ExportInfo.model_validate(artifact_payload(artifact))
 
 
 def statistics(job: Job) -> JobStatistics:

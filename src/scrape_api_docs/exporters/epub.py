@@ -1,0 +1,420 @@
+"""EPUB 3 (with an NCX for EPUB 2 readers): one XHTML chapter per page, in reading order.
+
+Chapters come from the shared HTML renderer (sanitised by nh3), are re-parsed and
+serialised as XHTML, and go into the zip one at a time. The navigation document, the NCX
+and the package document are written last, from the chapters actually written. Nothing
+in the book points outside it except hyperlinks: an image that could not be embedded is
+replaced by its alt text, and in-book links only point at files and ids that exist, so
+epubcheck reports neither errors nor warnings.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import lxml.html
+from lxml import etree
+
+from scrape_api_docs.crawler.urls import canonical
+from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.html_render import highlight_css, render_chapter
+from scrape_api_docs.exporters.resources import ImageLoader, LocalImage
+
+XHTML = "http://www.w3.org/1999/xhtml"
+EPUB_NS = "http://www.idpf.org/2007/ops"
+OPF = "http://www.idpf.org/2007/opf"
+DC = "http://purl.org/dc/elements/1.1/"
+NCX = "http://www.daisy.org/z3986/2005/ncx/"
+SVG = "http://www.w3.org/2000/svg"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# EPUB 3.2 core image types (WebP is not one of them: it would need a fallback).
+_RASTER_IMAGES = {"image/png", "image/jpeg", "image/gif"}
+_REMOTE_URL = re.compile(r"url\(\s*['\"]?(?!#)|@import", re.I)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_ID = re.compile(r"[^A-Za-z0-9._-]")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+_URL_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
+
+# HTML that nh3 lets through but the HTML5 schema epubcheck applies does not accept.
+_RENAME = {"acronym": "abbr", "center": "div", "strike": "s", "tt": "code", "big": "span"}
+_RENAME |= {"time": "span", "data": "span", "hgroup": "div", "rtc": "span"}
+_PARENTS = {  # element -> the parents it may have; elsewhere it becomes a div or span
+    "li": ({"ul", "ol"}, "div"),
+    "dt": ({"dl"}, "div"),
+    "dd": ({"dl"}, "div"),
+    "figcaption": ({"figure"}, "div"),
+    "summary": ({"details"}, "div"),
+    "rt": ({"ruby"}, "span"),
+    "rp": ({"ruby"}, "span"),
+}
+_DROP_ATTRIBUTES = {"align", "char", "charoff", "summary", "size", "hreflang", "cite"}
+_DROP_ATTRIBUTES |= {"datetime", "headers"}
+_ATTRIBUTE_VALUES = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "width": r"\d+",
+        "height": r"\d+",
+        "colspan": r"[1-9]\d*",
+        "rowspan": r"\d+",
+        "span": r"[1-9]\d*",
+        "start": r"-?\d+",
+        "scope": r"row|col|rowgroup|colgroup",
+        "dir": r"ltr|rtl|auto",
+        "lang": _LANGUAGE.pattern,
+    }.items()
+}
+
+_STYLE = """body { font-family: serif; line-height: 1.45; }
+h1, h2, h3, h4, h5, h6 { font-family: sans-serif; line-height: 1.2; }
+pre { white-space: pre-wrap; word-wrap: break-word; font-size: 0.85em; }
+code, kbd, samp { font-family: monospace; }
+img { max-width: 100%; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #999; padding: 0.2em 0.4em; }
+p.source { font-size: 0.8em; }
+"""
+
+
+@dataclass(frozen=True)
+class _Written:
+    anchor: str
+    title: str
+
+
+def export_epub(
+    book: Book,
+    path: Path,
+    *,
+    metadata: Mapping[str, object] | None = None,
+    images: ImageLoader | None = None,
+) -> Path:
+    """Write ``book`` to ``path``; images are embedded when ``images`` can fetch them."""
+    meta = {k: str(v) for k, v in (metadata or {}).items() if v}
+    language = meta.get("language", "")
+    language = language if _LANGUAGE.match(language) else "en"
+    title = _text(meta.get("title") or book.title)
+    written: list[_Written] = []
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", zipfile.ZIP_STORED)
+        zf.writestr("META-INF/container.xml", _container())
+        zf.writestr("EPUB/style.css", _STYLE + highlight_css() + "\n")
+        shelf = _ImageShelf(zf, images)
+        for chapter in book:
+            rendered = render_chapter(book, chapter, lambda a: f"{a}.xhtml")
+            local = shelf.embed(rendered.image_urls)
+            chapter_title = _text(chapter.ref.title) or chapter.ref.anchor
+            body = _body(rendered.body_html, book.anchors_set, local)
+            doc = _chapter(chapter_title, rendered.source_url, body, language)
+            zf.writestr(f"EPUB/text/{rendered.anchor}.xhtml", doc)
+            written.append(_Written(rendered.anchor, chapter_title))
+        if not written:  # a spine needs one item and a nav one entry
+            doc = _chapter(title, book.start_url, [_x("p", "This book has no pages.")], language)
+            zf.writestr("EPUB/text/empty.xhtml", doc)
+            written.append(_Written("empty", title))
+        identifier = uuid.uuid5(uuid.NAMESPACE_URL, canonical(book.start_url)).urn
+        zf.writestr("EPUB/nav.xhtml", _nav(title, written, language))
+        zf.writestr("EPUB/toc.ncx", _ncx(title, identifier, written))
+        package = _package(
+            title, identifier, language, meta, book.start_url, written, shelf.media_types
+        )
+        zf.writestr("EPUB/content.opf", package)
+    return path
+
+
+class _ImageShelf:
+    """Images written into the book once each, under ``images/``."""
+
+    def __init__(self, zf: zipfile.ZipFile, loader: ImageLoader | None) -> None:
+        self.zf = zf
+        self.loader = loader
+        self.names: dict[str, str | None] = {}  # URL -> archive name (None: not embedded)
+        self.media_types: dict[str, str] = {}  # archive name -> media type
+
+    def embed(self, urls: Sequence[str]) -> dict[str, str]:
+        """URL -> archive name of the images among ``urls`` that are in the book."""
+        new = [url for url in urls if url not in self.names]
+        fetched = self.loader.fetch(new) if self.loader is not None and new else {}
+        for url in new:
+            image = fetched.get(url)
+            data = _embeddable(image) if image is not None else None
+            if image is None or data is None:
+                self.names[url] = None
+                continue
+            name = f"images/{image.name}"
+            self.names[url] = name
+            if name not in self.media_types:
+                self.zf.writestr(f"EPUB/{name}", data)
+                self.media_types[name] = image.media_type
+        return {url: found for url in urls if (found := self.names.get(url))}
+
+
+def _embeddable(image: LocalImage) -> bytes | None:
+    """The bytes to store for an image of an EPUB core type, else None."""
+    if image.media_type in _RASTER_IMAGES:
+        return image.path.read_bytes()
+    if image.media_type == "image/svg+xml":
+        return _self_contained_svg(image.path)
+    return None  # WebP is not a core type in EPUB 3.2: it would need a fallback
+
+
+def _self_contained_svg(path: Path) -> bytes | None:
+    """The SVG without its DOCTYPE (external DTDs are not allowed), or None when it has
+    scripts or references other files: those would need manifest properties (``scripted``,
+    ``remote-resources``) or files the book does not have."""
+    parser = etree.XMLParser(no_network=True, load_dtd=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except (etree.XMLSyntaxError, OSError):
+        return None
+    if root.tag != f"{{{SVG}}}svg":
+        return None
+    for el in root.iter():
+        if isinstance(el, etree._Entity):  # an entity left unresolved
+            return None
+        if not isinstance(el.tag, str):  # comments, processing instructions
+            continue
+        if etree.QName(el).localname in ("script", "foreignObject"):
+            return None
+        if el.text and _REMOTE_URL.search(el.text):
+            return None
+        for name, value in el.attrib.items():
+            local = etree.QName(name).localname
+            if local.startswith("on") or (local == "href" and not value.startswith("#")):
+                return None
+            if _REMOTE_URL.search(value):
+                return None
+    return _serialise(root, doctype=None)
+
+
+# --- chapter bodies: sanitised HTML5 -> XHTML ---------------------------------------------
+def _body(
+    body_html: str, chapters: frozenset[str], images: Mapping[str, str]
+) -> list[etree._Element | str]:
+    """The chapter's content as XHTML elements (and leading text), fixed up for EPUB."""
+    wrapper = lxml.html.fragment_fromstring(_CONTROL.sub("", body_html), create_parent="div")
+    ids: set[str] = set()
+    for el in list(wrapper.iter()):
+        if not isinstance(el.tag, str):  # comments, processing instructions
+            _remove_keeping_tail(el)
+            continue
+        _fix_element(el)
+        if (raw := el.get("id")) is not None:
+            value = _xml_id(raw)
+            if value in ids or not raw:
+                del el.attrib["id"]
+            else:
+                el.set("id", value)
+                ids.add(value)
+    for el in list(wrapper.iter("a", "img")):
+        if el.tag == "img":
+            _fix_image(el, images)
+        elif (href := el.get("href")) is not None:
+            fixed = _href(href, ids, chapters)
+            if fixed is None:
+                del el.attrib["href"]
+            else:
+                el.set("href", fixed)
+    for el in wrapper.iter():
+        el.tag = f"{{{XHTML}}}{_tag(el)}"
+    out: list[etree._Element | str] = [wrapper.text] if wrapper.text else []
+    return out + list(wrapper)
+
+
+def _tag(el: etree._Element) -> str:
+    return el.tag if isinstance(el.tag, str) else ""
+
+
+def _fix_element(el: lxml.html.HtmlElement) -> None:
+    """Elements and attributes the HTML5 schema rejects become ones it accepts."""
+    tag = el.tag = _RENAME.get(_tag(el), _tag(el))
+    parent = el.getparent()
+    if tag in _PARENTS:
+        allowed, instead = _PARENTS[tag]
+        if parent is None or _tag(parent) not in allowed:
+            el.tag = instead
+    elif tag == "details" and (len(el) == 0 or _tag(el[0]) != "summary" or (el.text or "").strip()):
+        el.tag = "div"
+    elif tag == "bdo" and el.get("dir") not in ("ltr", "rtl"):
+        el.tag = "span"
+    for name, value in list(el.attrib.items()):
+        pattern = _ATTRIBUTE_VALUES.get(name)
+        if (
+            name in _DROP_ATTRIBUTES
+            or (name in ("width", "height") and tag != "img")
+            or (pattern is not None and not pattern.fullmatch(value.strip()))
+        ):
+            del el.attrib[name]
+
+
+def _fix_image(img: lxml.html.HtmlElement, images: Mapping[str, str]) -> None:
+    """Point an image at its embedded copy, or put its alt text in its place."""
+    src = images.get(img.get("src") or "")
+    if src is None:
+        alt = (img.get("alt") or "").strip()
+        _remove_keeping_tail(img, f"[{alt}]" if alt else "")
+        return
+    img.set("src", f"../{src}")
+    img.set("alt", img.get("alt") or "")
+
+
+def _href(href: str, ids: set[str], chapters: frozenset[str]) -> str | None:
+    """A link that works inside the book, an absolute external link, or None."""
+    if href.startswith("#"):
+        target = _xml_id(href[1:])
+        return f"#{target}" if target in ids else None
+    if href.startswith(("http://", "https://", "mailto:")):
+        return quote(href, safe=_URL_SAFE)
+    name, _, _ = href.partition("#")
+    if name.endswith(".xhtml") and name[: -len(".xhtml")] in chapters:
+        return name  # the chapter file; its fragments are not known here
+    return None
+
+
+def _xml_id(value: str) -> str:
+    value = _NOT_ID.sub("-", value)
+    return value if re.match(r"[A-Za-z_]", value) else f"x-{value}"
+
+
+def _remove_keeping_tail(el: etree._Element, text: str = "") -> None:
+    parent = el.getparent()
+    if parent is None:
+        return
+    extra = text + (el.tail or "")
+    previous = el.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + extra
+    else:
+        parent.text = (parent.text or "") + extra
+    parent.remove(el)
+
+
+# --- documents ----------------------------------------------------------------------------
+def _x(tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    el = etree.Element(f"{{{XHTML}}}{tag}", {k.rstrip("_"): v for k, v in attrs.items()})
+    el.text = text
+    return el
+
+
+def _xhtml(title: str, language: str, css: str | None) -> tuple[etree._Element, etree._Element]:
+    root = etree.Element(f"{{{XHTML}}}html", nsmap={None: XHTML, "epub": EPUB_NS})
+    root.set("lang", language)
+    root.set(XML_LANG, language)
+    head = etree.SubElement(root, f"{{{XHTML}}}head")
+    head.append(_x("title", title))
+    if css:
+        head.append(_x("link", rel="stylesheet", type="text/css", href=css))
+    body = etree.SubElement(root, f"{{{XHTML}}}body")
+    return root, body
+
+
+def _serialise(root: etree._Element, doctype: str | None = "<!DOCTYPE html>") -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", doctype=doctype)
+
+
+def _chapter(title: str, source: str, content: list[etree._Element | str], language: str) -> bytes:
+    root, body = _xhtml(title, language, "../style.css")
+    body.append(_x("h1", title))
+    source_line = _x("p", "Source: ", class_="source")
+    source_line.append(_x("a", source, href=quote(source, safe=_URL_SAFE)))
+    body.append(source_line)
+    for part in content:
+        if isinstance(part, str):
+            body[-1].tail = (body[-1].tail or "") + part
+        else:
+            body.append(part)
+    return _serialise(root)
+
+
+def _nav(title: str, chapters: list[_Written], language: str) -> bytes:
+    root, body = _xhtml(title, language, "style.css")
+    nav = etree.SubElement(body, f"{{{XHTML}}}nav", {f"{{{EPUB_NS}}}type": "toc", "id": "toc"})
+    nav.append(_x("h1", title))
+    items = etree.SubElement(nav, f"{{{XHTML}}}ol")
+    for chapter in chapters:
+        item = etree.SubElement(items, f"{{{XHTML}}}li")
+        item.append(_x("a", chapter.title, href=f"text/{chapter.anchor}.xhtml"))
+    return _serialise(root)
+
+
+def _ncx(title: str, identifier: str, chapters: list[_Written]) -> bytes:
+    root = etree.Element(f"{{{NCX}}}ncx", nsmap={None: NCX}, version="2005-1")
+    head = etree.SubElement(root, f"{{{NCX}}}head")
+    for name, content in (("uid", identifier), ("depth", "1")):
+        etree.SubElement(head, f"{{{NCX}}}meta", name=f"dtb:{name}", content=content)
+    for name in ("totalPageCount", "maxPageNumber"):
+        etree.SubElement(head, f"{{{NCX}}}meta", name=f"dtb:{name}", content="0")
+    doc_title = etree.SubElement(root, f"{{{NCX}}}docTitle")
+    etree.SubElement(doc_title, f"{{{NCX}}}text").text = title
+    nav_map = etree.SubElement(root, f"{{{NCX}}}navMap")
+    for n, chapter in enumerate(chapters, start=1):
+        point = etree.SubElement(nav_map, f"{{{NCX}}}navPoint", id=f"np{n}", playOrder=str(n))
+        label = etree.SubElement(point, f"{{{NCX}}}navLabel")
+        etree.SubElement(label, f"{{{NCX}}}text").text = chapter.title
+        etree.SubElement(point, f"{{{NCX}}}content", src=f"text/{chapter.anchor}.xhtml")
+    return _serialise(root, doctype=None)
+
+
+def _package(
+    title: str,
+    identifier: str,
+    language: str,
+    meta: Mapping[str, str],
+    source: str,
+    chapters: list[_Written],
+    images: Mapping[str, str],
+) -> bytes:
+    root = etree.Element(f"{{{OPF}}}package", nsmap={None: OPF}, version="3.0")
+    root.set("unique-identifier", "book-id")
+    root.set(XML_LANG, language)
+    metadata = etree.SubElement(root, f"{{{OPF}}}metadata", nsmap={"dc": DC})
+    etree.SubElement(metadata, f"{{{DC}}}identifier", id="book-id").text = identifier
+    etree.SubElement(metadata, f"{{{DC}}}title").text = title
+    etree.SubElement(metadata, f"{{{DC}}}language").text = language
+    for field, element in (("author", "creator"), ("publisher", "publisher")):
+        if value := _text(meta.get(field, "")):
+            etree.SubElement(metadata, f"{{{DC}}}{element}").text = value
+    etree.SubElement(metadata, f"{{{DC}}}source").text = source
+    modified = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    etree.SubElement(metadata, f"{{{OPF}}}meta", property="dcterms:modified").text = modified
+    manifest = etree.SubElement(root, f"{{{OPF}}}manifest")
+
+    def item(id_: str, href: str, media_type: str, **extra: str) -> None:
+        attrs = {"id": id_, "href": href, "media-type": media_type, **extra}
+        etree.SubElement(manifest, f"{{{OPF}}}item", attrs)
+
+    item("nav", "nav.xhtml", "application/xhtml+xml", properties="nav")
+    item("ncx", "toc.ncx", "application/x-dtbncx+xml")
+    item("css", "style.css", "text/css")
+    for n, chapter in enumerate(chapters, start=1):
+        item(f"c{n}", f"text/{chapter.anchor}.xhtml", "application/xhtml+xml")
+    for n, (name, media_type) in enumerate(images.items(), start=1):
+        item(f"img{n}", name, media_type)
+    spine = etree.SubElement(root, f"{{{OPF}}}spine", toc="ncx")
+    for n in range(1, len(chapters) + 1):
+        etree.SubElement(spine, f"{{{OPF}}}itemref", idref=f"c{n}")
+    return _serialise(root, doctype=None)
+
+
+def _container() -> bytes:
+    ns = "urn:oasis:names:tc:opendocument:xmlns:container"
+    root = etree.Element(f"{{{ns}}}container", nsmap={None: ns}, version="1.0")
+    files = etree.SubElement(root, f"{{{ns}}}rootfiles")
+    etree.SubElement(
+        files,
+        f"{{{ns}}}rootfile",
+        {"full-path": "EPUB/content.opf", "media-type": "application/oebps-package+xml"},
+    )
+    return _serialise(root, doctype=None)
+
+
+def _text(value: str) -> str:
+    """Text safe for XML: control characters dropped, whitespace collapsed."""
+    return " ".join(_CONTROL.sub("", value).split())

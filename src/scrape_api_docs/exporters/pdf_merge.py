@@ -1,0 +1,207 @@
+"""Merging the printed parts of a PDF into one book (pypdf): links between chapters
+resolved to page positions, the outline built from named destinations, pages numbered.
+See ``exporters/pdf.py`` for why the book is printed in parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    Fit,
+    FloatObject,
+    NameObject,
+    NullObject,
+    PdfObject,
+)
+
+from scrape_api_docs.exporters.book import Book
+
+CHAPTER_LINK = "https://pdf.invalid/chapter/"
+"""How a printed part links to a chapter that may be in another part (resolved here)."""
+
+
+class Merger:
+    """Collects the printed parts into one PdfWriter; ``finish`` writes the book."""
+
+    def __init__(self) -> None:
+        self.writer = PdfWriter()
+        self.targets: dict[str, tuple[int, float, float]] = {}
+        """Destination name -> (page index in the book, left, top)."""
+        self.outline: list[tuple[int, str, str]] = []
+
+    def add(self, part: Path, outline: list[tuple[int, str, str]]) -> None:
+        """Append ``part``. Its named destinations are taken out first (merged by pypdf
+        they would go to a name tree, one sorted insert each) and kept here by page index;
+        its links by name become explicit destinations on its own pages."""
+        reader = PdfReader(part)
+        offset = len(self.writer.pages)
+        index = {page.indirect_reference.idnum: i for i, page in enumerate(reader.pages)}  # type: ignore[union-attr]
+        local: dict[str, ArrayObject] = {}
+        for name, dest in reader.named_destinations.items():
+            page_ref = dest.raw_get("/Page")
+            position = index.get(getattr(page_ref, "idnum", -1))
+            if position is None:
+                continue
+            key = str(name).removeprefix("/")
+            left, top = float(dest.left or 0), float(dest.top or 0)
+            self.targets[key] = (offset + position, left, top)
+            local[key] = ArrayObject(
+                [page_ref, NameObject("/XYZ"), FloatObject(left), FloatObject(top), NullObject()]
+            )
+        for page in reader.pages:
+            for ref in _annotations(page):
+                annot = ref.get_object()
+                if not isinstance(annot, DictionaryObject):
+                    continue
+                by_name = annot.get("/Dest")
+                if isinstance(by_name, str):  # NameObject or TextStringObject
+                    target = local.get(by_name.removeprefix("/"))
+                    if target is not None:
+                        annot[NameObject("/Dest")] = target
+        root = reader.trailer["/Root"]
+        assert isinstance(root, DictionaryObject)
+        for key in ("/Dests", "/Names", "/Outlines"):
+            root.pop(key, None)
+        self.writer.append(reader, import_outline=False)
+        # pypdf keeps every source document alive for later copies from it (there are
+        # none): without this, all the parts would stay in memory till the end (+450 MB
+        # for the Python docs). Private attributes: if they go, only memory is lost.
+        getattr(self.writer, "_id_translated", {}).pop(id(reader), None)
+        getattr(self.writer, "_merged_in_pages", {}).clear()  # links between documents
+        for page in self.writer.pages[offset:]:
+            page.__dict__.pop("original_page", None)
+        self.outline.extend(outline)
+        part.unlink()
+
+    def finish(self, path: Path, book: Book, meta: Mapping[str, str]) -> None:
+        writer = self.writer
+        self._link_chapters()
+        self._add_outline()
+        number_pages(writer)
+        info = {"/Title": book.title, "/Creator": "scrape-api-docs", "/Subject": book.start_url}
+        if meta.get("author"):
+            info["/Author"] = meta["author"]
+        writer.add_metadata(info)
+        writer.page_mode = "/UseOutlines"
+        partial = path.with_name(path.name + ".part")
+        with partial.open("wb") as out:
+            writer.write(out)
+        partial.replace(path)
+
+    def _destination(self, name: str) -> ArrayObject | None:
+        found = self.targets.get(name)
+        if found is None:
+            return None
+        page, left, top = found
+        ref = self.writer.pages[page].indirect_reference
+        return ArrayObject(
+            [ref, NameObject("/XYZ"), FloatObject(left), FloatObject(top), NullObject()]
+        )
+
+    def _link_chapters(self) -> None:
+        """Links to chapters (URIs under ``CHAPTER_LINK``) as explicit destinations; one
+        whose chapter is not in the book is removed."""
+        for page in self.writer.pages:
+            refs = _annotations(page)
+            if not refs:
+                continue
+            kept = ArrayObject()
+            for ref in refs:
+                annot = ref.get_object()
+                action = annot.get("/A") if isinstance(annot, DictionaryObject) else None
+                uri = action.get("/URI") if isinstance(action, DictionaryObject) else None
+                if (
+                    isinstance(annot, DictionaryObject)
+                    and isinstance(uri, str)
+                    and uri.startswith(CHAPTER_LINK)
+                ):
+                    dest = self._destination(uri[len(CHAPTER_LINK) :])
+                    if dest is None:
+                        continue
+                    del annot["/A"]
+                    annot[NameObject("/Dest")] = dest
+                kept.append(ref)
+            page[NameObject("/Annots")] = kept
+
+    def _add_outline(self) -> None:
+        """Bookmarks: chapters at the top (closed), their headings below."""
+        stack: list[tuple[int, object]] = []
+        for level, title, name in self.outline:
+            found = self.targets.get(name)
+            if found is None:
+                continue
+            page, left, top = found
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            item = self.writer.add_outline_item(
+                title=title,
+                page_number=page,
+                parent=stack[-1][1] if stack else None,  # type: ignore[arg-type]
+                fit=Fit.xyz(left, top, None),
+                is_open=False,
+            )
+            stack.append((level, item))
+
+
+def _annotations(page: DictionaryObject) -> list[PdfObject]:
+    annots = page.get("/Annots")
+    annots = annots.get_object() if annots is not None else None
+    return list(annots) if isinstance(annots, ArrayObject) else []
+
+
+_HELVETICA_WIDTHS = {"/": 278, " ": 278}
+"""Glyph widths (1/1000 em) of the page-number characters; every digit is 556."""
+
+
+def number_pages(writer: PdfWriter) -> None:
+    """``n / total`` centred in the bottom margin of every page but the cover, drawn in
+    Helvetica (a standard font: nothing to embed) after the page's own content."""
+    total = len(writer.pages)
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+            }
+        )
+    )
+    # The page's content is wrapped in q ... Q so whatever state it leaves is undone.
+    opening = writer._add_object(_stream(b"q\n"))
+    size = 8
+    for number, page in enumerate(writer.pages, start=1):
+        if number == 1:
+            continue
+        resources = page.get("/Resources")
+        if not isinstance(resources, DictionaryObject):
+            continue
+        fonts = resources.get("/Font")
+        if not isinstance(fonts, DictionaryObject):
+            fonts = DictionaryObject()
+            resources[NameObject("/Font")] = fonts
+        fonts[NameObject("/PageNumberFont")] = font
+        label = f"{number} / {total}"
+        width = sum(_HELVETICA_WIDTHS.get(c, 556) for c in label) * size / 1000
+        box = page.mediabox
+        x = float(box.left) + (float(box.width) - width) / 2
+        y = float(box.bottom) + 24
+        text = f"BT /PageNumberFont {size} Tf 0.4 g {x:.2f} {y:.2f} Td ({label}) Tj ET"
+        stamp = writer._add_object(_stream(f"Q q {text} Q\n".encode()))
+        contents = page.raw_get("/Contents") if "/Contents" in page else None
+        resolved = contents.get_object() if contents is not None else None
+        existing = list(resolved) if isinstance(resolved, ArrayObject) else [contents]
+        page[NameObject("/Contents")] = ArrayObject(
+            [opening, *(item for item in existing if item is not None), stamp]
+        )
+
+
+def _stream(data: bytes) -> DecodedStreamObject:
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return stream

@@ -1,0 +1,61 @@
+"""Health, Prometheus metrics and statistics come from real checks and real jobs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.conftest import wait_for_status
+
+
+async def test_health_checks_the_database_storage_and_workers(api: Any) -> None:
+    async with api(workers=2) as (_, client):
+        response = await client.get("/api/v1/system/health")
+        assert response.status_code == 200
+        health = response.json()
+        deps = health["dependencies"]
+        assert deps["database"] == deps["storage"] == deps["queue"] == "healthy"
+        assert deps["playwright"] in ("healthy", "unavailable", "degraded")
+        assert health["status"] in ("healthy", "degraded") and health["uptime"] >= 0
+
+
+async def test_metrics_and_stats_after_a_real_job(api: Any, site_server: Any) -> None:
+    site = site_server("sphinx_classic")
+    async with api() as (_, client):
+        accepted = await client.post(
+            "/api/v1/scrape", json={"url": site.url("/index.html"), "options": {"rate_limit": 10}}
+        )
+        job = await wait_for_status(client, accepted.json()["job_id"])
+        assert job["status"] == "completed"
+
+        text = (await client.get("/api/v1/system/metrics")).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("scraper_jobs", (("status", "completed"),))] == 1
+        assert samples[("scraper_jobs", (("status", "queued"),))] == 0
+        assert samples[("scraper_pages_scraped_total", ())] == 5
+        assert samples[("scraper_queue_depth", ())] == 0
+        assert samples[("scraper_active_workers", ())] == 0
+        assert any(name == "scraper_cache_hit_rate" for name, _ in samples)
+        polls = [
+            value
+            for (name, labels), value in samples.items()
+            if name == "scraper_request_duration_seconds_count"
+            and ("route", "/api/v1/jobs/{job_id}") in labels
+        ]
+        assert polls and polls[0] >= 1, "the job polls are missing from the latency histogram"
+        assert re.search(r"^# TYPE scraper_request_duration_seconds histogram$", text, re.M)
+
+        stats = (await client.get("/api/v1/system/stats")).json()
+        assert stats["jobs"]["completed"] == 1 and stats["jobs"]["total"] == 1
+        assert stats["performance"]["avg_pages_per_job"] == 5
+        assert stats["performance"]["cache_hit_rate"] == 0  # a first crawl: all misses
+        assert stats["performance"]["avg_job_duration"] > 0
+        resources = stats["resources"]
+        assert isinstance(resources["active_workers"], int) and resources["active_workers"] == 0
+        assert resources["artifacts_mb"] > 0 and resources["cache_size_mb"] > 0
