@@ -23,6 +23,7 @@ from scrape_api_docs.jobs.runner import export_all, export_context
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.conftest import CrawlFn
+from tests.exporters.common import SPHINX_TITLES
 from tests.support.server import TestServer
 
 EPUBCHECK = Path("/usr/share/java/epubcheck.jar")
@@ -35,13 +36,6 @@ NS = {
     "ncx": "http://www.daisy.org/z3986/2005/ncx/",
     "c": "urn:oasis:names:tc:opendocument:xmlns:container",
 }
-SPHINX_TITLES = [
-    "Quillstore — a small persistent key-value store",
-    "Introduction",
-    "Tutorial",
-    "quillstore — Persistent key-value storage",
-    "Frequently asked questions",
-]
 METADATA = {
     "title": "The Quillstore Handbook",
     "author": "Ada Example",

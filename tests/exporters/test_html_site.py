@@ -22,15 +22,9 @@ from scrape_api_docs.exporters.html_site import CSP, export_html_site, sidebar_p
 from scrape_api_docs.jobs.runner import export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
+from tests.exporters.common import SPHINX_TITLES
 from tests.support.server import TestServer
 
-SPHINX_TITLES = [
-    "Quillstore — a small persistent key-value store",
-    "Introduction",
-    "Tutorial",
-    "quillstore — Persistent key-value storage",
-    "Frequently asked questions",
-]
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
     b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"

@@ -12,17 +12,11 @@ from urllib.parse import unquote, urlsplit
 from scrape_api_docs.exporters.markdown_pages import assign_paths, page_path, relative_link
 from scrape_api_docs.jobs.runner import export_all
 from tests.conftest import CrawlFn
+from tests.exporters.common import SPHINX_TITLES
 
 FOLDER = "/docs/"
 LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)(?:\s+\"[^\"\n]*\")?\)")
 SPHINX_FILES = ["index.md", "intro.md", "tutorial.md", "library/quillstore.md", "faq.md"]
-SPHINX_TITLES = [
-    "Quillstore — a small persistent key-value store",
-    "Introduction",
-    "Tutorial",
-    "quillstore — Persistent key-value storage",
-    "Frequently asked questions",
-]
 
 
 async def export_sphinx(site_server: Any, crawl: CrawlFn, tmp_path: Path) -> tuple[str, Path]:
