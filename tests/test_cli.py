@@ -8,6 +8,7 @@ import select
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,34 @@ def test_scrape_writes_the_book_and_reports(site_server: Any, tmp_path: Path) ->
     assert "5 pages" in summary and "errors" in summary and "skipped" in summary
     assert any("HTTP 404" in line for line in lines)  # genindex.html etc. are dead links
     assert (tmp_path / "data" / "cache" / "pages.sqlite").exists()  # SCRAPER_DATA_DIR default
+
+
+def test_several_formats_with_a_title_and_author(site_server: Any, tmp_path: Path) -> None:
+    """Several ``--format``s write a folder named as in a job's folder; ``--title`` and
+    ``--author`` reach the EPUB's metadata."""
+    server = site_server("sphinx_classic")
+    out = tmp_path / "out"
+    result = run(
+        [
+            "scrape",
+            server.url("/index.html"),
+            *("--format", "epub", "--format", "markdown_pages", "--format", "markdown"),
+            *("--title", "The Handbook", "--author", "Ada Example"),
+            *("-o", str(out), "--no-rate-limit", "--allow-private-networks"),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "markdown-pages.zip",
+        "output.epub",
+        "output.md",
+    ]
+    with zipfile.ZipFile(out / "output.epub") as epub:
+        opf = epub.read("EPUB/content.opf").decode()
+    assert "<dc:title>The Handbook</dc:title>" in opf
+    assert "<dc:creator>Ada Example</dc:creator>" in opf
+    assert (out / "output.md").read_text().startswith("# The Handbook")
 
 
 def test_second_run_is_served_from_the_cache(site_server: Any, tmp_path: Path) -> None:

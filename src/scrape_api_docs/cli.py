@@ -92,6 +92,8 @@ def cli() -> None:
     metavar="CSS",
     help="When rendering, wait for this CSS selector before reading a page.",
 )
+@click.option("--title", default=None, help="Book title for the exports (default: the site's).")
+@click.option("--author", default=None, help="Author printed in the PDF and EPUB metadata.")
 def scrape(
     url: str,
     output: Path | None,
@@ -110,8 +112,10 @@ def scrape(
     allow_private_networks: bool,
     render_javascript: str,
     wait_for_selector: str | None,
+    title: str | None,
+    author: str | None,
 ) -> None:
-    """Crawl the docs site at URL and write it as one Markdown book."""
+    """Crawl the docs site at URL and write it as a book (Markdown by default)."""
     settings = Settings()
     if allow_private_networks:
         settings = settings.model_copy(update={"allow_private_networks": True})
@@ -156,7 +160,8 @@ def scrape(
                 )
             )
             progress.finish()
-            context = export_context(settings, Path(tmp) / "images")
+            metadata = {k: v for k, v in (("title", title), ("author", author)) if v}
+            context = export_context(settings, Path(tmp) / "images", {"metadata": metadata})
             artifacts = export_all(store, url, chosen, target, context)
         finally:
             progress.finish()
