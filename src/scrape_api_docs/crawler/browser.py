@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,7 +138,11 @@ OFFLINE_ARGS = ("--webrtc-ip-handling-policy=disable_non_proxied_udp",)
 
 
 async def launch(
-    playwright: Playwright, configured: str | None = None, *, proxy_server: str | None = None
+    playwright: Playwright,
+    configured: str | None = None,
+    *,
+    proxy_server: str | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Browser:
     """Start headless Chromium; BrowserUnavailable with the reason when it cannot start.
 
@@ -146,7 +151,7 @@ async def launch(
     it no network at all (the renderer answers every request itself).
     """
     path = require_browser(configured)
-    args = launch_args()
+    args = launch_args() + list(extra_args)
     if proxy_server is not None:
         args.extend(OFFLINE_ARGS)
     try:

@@ -68,6 +68,10 @@ ORIGIN = "https://pdf.invalid"
 """Where the printer's images and cross-chapter links point (``.invalid`` never resolves)."""
 IMAGE_PREFIX = f"{ORIGIN}/image/"
 BATCH_BYTES = 1_000_000
+# Printing uses one page at a time: one renderer process and the GPU thread in the browser
+# process are enough, and each process Chromium does not start saves its own copy of the
+# shared libraries in the summed RSS.
+PRINT_ARGS = ("--renderer-process-limit=1", "--in-process-gpu")
 """HTML per Chromium document (about 100 A4 pages)."""
 OUTLINE_DEPTH = 3
 """Heading levels in the bookmarks: chapter titles (h1), h2 and h3."""
@@ -288,7 +292,9 @@ async def _print_parts(
     )
     try:
         async with async_playwright() as playwright:
-            browser = await launch(playwright, browser_path, proxy_server=closed.proxy_server)
+            browser = await launch(
+                playwright, browser_path, proxy_server=closed.proxy_server, extra_args=PRINT_ARGS
+            )
             try:
                 served: dict[str, LocalImage] = {}
                 context = await _offline_context(browser, served)
