@@ -31,12 +31,13 @@ from scrape_api_docs.storage.repositories import (
     ConversionRepository,
     CredentialRepository,
     JobRepository,
+    LogLine,
     LogRepository,
     now,
     read_job_page,
     read_job_view,
 )
-from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job, JobLog
+from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job
 
 TERMINAL = ("completed", "failed", "cancelled")
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -66,7 +67,7 @@ class JobSpec:
 class JobView:
     job: Job
     artifacts: list[Artifact]
-    logs: list[JobLog]
+    logs: list[LogLine]
 
 
 def new_id(prefix: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +40,17 @@ def _list_queries(
     return count, query.order_by(*ordering).limit(limit).offset(offset)
 
 
-def _recent_logs_query(job_id: str, limit: int) -> Select[JobLog]:
+class LogLine(NamedTuple):
+    timestamp: datetime
+    level: str
+    message: str
+
+
+def _recent_logs_query(job_id: str, limit: int) -> Select[datetime, str, str]:
     # By the time each line happened (buffered lines can be written after a later,
-    # direct one), then by insertion order.
+    # direct one), then by insertion order; plain rows, not ORM objects (a poll reads 50).
     return (
-        select(JobLog)
+        select(JobLog.timestamp, JobLog.level, JobLog.message)
         .where(JobLog.job_id == job_id)
         .order_by(JobLog.timestamp.desc(), JobLog.id.desc())
         .limit(limit)
@@ -68,13 +74,14 @@ def _formats(rows: Any) -> dict[str, list[str]]:
 
 def read_job_view(
     session: Session, job_id: str, owner: str, log_limit: int
-) -> tuple[Job, list[Artifact], list[JobLog]] | None:
+) -> tuple[Job, list[Artifact], list[LogLine]] | None:
     """A job with its artifacts and newest logs (newest last), or None if not the owner's."""
     job = session.execute(_job_query(job_id, owner)).scalar_one_or_none()
     if job is None:
         return None
     artifacts = list(session.execute(_artifacts_query(job_id)).scalars().all())
-    logs = list(reversed(session.execute(_recent_logs_query(job_id, log_limit)).scalars().all()))
+    rows = session.execute(_recent_logs_query(job_id, log_limit)).all()
+    logs = [LogLine(*row) for row in reversed(rows)]
     return job, artifacts, logs
 
 

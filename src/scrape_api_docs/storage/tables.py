@@ -64,6 +64,7 @@ class Job(Base):
 
 class JobLog(Base):
     __tablename__ = "job_logs"
+    __table_args__ = (Index("ix_job_logs_job_time", "job_id", "timestamp", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
