@@ -7,7 +7,7 @@ records, then yields chapters one at a time from the page store.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -67,18 +67,55 @@ class Book:
             self._targets[page] = self.anchors.get(canonical(page))
         return self._targets[page]
 
-    def _replace_link(self, match: re.Match[str]) -> str:
-        target = match.group(1).strip("<>")
-        anchor = self.link_target(target) if target.startswith("http") else None
-        return f"](#{anchor}{match.group(2)})" if anchor else match.group(0)
+    def render_body(
+        self, markdown: str, shift: int, href: Callable[[str, str], str | None] | None = None
+    ) -> str:
+        """Headings moved ``shift`` levels and links rewritten, in one pass over the prose.
 
-    def render_body(self, markdown: str, shift: int) -> str:
-        """Headings moved ``shift`` levels and links rewritten, in one pass over the prose."""
+        A link to a crawled page goes to ``href(anchor, url)`` (None: left as it is), by
+        default the chapter's anchor in one document, ``#anchor``.
+        """
+
+        def replace(match: re.Match[str]) -> str:
+            target = match.group(1).strip("<>")
+            anchor = self.link_target(target) if target.startswith("http") else None
+            if anchor is None:
+                return match.group(0)
+            new = href(anchor, target) if href else f"#{anchor}"
+            return match.group(0) if new is None else f"]({new}{match.group(2)})"
 
         def transform(text: str) -> str:
-            return _LINK.sub(self._replace_link, _shift_marks(text, shift))
+            return _LINK.sub(replace, _shift_marks(text, shift))
 
         return outside_fences(markdown, transform)
+
+
+def chapter_parts(
+    book: Book,
+    chapter: Chapter,
+    level: int,
+    href: Callable[[str, str], str | None] | None = None,
+) -> tuple[str, str]:
+    """(heading line, body) of a chapter whose heading is at ``level``.
+
+    When the page opens with its top-level heading (a Sphinx page's h1, a DocBook
+    section's h2), that heading becomes the chapter heading; otherwise the page title does,
+    and the page's own headings go below it. Links are rewritten by ``render_body``.
+    """
+    markdown = chapter.document.markdown.strip()
+    top = top_heading_level(markdown)
+    opens_with_top = bool(top) and markdown.startswith("#" * (top or 0) + " ")
+    shift = ((level if opens_with_top else level + 1) - top) if top else 0
+    body = book.render_body(markdown, shift, href)
+    if opens_with_top:
+        heading, _, body = body.partition("\n")
+        return heading, body.strip()
+    return f"{'#' * level} {escape_link_text(chapter.ref.title)}", body.strip()
+
+
+def escape_link_text(text: str) -> str:
+    """``text`` safe inside ``[...]`` and on one line."""
+    return text.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
 
 
 def _host(url: str) -> str:

@@ -24,7 +24,12 @@ from lxml import etree
 
 from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.exporters.book import Book
-from scrape_api_docs.exporters.html_render import highlight_css, render_chapter
+from scrape_api_docs.exporters.html_render import (
+    LANGUAGE_TAG,
+    highlight_css,
+    language_or_default,
+    render_chapter,
+)
 from scrape_api_docs.exporters.resources import ImageLoader, LocalImage
 
 XHTML = "http://www.w3.org/1999/xhtml"
@@ -40,7 +45,6 @@ _RASTER_IMAGES = {"image/png", "image/jpeg", "image/gif"}
 _REMOTE_URL = re.compile(r"url\(\s*['\"]?(?!#)|@import", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._-]")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
 
 # HTML that nh3 lets through but the HTML5 schema epubcheck applies does not accept.
@@ -68,7 +72,7 @@ _ATTRIBUTE_VALUES = {
         "start": r"-?\d+",
         "scope": r"row|col|rowgroup|colgroup",
         "dir": r"ltr|rtl|auto",
-        "lang": _LANGUAGE.pattern,
+        "lang": LANGUAGE_TAG.pattern,
     }.items()
 }
 
@@ -98,8 +102,7 @@ def export_epub(
 ) -> Path:
     """Write ``book`` to ``path``; images are embedded when ``images`` can fetch them."""
     meta = {k: str(v) for k, v in (metadata or {}).items() if v}
-    language = meta.get("language", "")
-    language = language if _LANGUAGE.match(language) else "en"
+    language = language_or_default(meta.get("language"))
     title = _text(meta.get("title") or book.title)
     written: list[_Written] = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -25,7 +25,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from scrape_api_docs.exporters.book import Book, Chapter, top_heading_level
+from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
 from scrape_api_docs.exporters.text import plain_text
 
 LinkMapper = Callable[[str], str]
@@ -40,6 +40,8 @@ _ATTRIBUTES: dict[str, set[str]] = {
     "img": {"src", "alt", "width", "height"},
 }
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+"""A BCP 47 language tag, in the form EPUB and HTML ``lang`` accept."""
 _CODE_FORMATTER = HtmlFormatter(nowrap=True)
 _MARKDOWN_OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
 _HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
@@ -71,16 +73,8 @@ def escape(text: str) -> str:
 def chapter_markdown(book: Book, chapter: Chapter) -> tuple[str, str]:
     """(title, body Markdown): the page's top heading becomes the title when the page opens
     with it; the rest is shifted so the page's top level lands on ``##``."""
-    markdown = chapter.document.markdown.strip()
-    top = top_heading_level(markdown)
-    title = chapter.ref.title
-    shift = (2 - top) if top else 0
-    if top and markdown.startswith("#" * top + " "):
-        first, _, rest = markdown.partition("\n")
-        title = plain_text(first[top + 1 :].strip()) or title
-        markdown = rest.strip()
-        shift = 1 - top  # the page's next level down lands on h2
-    return title, book.render_body(markdown, shift)
+    heading, body = chapter_parts(book, chapter, 1)
+    return plain_text(heading.lstrip("#").strip()) or chapter.ref.title, body
 
 
 def render_chapter(
@@ -143,7 +137,18 @@ def _heading_ids(rendered: str, anchor: str) -> str:
 
 
 def _slug(anchor: str, text: str) -> str:
-    return f"{anchor}--{_SLUG_JUNK.sub('-', text.lower()).strip('-') or 'section'}"
+    return f"{anchor}--{heading_slug(text)}"
+
+
+def heading_slug(text: str) -> str:
+    """A heading's id within its chapter (before the ``<anchor>--`` prefix)."""
+    return _SLUG_JUNK.sub("-", text.lower()).strip("-") or "section"
+
+
+def language_or_default(value: object, default: str = "en") -> str:
+    """``value`` if it is a language tag, else ``default``."""
+    text = str(value or "")
+    return text if LANGUAGE_TAG.match(text) else default
 
 
 def _highlight_code(rendered: str) -> str:

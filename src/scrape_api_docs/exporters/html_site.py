@@ -39,7 +39,9 @@ from scrape_api_docs.exporters.book import Book, Chapter, ChapterRef
 from scrape_api_docs.exporters.html_render import (
     RenderedChapter,
     escape,
+    heading_slug,
     highlight_css,
+    language_or_default,
     render_chapter,
 )
 from scrape_api_docs.exporters.resources import ImageLoader
@@ -52,11 +54,9 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; "
     "base-uri 'none'; form-action 'none'"
 )
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")  # a BCP 47 tag, as EPUB takes
 _TERMS_PER_PAGE = 120
 _HEADINGS_PER_PAGE = 150
 _HEADING = re.compile(r"<h([2-6])\b[^>]*?\bid=\"([^\"]+)\"[^>]*>(.*?)</h\1>", re.S)
-_ID_JUNK = re.compile(r"[^a-z0-9]+")
 _TAG = re.compile(r"<[^>]+>")
 _TERM = re.compile(r"\w+")
 _STOP_WORDS = (
@@ -93,7 +93,7 @@ def export_html_site(
     sidebar_limit: int = SIDEBAR_LIMIT,
 ) -> Path:
     files = page_files(book)
-    language = language if _LANGUAGE.match(language) else "en"
+    language = language_or_default(language)
     site = _Site(book, files, language, sidebar_limit)
     entries: list[list[object]] = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -257,11 +257,6 @@ def search_entry(chapter: Chapter, href: str, rendered: RenderedChapter) -> list
     markdown = chapter.document.markdown
     terms = " ".join(_terms(markdown))
     return [chapter.ref.title, href, rendered.anchor, headings, summary(markdown), terms]
-
-
-def heading_slug(text: str) -> str:
-    """The id suffix site.js derives from an ASCII heading (the same rule as the renderer)."""
-    return _ID_JUNK.sub("-", text.lower()).strip("-") or "section"
 
 
 def _terms(markdown: str) -> list[str]:

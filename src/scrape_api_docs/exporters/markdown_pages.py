@@ -21,12 +21,9 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from scrape_api_docs.crawler.urls import scope_folder
-from scrape_api_docs.exporters.book import Book, Chapter, top_heading_level
-from scrape_api_docs.extract.markdown import outside_fences
+from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts, escape_link_text
 
 SUMMARY = "SUMMARY.md"
-_LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
-_HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
 _PAGE_SUFFIX = re.compile(r"\.(x?html?|php|aspx?|jsp|md|markdown|txt)$", re.I)
 _UNSAFE = re.compile(r"[^\w.\-]+")
 _RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{n}" for p in ("com", "lpt") for n in range(10)}
@@ -105,32 +102,16 @@ def export_markdown_pages(book: Book, path: Path) -> Path:
 def page_markdown(book: Book, chapter: Chapter, paths: dict[str, str]) -> str:
     """The page as a file: its title as ``#``, a ``Source:`` line, then the body with the
     page's headings below the title and links to crawled pages made relative."""
-    doc = chapter.document
-    markdown = doc.markdown.strip()
-    top = top_heading_level(markdown)
-    opens_with_top = bool(top) and markdown.startswith("#" * (top or 0) + " ")
-    shift = ((1 if opens_with_top else 2) - top) if top else 0
     here = paths[chapter.ref.anchor]
 
-    def link(match: re.Match[str]) -> str:
-        target = match.group(1).strip("<>")
-        anchor = book.link_target(target) if target.startswith("http") else None
-        if anchor is None or anchor not in paths:
-            return match.group(0)
-        fragment = target.partition("#")[2]
-        href = relative_link(here, paths[anchor], fragment)
-        return f"]({href}{match.group(2)})"
+    def href(anchor: str, url: str) -> str | None:
+        if anchor not in paths:
+            return None
+        return relative_link(here, paths[anchor], url.partition("#")[2])
 
-    def transform(text: str) -> str:
-        return _LINK.sub(link, _shift(text, shift))
-
-    body = outside_fences(markdown, transform)
-    if opens_with_top:
-        heading, _, body = body.partition("\n")
-    else:
-        heading = f"# {_escape(chapter.ref.title)}"
-    source = doc.final_url or chapter.ref.url
-    return f"{heading}\n\nSource: <{source}>\n\n{body.strip()}\n"
+    heading, body = chapter_parts(book, chapter, 1, href)
+    source = chapter.document.final_url or chapter.ref.url
+    return f"{heading}\n\nSource: <{source}>\n\n{body}\n"
 
 
 def relative_link(here: str, there: str, fragment: str = "") -> str:
@@ -142,8 +123,10 @@ def relative_link(here: str, there: str, fragment: str = "") -> str:
 
 
 def _summary(book: Book, paths: dict[str, str]) -> str:
-    lines = [f"# {_escape(book.title)}", "", f"Source: <{book.start_url}>", ""]
-    lines += [f"- [{_escape(ref.title)}]({quote(paths[ref.anchor])})" for ref in book.chapters]
+    lines = [f"# {escape_link_text(book.title)}", "", f"Source: <{book.start_url}>", ""]
+    lines += [
+        f"- [{escape_link_text(ref.title)}]({quote(paths[ref.anchor])})" for ref in book.chapters
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -174,13 +157,3 @@ def _clip(name: str, *, hash_of: str, limit: int = _MAX_SEGMENT_BYTES) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _shift(text: str, by: int) -> str:
-    if not by:
-        return text
-    return _HEADING_MARKS.sub(lambda m: "#" * max(1, min(6, len(m.group(1)) + by)), text)
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")

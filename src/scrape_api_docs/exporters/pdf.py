@@ -52,6 +52,7 @@ from scrape_api_docs.exporters.html_render import (
     RenderedChapter,
     escape,
     highlight_css,
+    language_or_default,
     render_chapter,
 )
 from scrape_api_docs.exporters.pdf_merge import CHAPTER_LINK, Merger
@@ -237,7 +238,7 @@ def _batches(
         return CHAPTER_LINK + anchor
 
     def batch() -> _Batch:
-        html = page_html(book.title, meta.get("language", "en"), "".join(parts))
+        html = page_html(book.title, language_or_default(meta.get("language")), "".join(parts))
         return _Batch(html, fetch_images(images, urls), outline)
 
     parts = [front_matter(book, meta, link_for)]
