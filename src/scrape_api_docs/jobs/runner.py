@@ -168,24 +168,15 @@ def build_export_in_worker(
     target: Path,
     options: dict[str, object],
     settings: Settings,
-) -> list[tuple[str, Path, str]]:
-    """Build one format from a job's page store: ``(label, path, content type)`` for the
-    main file and the files beside it.
+) -> list[Artifact]:
+    """``export_all`` of one format from a job's page store, for the service's process pool.
 
-    The service runs this in its process pool, not in a thread: a 500-page export is
-    seconds of pure-Python work, and in a thread it would hold the GIL against the API's
-    event loop (every poll would wait for it).
+    Not a thread: a 500-page export is seconds of pure-Python work, and in a thread it
+    would hold the GIL against the API's event loop (every poll would wait for it).
     """
     store = SqlitePageStore(store_path)
     try:
         context = export_context(settings, target.parent / "images", options)
-        exporter = get_exporter(format_name)
-        title = context.metadata.get("title")
-        book = Book(store, start_url, title=str(title) if title else None)
-        path = exporter.build(book, target, context)
-        return [(format_name, path, exporter.content_type)] + [
-            (label, path.with_name(name), content_type)
-            for label, name, content_type in exporter.extra_files
-        ]
+        return export_all(store, start_url, [format_name], target, context)
     finally:
         store.close()

@@ -336,15 +336,15 @@ class JobRunner:
                 options,
                 self.ctx.settings,
             )
-            for label, file, content_type in files:
+            for built in files:
                 artifact = Artifact(
                     job_id=job.id,
-                    format=label,
-                    filename=file.name,
-                    path=str(file),
-                    size_bytes=file.stat().st_size,
-                    checksum=await asyncio.to_thread(sha256_file, file),
-                    content_type=content_type,
+                    format=built.format,
+                    filename=built.path.name,
+                    path=str(built.path),
+                    size_bytes=built.size_bytes,
+                    checksum=await asyncio.to_thread(sha256_file, built.path),
+                    content_type=built.content_type,
                     created_at=now(),
                 )
                 async with self.ctx.sessions() as session, session.begin():
