@@ -65,23 +65,13 @@ async def scrape_sync(
     except TimeoutError:
         # Only cancel: a job that finished right at the limit is answered, not deleted.
         if await svc.cancel(who.owner, job.id):
-            raise APIError(
-                413,
-                "PAYLOAD_TOO_LARGE",
-                f"the site did not finish within {limit:g} s, the limit of /scrape/sync; "
-                "submit it to POST /api/v1/scrape instead",
-                details={"job_id": job.id, "limit_seconds": limit},
+            raise _too_big(
+                f"did not finish within {limit:g} s", job.id, limit_seconds=limit
             ) from None
     view = await svc.view(who.owner, job.id)
     stats = statistics(view.job)
     if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):
-        raise APIError(
-            413,
-            "PAYLOAD_TOO_LARGE",
-            f"the site has more than {cap} pages, the limit of /scrape/sync; "
-            "submit it to POST /api/v1/scrape instead",
-            details={"job_id": job.id, "limit_pages": cap},
-        )
+        raise _too_big(f"has more than {cap} pages", job.id, limit_pages=cap)
     if view.job.status == "failed":
         raise APIError(
             422,
@@ -108,3 +98,13 @@ async def validate(body: ValidateRequest, who: CallerDep, ctx: ContextDep) -> Va
         str(body.url), body.options, policy=ctx.policy, user_agent=ctx.settings.user_agent
     )
     return ValidateResult.model_validate(result)
+
+
+def _too_big(what: str, job_id: str, **limit: float) -> APIError:
+    """413: past a cap of the synchronous endpoint; the answer points to the async one."""
+    return APIError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"the site {what}, the limit of /scrape/sync; submit it to POST /api/v1/scrape instead",
+        details={"job_id": job_id, **limit},
+    )
