@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,36 @@ async def wait_for_status(
 
 
 Waiter = Callable[..., Awaitable[dict[str, Any]]]
+
+
+ENVELOPE_KEYS = {"code", "message", "details", "timestamp", "request_id"}
+LEAKS = ("Traceback", "site-packages", "/work/", "scrape_api_docs/", 'File "', "sqlalchemy")
+
+
+def assert_envelope(
+    response: httpx.Response,
+    status: int | tuple[int, ...],
+    code: str,
+    *,
+    absent: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The design's error envelope, with this response's request id, nothing internal
+    (no traceback, path or library name) and none of the ``absent`` strings."""
+    statuses = status if isinstance(status, tuple) else (status,)
+    assert response.status_code in statuses, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == ENVELOPE_KEYS, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], dict)
+    assert error["timestamp"].endswith("Z")
+    stamp = datetime.fromisoformat(error["timestamp"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert error["request_id"].startswith("req_")
+    for text in LEAKS + absent:
+        assert text not in response.text, (text, response.text)
+    return dict(error)

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from scrape_api_docs.keys import create_key, reencrypt
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.secrets import Cipher, SecretsError, load_or_create_key_file
+from tests.api.conftest import assert_envelope as shared_envelope
 from tests.api.conftest import make_settings, running_app, wait_for_status
 from tests.support.server import Reply, RequestInfo, TestServer
 
@@ -42,15 +43,7 @@ def assert_absent_at_rest(data_dir: Path, *secrets: str) -> None:
 
 
 def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["x-request-id"]
-    assert error["request_id"].startswith("req_")
-    assert set(error) == {"code", "message", "details", "timestamp", "request_id"}
-    for secret in SECRETS:
-        assert secret not in response.text
-    return dict(error)
+    return shared_envelope(response, status, code, absent=SECRETS)
 
 
 class ProtectedSite:

@@ -14,12 +14,11 @@ from urllib.parse import quote, unquote
 import httpx
 
 from scrape_api_docs.exporters.registry import EXPORTERS
-from tests.api.conftest import wait_for_status
+from tests.api.conftest import assert_envelope, wait_for_status
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
 
 FAST = {"requests_per_minute": 100_000}
-ENVELOPE_KEYS = {"code", "message", "details", "timestamp", "request_id"}
 
 
 async def completed_job(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -28,15 +27,6 @@ async def completed_job(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
     job = await wait_for_status(client, response.json()["job_id"])
     assert job["status"] == "completed", job
     return job
-
-
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == ENVELOPE_KEYS
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["x-request-id"]
-    return dict(error)
 
 
 async def raw_get(app: Any, raw_path: str) -> tuple[int, dict[str, str], bytes]:

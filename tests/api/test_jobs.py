@@ -24,13 +24,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.api.conftest import wait_for_status
+from tests.api.conftest import assert_envelope, wait_for_status
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
 
 FAST = {"requests_per_minute": 100_000}
 """Polling every 50 ms must not trip the per-client request limit."""
-ENVELOPE_KEYS = {"code", "message", "details", "timestamp", "request_id"}
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -117,15 +116,6 @@ def job_status_in_db(data_dir: Path, job_id: str) -> str:
     with contextlib.closing(sqlite3.connect(data_dir / "scraper.db")) as db:
         row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return str(row[0])
-
-
-def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == ENVELOPE_KEYS
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["x-request-id"]
-    return dict(error)
 
 
 # --- 1. the whole life of a job -------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from scrape_api_docs.keys import NewKey, create_key, list_keys, revoke_key
+from tests.api.conftest import assert_envelope as envelope
 from tests.api.conftest import make_settings, wait_for_status
 
 SKIP = {"timestamp", "request_id"}
@@ -48,23 +49,6 @@ def data_bytes(tmp_path: Path) -> Iterator[tuple[Path, bytes]]:
         for name in files:
             path = Path(root) / name
             yield path, path.read_bytes()
-
-
-def envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The design's envelope, with this response's request id and nothing internal."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "message", "details", "timestamp", "request_id"}
-    assert error["code"] == code, error
-    assert error["request_id"] == response.headers["x-request-id"]
-    assert error["request_id"].startswith("req_")
-    assert error["timestamp"].endswith("Z")
-    for leak in ("Traceback", "site-packages", "/work/", "scrape_api_docs/", 'File "'):
-        assert leak not in response.text, response.text
-    return dict(error)
 
 
 def comparable(response: httpx.Response) -> tuple[int, dict[str, Any], str | None]:
