@@ -36,7 +36,7 @@ from scrape_api_docs.crawler.retry import RetryPolicy, decide, parse_retry_after
 from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
-from scrape_api_docs.crawler.urls import canonical, hash_route, host_key
+from scrape_api_docs.crawler.urls import canonical, hash_route, host_key, strip_fragment
 from scrape_api_docs.errors import FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
@@ -403,7 +403,7 @@ class Crawler:
         (no second request), retried like a fetch when the browser times out."""
         from scrape_api_docs.crawler.render_net import Prefetched
 
-        target = page.final_url.split("#", 1)[0] + hash_route(item.url)
+        target = strip_fragment(page.final_url) + hash_route(item.url)
         document = Prefetched(target, 200, page.headers, page.body)
         attempt = 0
         while True:
