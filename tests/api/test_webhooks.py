@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
@@ -128,20 +129,25 @@ def check_delivery(delivery: Delivery, secret: str, job_id: str, event: str) -> 
 
 
 # --- end to end through the service ------------------------------------------------------
+async def submit(client: httpx.AsyncClient, url: str, receiver: Receiver) -> httpx.Response:
+    """A fast crawl of ``url`` with the receiver as its webhook, signed with SECRET."""
+    return await client.post(
+        "/api/v1/scrape",
+        json={
+            "url": url,
+            "options": FAST,
+            "webhook_url": receiver.url(),
+            "webhook_secret": SECRET,
+        },
+    )
+
+
 async def test_started_and_completed_are_delivered_signed(
     api: Any, site_server: Any, receiver: Receiver
 ) -> None:
     site = site_server("sphinx_classic")
     async with api() as (_, client):
-        response = await client.post(
-            "/api/v1/scrape",
-            json={
-                "url": site.url("/index.html"),
-                "options": FAST,
-                "webhook_url": receiver.url(),
-                "webhook_secret": SECRET,
-            },
-        )
+        response = await submit(client, site.url("/index.html"), receiver)
         assert response.status_code == 202, response.text
         assert SECRET not in response.text
         job_id = response.json()["job_id"]
@@ -162,15 +168,7 @@ async def test_started_and_completed_are_delivered_signed(
 
 async def test_failed_job_sends_failed(api: Any, receiver: Receiver) -> None:
     async with api() as (_, client):
-        response = await client.post(
-            "/api/v1/scrape",
-            json={
-                "url": receiver.url("/missing/index.html"),
-                "options": FAST,
-                "webhook_url": receiver.url(),
-                "webhook_secret": SECRET,
-            },
-        )
+        response = await submit(client, receiver.url("/missing/index.html"), receiver)
         job_id = response.json()["job_id"]
         job = await wait_for_status(client, job_id)
         assert job["status"] == "failed"
@@ -190,15 +188,7 @@ async def test_receiver_errors_are_retried_until_delivered(
     site = site_server("plain")
     started_at = time.monotonic()
     async with api() as (_, client):
-        response = await client.post(
-            "/api/v1/scrape",
-            json={
-                "url": site.url("/index.html"),
-                "options": FAST,
-                "webhook_url": receiver.url(),
-                "webhook_secret": SECRET,
-            },
-        )
+        response = await submit(client, site.url("/index.html"), receiver)
         job_id = response.json()["job_id"]
         job = await wait_for_status(client, job_id)
         assert job["status"] == "completed"  # a slow receiver never holds the job
@@ -315,15 +305,7 @@ async def test_allowed_webhook_is_accepted_under_a_strict_policy(
 ) -> None:
     site = site_server("plain")
     async with api(allow_private_networks=False, allowed_hosts=["127.0.0.1/32"]) as (_, client):
-        response = await client.post(
-            "/api/v1/scrape",
-            json={
-                "url": site.url("/index.html"),
-                "options": FAST,
-                "webhook_url": receiver.url(),
-                "webhook_secret": SECRET,
-            },
-        )
+        response = await submit(client, site.url("/index.html"), receiver)
         assert response.status_code == 202, response.text
         await wait_for_status(client, response.json()["job_id"])
         await receiver.wait_for(lambda: "completed" in receiver.events())
