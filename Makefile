@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests open real files with: Chromium (JavaScript rendering, PDF)
+# Debian packages the tests open real files with: Chromium (JavaScript rendering, PDF; the
+# headless shell is what we drive first, the full browser is the fallback some tests check)
 # and epubcheck. Installed when missing and we are root; otherwise those tests say what
 # to install.
-SYSDEPS := chromium:/usr/bin/chromium epubcheck:/usr/share/java/epubcheck.jar
+SYSDEPS := chromium:/usr/bin/chromium chromium-headless-shell:/usr/bin/chromium-headless-shell \
+	epubcheck:/usr/share/java/epubcheck.jar
 sysdeps:
 	@missing=""; for dep in $(SYSDEPS); do test -e "$${dep#*:}" || missing="$$missing $${dep%%:*}"; done; \
 	if [ -n "$$missing" ]; then \

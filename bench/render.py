@@ -32,6 +32,7 @@ import psutil
 from static_server import start as start_server  # bench/ is sys.path[0] when run as a script
 
 MB = 1024 * 1024
+PSS_EVERY = 2.0
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sites" / "spa_docs"
 PARAGRAPH = (
     "Workers take jobs off the queue in priority order and acknowledge each one when it is "
@@ -51,6 +52,8 @@ class Result:
     pss_points: list[int] = field(default_factory=list)
     restarts: str = ""
     browser_cpu: float = 0.0
+    browser_kinds: dict[str, float] = field(default_factory=dict)
+    """Chromium's CPU seconds by process type (browser, renderer, gpu-process, network...)."""
     """CPU seconds of Chromium's processes (all of them, relaunches included)."""
     driver_cpu: float = 0.0
     """CPU seconds of the Playwright driver (node)."""
@@ -80,7 +83,9 @@ class BrowserSampler(threading.Thread):
         self.progress = 0
         self.samples: list[tuple[int, int, int]] = []
         self.cpu: dict[int, float] = {}
+        self.kinds: dict[int, str] = {}
         self._halt = threading.Event()
+        self._next_pss = 0.0
 
     def tree(self) -> list[psutil.Process]:
         pid = getattr(self.renderer, "pid", None)
@@ -92,19 +97,40 @@ class BrowserSampler(threading.Thread):
         return []
 
     def sample(self) -> None:
+        """RSS and CPU of the tree. PSS makes the kernel walk every page table of
+        Chromium's processes: read every 0.25 s it cost more CPU than the crawl's own
+        Python, so it is read every PSS_EVERY seconds (the last reading is carried)."""
         rss = pss = 0
+        full = time.monotonic() >= self._next_pss
+        if full:
+            self._next_pss = time.monotonic() + PSS_EVERY
         for proc in self.tree():
             with contextlib.suppress(psutil.Error):
-                info = proc.memory_full_info()
+                if full:
+                    info = proc.memory_full_info()
+                    pss += info.pss
+                else:
+                    info = proc.memory_info()
                 rss += info.rss
-                pss += info.pss
                 self.cpu[proc.pid] = sum(proc.cpu_times()[:2])
+                if proc.pid not in self.kinds:
+                    self.kinds[proc.pid] = process_kind(proc)
+        if not full and self.samples:
+            pss = self.samples[-1][2]
         if rss:
             self.samples.append((self.progress, rss, pss))
 
     def run(self) -> None:
+        self.thread_id = threading.get_native_id()
         while not self._halt.wait(0.25):
             self.sample()
+
+    def own_cpu(self, me: psutil.Process) -> float:
+        """CPU seconds this sampler thread has used (taken off Python's figure)."""
+        for thread in me.threads():
+            if thread.id == getattr(self, "thread_id", None):
+                return float(thread.user_time + thread.system_time)
+        return 0.0
 
     def stop(self) -> None:
         self._halt.set()
@@ -197,6 +223,7 @@ def crawl(name: str, start_url: str, max_pages: int, pages_open: int, tmp: Path)
         launch_cpu.update(sampler.cpu)
         sampler.start()
         cpu["busy"], (cpu["python"], cpu["driver"]) = busy_cpu(), python_cpu(me)
+        cpu["python"] -= sampler.own_cpu(me)
         began = time.perf_counter()
         try:
             result = await crawl_site(
@@ -210,6 +237,7 @@ def crawl(name: str, start_url: str, max_pages: int, pages_open: int, tmp: Path)
             wall = time.perf_counter() - began
             # Read before the browser and its driver exit.
             python, driver = python_cpu(me)
+            python -= sampler.own_cpu(me)
             cpu["python"], cpu["driver"] = python - cpu["python"], driver - cpu["driver"]
             cpu["busy"] = busy_cpu() - cpu["busy"]
             return result, wall
@@ -233,11 +261,32 @@ def crawl(name: str, start_url: str, max_pages: int, pages_open: int, tmp: Path)
     out.pss_points = [sampler.pss_at(f, stats.processed) for f in (0.1, 0.25, 0.5, 0.75, 0.95)]
     out.restarts = ", ".join(f"{n} {why}" for why, n in renderer.restarts.items()) or "none"
     out.browser_cpu = sum(sampler.cpu.values()) - sum(launch_cpu.values())
+    for pid, spent in sampler.cpu.items():
+        kind = sampler.kinds.get(pid, "?")
+        out.browser_kinds[kind] = (
+            out.browser_kinds.get(kind, 0.0) + spent - launch_cpu.get(pid, 0.0)
+        )
     out.driver_cpu = cpu["driver"]
     out.python_cpu = cpu["python"]
     out.other_cpu = cpu["busy"] - out.browser_cpu - out.driver_cpu - out.python_cpu
     out.net = messages[-1] if messages else ""
     return out
+
+
+def process_kind(proc: psutil.Process) -> str:
+    """Chromium's process type from its ``--type=`` switch ("browser" without one)."""
+    with contextlib.suppress(psutil.Error):
+        for arg in proc.cmdline():
+            if arg.startswith("--type="):
+                kind = arg.removeprefix("--type=")
+                if kind == "utility":
+                    sub = next(
+                        (a for a in proc.cmdline() if a.startswith("--utility-sub-type=")), ""
+                    )
+                    return sub.rsplit(".", 1)[-1] or kind
+                return kind
+        return "browser"
+    return "?"
 
 
 def busy_cpu() -> float:
@@ -290,6 +339,8 @@ def report(results: list[Result], pages_open: int) -> None:
             f"{r.other_cpu:.1f} ({100 * r.other_cpu / r.wall:.0f}% of a core: the static "
             "server and other jobs)"
         )
+        kinds = sorted(r.browser_kinds.items(), key=lambda item: -item[1])
+        print("  Chromium CPU s by process: " + ", ".join(f"{k} {v:.1f}" for k, v in kinds))
         if r.net:
             print(f"  {r.net}")
     print(
@@ -316,6 +367,7 @@ def main() -> int:
     parser.add_argument("--static-pages", type=int, default=300)
     parser.add_argument("--pages-open", type=int, default=None, help="default: the setting")
     parser.add_argument("--skip-static", action="store_true")
+    parser.add_argument("--skip-spa", action="store_true")
     args = parser.parse_args()
 
     from scrape_api_docs.crawler.browser import find_browser
@@ -328,17 +380,18 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp_name:
         tmp = Path(tmp_name)
-        site = tmp / "spa"
-        start = build_spa(site, args.pages)
-        port = free_port()
-        server = start_server(site, port)
-        try:
-            print(f"spa: {args.pages} pages on http://127.0.0.1:{port}{start}", flush=True)
-            results.append(
-                crawl("spa", f"http://127.0.0.1:{port}{start}", args.pages, pages_open, tmp)
-            )
-        finally:
-            server.terminate()
+        if not args.skip_spa:
+            site = tmp / "spa"
+            start = build_spa(site, args.pages)
+            port = free_port()
+            server = start_server(site, port)
+            try:
+                print(f"spa: {args.pages} pages on http://127.0.0.1:{port}{start}", flush=True)
+                results.append(
+                    crawl("spa", f"http://127.0.0.1:{port}{start}", args.pages, pages_open, tmp)
+                )
+            finally:
+                server.terminate()
         if not args.skip_static:
             if not (args.static_root / args.static_start).exists():
                 print(f"static: {args.static_root} missing (Debian: apt-get install python3-doc)")

@@ -1,4 +1,4 @@
-"""JavaScript rendering for real: Debian's Chromium, the single-page docs fixture on
+"""JavaScript rendering for real: Debian's Chromium (headless shell and full browser), the single-page docs fixture on
 127.0.0.1, crawled to golden Markdown; "auto" against static and dynamic sites; late
 content and a selector to wait for."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,15 @@ def keys(store: SqlitePageStore, server: TestServer) -> set[str]:
     return {ref.key.removeprefix(server.base) for ref in store.refs()}
 
 
-async def test_spa_rendered_crawl_matches_golden(site_server: Any, crawl: CrawlFn) -> None:
+@pytest.mark.parametrize("browser", ["chromium-headless-shell", "chromium"])
+async def test_spa_rendered_crawl_matches_golden(
+    browser: str, site_server: Any, crawl: CrawlFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same golden book from the headless shell (found first) and the full browser."""
+    path = shutil.which(browser)
+    if path is None:
+        pytest.skip(f"{browser} is not installed (make test installs it as root)")
+    monkeypatch.setenv("SCRAPER_BROWSER_PATH", path)
     server = serve_spa(site_server)
     start = server.url(START)
     result, store = await crawl(start, render_javascript="always")
@@ -150,3 +159,43 @@ async def test_wait_for_selector_waits_for_late_content(server: TestServer, craw
     )
     doc = patient.get(canonical(start))
     assert doc is not None and "one and a half seconds after the page loaded" in doc.markdown
+
+
+SCROLL_PAGE = """<!doctype html><html><head><title>Feed</title></head><body>
+<main><h1>Feed</h1><p>The first entry of the feed, always there.</p>
+<div style="height: 4000px"></div><div id="more"></div></main>
+<script>
+window.addEventListener("scroll", () => {
+  const bottom = window.scrollY + window.innerHeight >= document.body.scrollHeight - 10;
+  const more = document.getElementById("more");
+  if (bottom && !more.textContent) {
+    more.innerHTML = "<p>An older entry, added when the reader reached the bottom.</p>";
+  }
+});
+</script></body></html>"""
+
+STILL_PAGE = """<!doctype html><html><head><title>Still</title></head><body>
+<main><h1>Still</h1><div style="height: 4000px"></div><p id="where">not read yet</p></main>
+<script>
+setInterval(() => {
+  document.getElementById("where").textContent = "Read at scroll offset " + window.scrollY + ".";
+}, 10);
+</script></body></html>"""
+
+
+async def test_scroll_listeners_get_their_content_and_still_pages_are_not_scrolled(
+    server: TestServer, crawl: CrawlFn
+) -> None:
+    """A page listening for scroll events is scrolled to its bottom (content added then is
+    read); a page that reacts to nothing of the kind is read where it is, unscrolled."""
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    server.route("/feed.html", Reply(body=SCROLL_PAGE))
+    server.route("/still.html", Reply(body=STILL_PAGE))
+    for path, expected in (
+        ("/feed.html", "An older entry, added when the reader reached the bottom."),
+        ("/still.html", "Read at scroll offset 0."),
+    ):
+        start = server.url(path)
+        _, store = await crawl(start, render_javascript="always", use_sitemaps=False)
+        doc = store.get(canonical(start))
+        assert doc is not None and expected in doc.markdown, doc and doc.markdown

@@ -172,6 +172,12 @@ def test_a_browser_playwright_downloaded_is_found_when_the_system_has_none(
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
     assert find_browser() == str(tmp_path / "chromium-1187" / "chrome-linux64" / "chrome")
     assert find_browser("/nonexistent/chromium") is None  # a configured path is not replaced
+    # Its headless shell, once downloaded too, comes first (as on PATH).
+    shell = tmp_path / "chromium_headless_shell-1187" / "chrome-linux" / "headless_shell"
+    shell.parent.mkdir(parents=True)
+    shell.write_text("#!/bin/sh\n")
+    shell.chmod(0o755)
+    assert find_browser() == str(shell)
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "none"))
     with pytest.raises(BrowserUnavailable, match="no chromium on PATH"):
         require_browser()

@@ -209,8 +209,8 @@ SCHEMA_EXAMPLES: dict[str, Any] = {
             "queue": "healthy",
         },
         "details": {
-            "playwright": "no Chromium found (install Debian's chromium or set "
-            "SCRAPER_BROWSER_PATH)"
+            "playwright": "no Chromium found (install Debian's chromium-headless-shell or "
+            "chromium, or set SCRAPER_BROWSER_PATH)"
         },
     },
     "Stats": {

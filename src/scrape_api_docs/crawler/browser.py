@@ -1,9 +1,12 @@
 """Finding and launching the real Chromium that JavaScript rendering and PDF export drive.
 
-Playwright drives the system's Chromium (Debian's ``/usr/bin/chromium``); it cannot
-download its own on machines without internet, but one it did download elsewhere is used
-when the system has none. One place decides which binary and which flags, so the
-renderer, the PDF exporter and the health check agree.
+Playwright drives the system's Chromium; it cannot download its own on machines without
+internet, but one it did download elsewhere is used when the system has none. The
+headless shell (Debian's ``chromium-headless-shell``, Playwright's own choice for
+headless) comes first: the same engine without the desktop browser's compositing, it
+rendered large docs pages for about half the CPU of ``chromium --headless`` (bench/README).
+The full browser (Debian's ``chromium``) is the fallback. One place decides which binary
+and which flags, so the renderer, the PDF exporter and the health check agree.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
 
-BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+BROWSER_NAMES = (
+    "chromium-headless-shell",
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
 
 
 class BrowserUnavailable(RuntimeError):
@@ -29,6 +39,8 @@ class BrowserUnavailable(RuntimeError):
 
 # Where ``playwright install chromium`` puts its browsers, newest first when sorted down.
 PLAYWRIGHT_BUILDS = (
+    "chromium_headless_shell-*/chrome-*/chrome-headless-shell",
+    "chromium_headless_shell-*/chrome-linux/headless_shell",
     "chromium-*/chrome-linux*/chrome",
     "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
     "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
@@ -67,7 +79,7 @@ def _playwright_build() -> str | None:
 def _build_number(path: Path) -> int:
     """``chromium-1187`` -> 1187 (so build 1187 sorts after build 999)."""
     for part in path.parts:
-        number = part.removeprefix("chromium-")
+        number = part.removeprefix("chromium_headless_shell-").removeprefix("chromium-")
         if number != part and number.isdigit():
             return int(number)
     return -1
@@ -83,7 +95,7 @@ def require_browser(configured: str | None = None) -> str:
         )
         raise BrowserUnavailable(
             f"Chromium is not available ({where}); install it (Debian: apt-get install "
-            "chromium) or set SCRAPER_BROWSER_PATH"
+            "chromium-headless-shell, or chromium) or set SCRAPER_BROWSER_PATH"
         )
     return path
 
@@ -134,7 +146,12 @@ class ClosedPort:
 
 
 # WebRTC would otherwise send UDP (STUN/TURN) straight from the browser, past any proxy.
-OFFLINE_ARGS = ("--webrtc-ip-handling-policy=disable_non_proxied_udp",)
+# The full browser reads the first switch, the headless shell only the second (without
+# it, a probe page's STUN packets reached a refused address: test_render_network).
+OFFLINE_ARGS = (
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+)
 
 
 async def launch(

@@ -99,10 +99,11 @@ class Renderer:
             if self.browser_path:
                 return "unavailable", (
                     f"SCRAPER_BROWSER_PATH={self.browser_path} is not executable "
-                    "(install Debian's chromium or fix the path)"
+                    "(install Debian's chromium-headless-shell or chromium, or fix the path)"
                 )
             return "unavailable", (
-                "no Chromium found (install Debian's chromium or set SCRAPER_BROWSER_PATH)"
+                "no Chromium found (install Debian's chromium-headless-shell or chromium, "
+                "or set SCRAPER_BROWSER_PATH)"
             )
         if self.last_error:
             return "unavailable", self.last_error

@@ -5,13 +5,19 @@ the browser makes (``PageActivity``), and a small script in each page counts the
 fetch/XHR calls its code has made and not yet seen answered. The second closes the gap
 between a script asking and the request reaching us, which under load can be longer
 than the quiet period itself.
+
+Scrolling is only done for a page that can react to it: one that observes intersections
+(lazy sections, infinite lists), listens for scroll or wheel events, or has
+``loading="lazy"`` elements; the same script notes the first two as the page's code sets
+them up. Scrolling a long static page to its bottom costs Chromium a paint of the new
+viewport (about 100 ms of CPU on a large Sphinx page) for nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -28,8 +34,11 @@ IDLE_CAP = 8.0
 """At most this long waiting for quiet (a page that polls forever is read anyway)."""
 MAX_SCROLLS = 5
 
-# Runs in every frame before the page's own scripts: counts fetch() and XHR calls not yet
-# answered (a call open longer than LONG_POLL no longer counts, as on our side).
+# Runs in every frame before the page's own scripts: counts fetch() calls, reads of their
+# bodies (json(), text()...) and XHR calls not yet answered (a call open longer than
+# LONG_POLL no longer counts, as on our side). A call stops counting one task after it
+# settles, so the next request of a chain (fetch, then json(), then fetch again) has
+# started by then: the page is never seen idle between two links of a chain.
 PAGE_SCRIPT = """(() => {
   if (window.__scrapeApiDocs) return;
   const open = new Map();
@@ -42,22 +51,47 @@ PAGE_SCRIPT = """(() => {
       return count;
     },
   } });
-  const begin = () => { next += 1; open.set(next, performance.now()); return next; };
-  const fetch = window.fetch;
-  if (fetch) {
-    window.fetch = function (...args) {
-      const id = begin();
-      const settled = () => { open.delete(id); };
-      let answer;
-      try { answer = fetch.apply(this, args); } catch (error) { settled(); throw error; }
-      answer.then(settled, settled);
-      return answer;
+  let watches = false;
+  Object.defineProperty(window, "__scrapeApiDocsWatches", {
+    value: () => watches || Boolean(window.onscroll || document.onscroll ||
+      document.querySelector("[loading=lazy]")),
+  });
+  const Observer = window.IntersectionObserver;
+  if (Observer) {
+    const observe = Observer.prototype.observe;
+    Observer.prototype.observe = function (...args) {
+      watches = true;
+      return observe.apply(this, args);
     };
+  }
+  const listen = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (type, ...rest) {
+    if (type === "scroll" || type === "wheel" || type === "scrollend") watches = true;
+    return listen.call(this, type, ...rest);
+  };
+  const begin = () => {
+    next += 1;
+    const id = next;
+    open.set(id, performance.now());
+    return () => { setTimeout(() => { open.delete(id); }, 0); };
+  };
+  const counted = (call) => function (...args) {
+    const settled = begin();
+    let answer;
+    try { answer = call.apply(this, args); } catch (error) { settled(); throw error; }
+    Promise.resolve(answer).then(settled, settled);
+    return answer;
+  };
+  if (window.fetch) window.fetch = counted(window.fetch);
+  if (window.Response) {
+    for (const name of ["json", "text", "arrayBuffer", "blob", "formData"]) {
+      const read = Response.prototype[name];
+      if (read) Response.prototype[name] = counted(read);
+    }
   }
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function (...args) {
-    const id = begin();
-    const settled = () => { open.delete(id); };
+    const settled = begin();
     this.addEventListener("loadend", settled, { once: true });
     try { return send.apply(this, args); } catch (error) { settled(); throw error; }
   };
@@ -77,16 +111,19 @@ _SCROLL = """() => new Promise((done) => {
     finish();
   }, 0)));
 })"""
-# [fetch/XHR calls pending (younger than LONG_POLL), the page's height now]
+# [fetch/XHR calls pending (younger than LONG_POLL), the page's height now, whether the
+# page reacts to scrolling]
 _STATE = f"""() => [
   window.__scrapeApiDocs ? window.__scrapeApiDocs.pending({LONG_POLL * 1000:g}) : 0,
   (document.scrollingElement || document.documentElement).scrollHeight,
+  window.__scrapeApiDocsWatches ? window.__scrapeApiDocsWatches() : true,
 ]"""
 
 
 async def settle(page: Page, activity: PageActivity, selector: str | None) -> None:
-    """Wait for ``load``, then ``selector`` if given, then scroll to the bottom and wait
-    for quiet until the page stops growing; each wait capped at ``IDLE_CAP``."""
+    """Wait for ``load``, then ``selector`` if given, then for quiet; while the page
+    reacts to scrolling, scroll to the bottom and wait for quiet again until it stops
+    growing. Each wait capped at ``IDLE_CAP``."""
     with contextlib.suppress(PlaywrightTimeout):
         await page.wait_for_load_state("load", timeout=IDLE_CAP * 1000)
     if selector:
@@ -95,19 +132,28 @@ async def settle(page: Page, activity: PageActivity, selector: str | None) -> No
                 "css=" + selector, state="attached", timeout=IDLE_CAP * 1000
             )
     until = time.monotonic() + IDLE_CAP
+    state = await network_idle(page, activity, until)
     for _ in range(MAX_SCROLLS):
+        if state is None or not state.watches_scrolling:
+            return
         scrolled_to = await page.evaluate(_SCROLL)
-        height = await network_idle(page, activity, until)
-        if height is None or height == scrolled_to:
+        state = await network_idle(page, activity, until)
+        if state is not None and state.height == scrolled_to:
             return
 
 
-async def network_idle(page: Page, activity: PageActivity, until: float) -> int | None:
+class Settled(NamedTuple):
+    height: int
+    watches_scrolling: bool
+
+
+async def network_idle(page: Page, activity: PageActivity, until: float) -> Settled | None:
     """Wait until quiet for ``QUIET`` seconds on our side with nothing pending on the
-    page's side; the page's height then, or None at ``until``."""
+    page's side; the page's height then and whether it reacts to scrolling, or None at
+    ``until``."""
     while True:
         if not await activity.quiet(QUIET, since=time.monotonic(), until=until):
             return None
-        pending, height = await page.evaluate(_STATE)
+        pending, height, watches = await page.evaluate(_STATE)
         if not pending:
-            return int(height)
+            return Settled(int(height), bool(watches))
