@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     job_log_limit: int = Field(default=500, ge=10)
     requests_per_minute: int = Field(default=600, ge=1)
     """API rate limit per key (or per client address without keys)."""
+    view_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    """Longest a job poll or job list is answered from memory (0: never). A commit made in
+    this process invalidates at once; this bounds only what workers elsewhere wrote."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     encryption_key: str | None = None
     """Fernet key(s) for credentials at rest, comma-separated, newest first; default: a key

@@ -13,6 +13,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy import func, select
 
 from scrape_api_docs.api.errors import APIError
+from scrape_api_docs.api.single_flight import SingleFlight
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.worker import JobRunner
@@ -68,6 +69,8 @@ class KeyCheck:
         # key hash -> (checked at, owner): a polling client costs no key query per request.
         # Only valid keys are cached, so a revoked key stops working within ``ttl``.
         self._owners: dict[str, tuple[float, str]] = {}
+        self._any_lookup: SingleFlight[bool] = SingleFlight()
+        self._key_lookups: SingleFlight[str | None] = SingleFlight()
 
     def forget(self) -> None:
         """Re-read "any key configured" and every key on the next request."""
@@ -78,11 +81,16 @@ class KeyCheck:
         cached = self._any
         if cached is not None and time.monotonic() - cached[0] <= self.ttl:
             return cached[1]
-        async with ctx.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(ApiKey))
-        value = bool(count)
-        self._any = (time.monotonic(), value)
-        return value
+
+        async def read() -> bool:
+            async with ctx.sessions() as session:
+                count = await session.scalar(select(func.count()).select_from(ApiKey))
+            value = bool(count)
+            self._any = (time.monotonic(), value)
+            return value
+
+        # Every request in flight misses when the TTL ends: one query answers them all.
+        return await self._any_lookup.run("any", read)
 
     async def owner_of(self, ctx: JobContext, key: str) -> str | None:
         if not key or len(key) > MAX_KEY_LENGTH:
@@ -92,15 +100,19 @@ class KeyCheck:
         cached = self._owners.get(digest)
         if cached is not None and now - cached[0] <= self.ttl:
             return cached[1]
-        async with ctx.sessions() as session:
-            record = await KeyRepository(session).by_hash(digest)
-        if record is None or record.revoked_at is not None:
-            self._owners.pop(digest, None)
-            return None
-        if len(self._owners) >= self.max_cached:
-            self._owners.clear()
-        self._owners[digest] = (now, record.id)
-        return record.id
+
+        async def read() -> str | None:
+            async with ctx.sessions() as session:
+                record = await KeyRepository(session).by_hash(digest)
+            if record is None or record.revoked_at is not None:
+                self._owners.pop(digest, None)
+                return None
+            if len(self._owners) >= self.max_cached:
+                self._owners.clear()
+            self._owners[digest] = (now, record.id)
+            return record.id
+
+        return await self._key_lookups.run(digest, read)
 
 
 def client_identity(request: Request) -> str:

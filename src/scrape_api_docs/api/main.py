@@ -24,6 +24,7 @@ from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error
 from scrape_api_docs.api.middleware import RequestIdMiddleware
 from scrape_api_docs.api.ratelimit import RequestLimiter
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
+from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
@@ -342,6 +343,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.keys = KeyCheck()
         app.state.limiter = RequestLimiter(settings.requests_per_minute)
+        app.state.views = ViewCache(settings.view_cache_seconds)
         requeued = await pool.recover()
         # Everything imported and built so far lives as long as the process: out of the
         # collector's sight, a full collection no longer walks it (a 50-150 ms pause of

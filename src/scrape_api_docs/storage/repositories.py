@@ -10,6 +10,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from scrape_api_docs.storage.changes import touch
 from scrape_api_docs.storage.tables import ApiKey, Artifact, Conversion, Credential, Job, JobLog
 
 SORTABLE = {"created_at": Job.created_at, "updated_at": Job.updated_at, "duration": Job.duration}
@@ -113,6 +114,7 @@ class JobRepository:
 
     def add(self, job: Job) -> None:
         self.session.add(job)
+        touch(self.session, job.id)
 
     async def get(self, job_id: str, owner: str | None = None) -> Job | None:
         return (await self.session.execute(_job_query(job_id, owner))).scalar_one_or_none()
@@ -136,10 +138,12 @@ class JobRepository:
 
     async def update(self, job_id: str, **values: Any) -> None:
         values.setdefault("updated_at", now())
+        touch(self.session, job_id)
         await self.session.execute(update(Job).where(Job.id == job_id).values(**values))
 
     async def claim(self, job_id: str) -> bool:
         """queued -> running, once: False if someone else took it or it was cancelled."""
+        touch(self.session, job_id)
         result = await self.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == "queued")
@@ -149,6 +153,7 @@ class JobRepository:
 
     async def cancel(self, job_id: str) -> bool:
         """queued/running -> cancelled, only if it has not finished meanwhile."""
+        touch(self.session, job_id)
         stamp = now()
         result = await self.session.execute(
             update(Job)
@@ -158,6 +163,7 @@ class JobRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def delete(self, job_id: str) -> None:
+        touch(self.session, job_id)
         await self.session.execute(delete(JobLog).where(JobLog.job_id == job_id))
         await self.session.execute(delete(Artifact).where(Artifact.job_id == job_id))
         await self.session.execute(delete(Conversion).where(Conversion.job_id == job_id))
@@ -192,6 +198,7 @@ class LogRepository:
     ) -> None:
         """Record one log line; ``timestamp`` is when it happened (default: now), which
         for buffered lines is earlier than the write."""
+        touch(self.session, job_id)
         self.session.add(
             JobLog(job_id=job_id, timestamp=timestamp or now(), level=level, message=message)
         )
@@ -224,6 +231,7 @@ class ArtifactRepository:
         return rows.scalar_one_or_none()
 
     async def replace(self, artifact: Artifact) -> None:
+        touch(self.session, artifact.job_id)
         await self.session.execute(
             delete(Artifact).where(
                 Artifact.job_id == artifact.job_id, Artifact.filename == artifact.filename

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 
 from scrape_api_docs.api.dependencies import CallerDep, ServiceDep, hash_key
 from scrape_api_docs.api.models.responses import (
@@ -17,16 +17,25 @@ from scrape_api_docs.api.models.responses import (
     Pagination,
 )
 from scrape_api_docs.api.routers.views import PRIORITY_NAMES, job_detail, statistics, utc
+from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.errors import JobNotFoundError
 from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.service import JobService
+from scrape_api_docs.storage.changes import versions
 from scrape_api_docs.storage.repositories import KeyRepository
 
 router = APIRouter()
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
+def _json(body: bytes) -> Response:
+    """A body serialised once and kept (view_cache): sent as it is."""
+    return Response(body, media_type="application/json")
+
+
 @router.get("", response_model=JobList)
 async def list_jobs(
+    request: Request,
     who: CallerDep,
     svc: ServiceDep,
     status: StatusFilter | None = None,
@@ -34,9 +43,27 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     sort: Literal["created_at", "updated_at", "duration"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
+) -> Response:
+    async def read() -> bytes:
+        page = await _job_list(svc, who.owner, status, limit, offset, sort, order)
+        return page.model_dump_json().encode()
+
+    views: ViewCache = request.app.state.views
+    key = ("jobs", who.owner, status, limit, offset, sort, order)
+    return _json(await views.get(key, versions.all, read))
+
+
+async def _job_list(
+    svc: JobService,
+    owner: str,
+    status: str | None,
+    limit: int,
+    offset: int,
+    sort: str,
+    order: str,
 ) -> JobList:
     rows, total = await svc.list_jobs(
-        who.owner, status=status, limit=limit, offset=offset, sort=sort, order=order
+        owner, status=status, limit=limit, offset=offset, sort=sort, order=order
     )
     jobs = [
         JobSummary(
@@ -62,8 +89,12 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobDetail)
-async def get_job(job_id: str, who: CallerDep, svc: ServiceDep) -> JobDetail:
-    return job_detail(await svc.view(who.owner, job_id))
+async def get_job(request: Request, job_id: str, who: CallerDep, svc: ServiceDep) -> Response:
+    async def read() -> bytes:
+        return job_detail(await svc.view(who.owner, job_id)).model_dump_json().encode()
+
+    views: ViewCache = request.app.state.views
+    return _json(await views.get(("job", who.owner, job_id), versions.of(job_id), read))
 
 
 @router.delete("/{job_id}", response_model=JobDeleted)

@@ -1,0 +1,57 @@
+"""Job polls and job lists answered from memory, as JSON bytes, while they are current.
+
+A hundred clients polling three jobs ask the same question hundreds of times a second;
+the answer changes when the job is written (progress, logs, status, exports). An entry
+is kept with the version of what it shows (``storage/changes.py``) and used while that
+version is current and the entry is younger than ``max_age``: a commit made in this
+process is seen by the next poll, a write from a worker elsewhere within ``max_age``.
+Concurrent misses of one key wait for one read instead of each reading the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+
+from scrape_api_docs.api.single_flight import SingleFlight
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    version: int
+    at: float
+    body: bytes
+
+
+class ViewCache:
+    def __init__(self, max_age: float, size: int = 1024) -> None:
+        self.max_age = max_age
+        self.size = size
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._reads: SingleFlight[bytes] = SingleFlight()
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, key: Hashable, version: int, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The body for ``key`` at ``version`` (the current one, taken before calling):
+        from memory if fresh, else from ``read()``, run once for every caller that misses
+        meanwhile (``SingleFlight``). Errors reach every waiter and are not kept."""
+        if self.max_age <= 0:
+            return await read()
+        entry = self._entries.get(key)
+        now = time.monotonic()
+        if entry is not None and entry.version == version and now - entry.at < self.max_age:
+            self.hits += 1
+            return entry.body
+        self.misses += 1
+        return await self._reads.run(
+            (key, version), read, lambda body: self._keep(key, _Entry(version, now, body))
+        )
+
+    def _keep(self, key: Hashable, entry: _Entry) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
