@@ -33,6 +33,7 @@ QUIET = 0.1
 IDLE_CAP = 8.0
 """At most this long waiting for quiet (a page that polls forever is read anyway)."""
 MAX_SCROLLS = 5
+"""At most this many scrolls to the bottom (an endless feed is read after them)."""
 
 # Runs in every frame before the page's own scripts: counts fetch() calls, reads of their
 # bodies (json(), text()...) and XHR calls not yet answered (a call open longer than
@@ -99,8 +100,11 @@ PAGE_SCRIPT = """(() => {
 
 # Scroll to the bottom, then let two frames pass: intersection observers (lazy content)
 # report in the frame after a scroll, and their callbacks run as tasks after it. Returns
-# the height scrolled to: if the page is taller later, there is more to scroll to.
-_SCROLL = """() => new Promise((done) => {
+# the height scrolled to: if the page is taller later, there is more to scroll to. With
+# ``onlyIfWatched``, a page that does not react to scrolling is left alone (null).
+_SCROLL = """(onlyIfWatched) => new Promise((done) => {
+  const watches = window.__scrapeApiDocsWatches;
+  if (onlyIfWatched && watches && !watches()) { done(null); return; }
   const e = document.scrollingElement || document.documentElement;
   const height = e.scrollHeight;
   window.scrollTo(0, height);
@@ -132,14 +136,22 @@ async def settle(page: Page, activity: PageActivity, selector: str | None) -> No
                 "css=" + selector, state="attached", timeout=IDLE_CAP * 1000
             )
     until = time.monotonic() + IDLE_CAP
-    state = await network_idle(page, activity, until)
-    for _ in range(MAX_SCROLLS):
-        if state is None or not state.watches_scrolling:
-            return
-        scrolled_to = await page.evaluate(_SCROLL)
+    # A page already watching at load is scrolled before the first wait (so a page that
+    # is never quiet still gets its lazy content the whole cap long); one whose observers
+    # come with its content (an SPA) once that content is in.
+    scrolled_to: int | None = await page.evaluate(_SCROLL, True)
+    scrolls = 0 if scrolled_to is None else 1
+    while True:
         state = await network_idle(page, activity, until)
-        if state is not None and state.height == scrolled_to:
+        if (
+            state is None
+            or not state.watches_scrolling
+            or state.height == scrolled_to
+            or scrolls >= MAX_SCROLLS
+        ):
             return
+        scrolled_to = await page.evaluate(_SCROLL, False)
+        scrolls += 1
 
 
 class Settled(NamedTuple):
