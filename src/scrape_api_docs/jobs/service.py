@@ -30,6 +30,7 @@ from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
     CredentialRepository,
+    JobListQuery,
     JobRepository,
     LogLine,
     LogRepository,
@@ -162,13 +163,9 @@ class JobService:
         return JobView(*found)
 
     async def list_jobs(
-        self, owner: str, *, status: str | None, limit: int, offset: int, sort: str, order: str
+        self, owner: str, query: JobListQuery
     ) -> tuple[list[tuple[Job, list[str]]], int]:
-        return await self.ctx.read(
-            lambda session: read_job_page(
-                session, owner, status=status, limit=limit, offset=offset, sort=sort, order=order
-            )
-        )
+        return await self.ctx.read(lambda session: read_job_page(session, owner, query))
 
     async def cancel(self, owner: str, job_id: str) -> bool:
         """Cancel a queued or running job (pages fetched so far are kept). False when it

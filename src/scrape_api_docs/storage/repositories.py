@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -26,19 +27,28 @@ def _job_query(job_id: str, owner: str | None) -> Select[Job]:
     return query.where(Job.owner == owner) if owner is not None else query
 
 
-def _list_queries(
-    owner: str, status: str | None, limit: int, offset: int, sort: str, order: str
-) -> tuple[Select[int], Select[Job]]:
+@dataclass(frozen=True)
+class JobListQuery:
+    """One page of a job list: which jobs, in which order (hashable: a cache key too)."""
+
+    status: str | None = None
+    limit: int = 20
+    offset: int = 0
+    sort: str = "created_at"
+    order: str = "desc"
+
+
+def _list_queries(owner: str, q: JobListQuery) -> tuple[Select[int], Select[Job]]:
     query = select(Job).where(Job.owner == owner)
-    if status:
-        query = query.where(Job.status == status)
+    if q.status:
+        query = query.where(Job.status == q.status)
     count = select(func.count()).select_from(query.subquery())
-    column = SORTABLE[sort]
+    column = SORTABLE[q.sort]
     # Ties (and equal NULL durations) fall back to submission order, in the same
     # direction, so pages never overlap or skip rows.
-    ascending = order == "asc"
+    ascending = q.order == "asc"
     ordering = (column.asc(), Job.seq.asc()) if ascending else (column.desc(), Job.seq.desc())
-    return count, query.order_by(*ordering).limit(limit).offset(offset)
+    return count, query.order_by(*ordering).limit(q.limit).offset(q.offset)
 
 
 class LogLine(NamedTuple):
@@ -87,17 +97,10 @@ def read_job_view(
 
 
 def read_job_page(
-    session: Session,
-    owner: str,
-    *,
-    status: str | None,
-    limit: int,
-    offset: int,
-    sort: str,
-    order: str,
+    session: Session, owner: str, query: JobListQuery
 ) -> tuple[list[tuple[Job, list[str]]], int]:
     """One page of the owner's jobs, each with its export formats, and the total."""
-    count, page = _list_queries(owner, status, limit, offset, sort, order)
+    count, page = _list_queries(owner, query)
     total = int(session.scalar(count) or 0)
     jobs = list(session.execute(page).scalars().all())
     formats = _formats(session.execute(_formats_query([j.id for j in jobs]))) if jobs else {}

@@ -13,16 +13,13 @@ from scrape_api_docs.api.models.responses import (
     JobDetail,
     JobList,
     JobProgress,
-    JobSummary,
-    Pagination,
 )
-from scrape_api_docs.api.routers.views import PRIORITY_NAMES, job_detail, statistics, utc
+from scrape_api_docs.api.routers.views import job_detail, job_list
 from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.errors import JobNotFoundError
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.storage.changes import versions
-from scrape_api_docs.storage.repositories import KeyRepository
+from scrape_api_docs.storage.repositories import JobListQuery, KeyRepository
 
 router = APIRouter()
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
@@ -44,48 +41,13 @@ async def list_jobs(
     sort: Literal["created_at", "updated_at", "duration"] = "created_at",
     order: Literal["asc", "desc"] = "desc",
 ) -> Response:
+    query = JobListQuery(status, limit, offset, sort, order)
+
     async def read() -> bytes:
-        page = await _job_list(svc, who.owner, status, limit, offset, sort, order)
-        return page.model_dump_json().encode()
+        return job_list(*await svc.list_jobs(who.owner, query), query).model_dump_json().encode()
 
     views: ViewCache = request.app.state.views
-    key = ("jobs", who.owner, status, limit, offset, sort, order)
-    return _json(await views.get(key, versions.all, read))
-
-
-async def _job_list(
-    svc: JobService,
-    owner: str,
-    status: str | None,
-    limit: int,
-    offset: int,
-    sort: str,
-    order: str,
-) -> JobList:
-    rows, total = await svc.list_jobs(
-        owner, status=status, limit=limit, offset=offset, sort=sort, order=order
-    )
-    jobs = [
-        JobSummary(
-            job_id=job.id,
-            url=job.url,
-            status=job.status,  # type: ignore[arg-type]
-            priority=PRIORITY_NAMES.get(job.priority, "normal"),
-            created_at=utc(job.created_at) or job.created_at,
-            updated_at=utc(job.updated_at) or job.updated_at,
-            completed_at=utc(job.completed_at),
-            duration=job.duration,
-            pages_scraped=statistics(job).pages_processed,
-            exports_available=formats,
-        )
-        for job, formats in rows
-    ]
-    return JobList(
-        jobs=jobs,
-        pagination=Pagination(
-            total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total
-        ),
-    )
+    return _json(await views.get(("jobs", who.owner, query), versions.all, read))
 
 
 @router.get("/{job_id}", response_model=JobDetail)

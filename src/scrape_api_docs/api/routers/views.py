@@ -7,12 +7,16 @@ from datetime import UTC, datetime, timedelta
 from scrape_api_docs.api.models.responses import (
     ExportInfo,
     JobDetail,
+    JobList,
     JobProgress,
     JobStatistics,
+    JobSummary,
     LogEntry,
+    Pagination,
 )
 from scrape_api_docs.jobs.service import JobView
 from scrape_api_docs.jobs.worker import artifact_payload, estimate_remaining
+from scrape_api_docs.storage.repositories import JobListQuery
 from scrape_api_docs.storage.tables import Artifact, Job
 
 PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
@@ -69,4 +73,29 @@ def job_detail(view: JobView) -> JobDetail:
             )
             for log in view.logs
         ],
+    )
+
+
+def job_list(rows: list[tuple[Job, list[str]]], total: int, query: JobListQuery) -> JobList:
+    jobs = [
+        JobSummary(
+            job_id=job.id,
+            url=job.url,
+            status=job.status,  # type: ignore[arg-type]
+            priority=PRIORITY_NAMES.get(job.priority, "normal"),
+            created_at=utc(job.created_at) or job.created_at,
+            updated_at=utc(job.updated_at) or job.updated_at,
+            completed_at=utc(job.completed_at),
+            duration=job.duration,
+            pages_scraped=statistics(job).pages_processed,
+            exports_available=formats,
+        )
+        for job, formats in rows
+    ]
+    end = query.offset + len(jobs)
+    return JobList(
+        jobs=jobs,
+        pagination=Pagination(
+            total=total, limit=query.limit, offset=query.offset, has_more=end < total
+        ),
     )
