@@ -37,12 +37,10 @@ EPUB_NS = "http://www.idpf.org/2007/ops"
 OPF = "http://www.idpf.org/2007/opf"
 DC = "http://purl.org/dc/elements/1.1/"
 NCX = "http://www.daisy.org/z3986/2005/ncx/"
-SVG = "http://www.w3.org/2000/svg"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # EPUB 3.2 core image types (WebP is not one of them: it would need a fallback).
 _RASTER_IMAGES = {"image/png", "image/jpeg", "image/gif"}
-_REMOTE_URL = re.compile(r"url\(\s*['\"]?(?!#)|@import", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._-]")
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
@@ -163,38 +161,9 @@ def _embeddable(image: LocalImage) -> bytes | None:
     """The bytes to store for an image of an EPUB core type, else None."""
     if image.media_type in _RASTER_IMAGES:
         return image.path.read_bytes()
-    if image.media_type == "image/svg+xml":
-        return _self_contained_svg(image.path)
+    if image.media_type == "image/svg+xml":  # self-contained: the loader checked it
+        return image.path.read_bytes()
     return None  # WebP is not a core type in EPUB 3.2: it would need a fallback
-
-
-def _self_contained_svg(path: Path) -> bytes | None:
-    """The SVG without its DOCTYPE (external DTDs are not allowed), or None when it has
-    scripts or references other files: those would need manifest properties (``scripted``,
-    ``remote-resources``) or files the book does not have."""
-    parser = etree.XMLParser(no_network=True, load_dtd=False)
-    try:
-        root = etree.parse(str(path), parser).getroot()
-    except (etree.XMLSyntaxError, OSError):
-        return None
-    if root.tag != f"{{{SVG}}}svg":
-        return None
-    for el in root.iter():
-        if isinstance(el, etree._Entity):  # an entity left unresolved
-            return None
-        if not isinstance(el.tag, str):  # comments, processing instructions
-            continue
-        if etree.QName(el).localname in ("script", "foreignObject"):
-            return None
-        if el.text and _REMOTE_URL.search(el.text):
-            return None
-        for name, value in el.attrib.items():
-            local = etree.QName(name).localname
-            if local.startswith("on") or (local == "href" and not value.startswith("#")):
-                return None
-            if _REMOTE_URL.search(value):
-                return None
-    return _serialise(root, doctype=None)
 
 
 # --- chapter bodies: sanitised HTML5 -> XHTML ---------------------------------------------

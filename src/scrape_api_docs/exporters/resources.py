@@ -3,15 +3,22 @@ crawler's network policy and size caps, kept in a folder so each is fetched once
 
 Renderers never fetch anything themselves: the PDF browser has every request aborted and
 is handed these files, so no export can reach a private address or a ``file://`` path.
+An SVG is kept only when it is self-contained (``self_contained_svg``): a scripted one
+would run its script when the exported file is opened on its own (from an HTML site served
+on a docs host, that is stored XSS), and one pointing at other files would fetch them or
+show broken in every offline format. A dropped image leaves its alt text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from lxml import etree
 
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
@@ -24,6 +31,9 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"GIF87a", "image/gif", ".gif"),
     (b"GIF89a", "image/gif", ".gif"),
 )
+
+SVG = "http://www.w3.org/2000/svg"
+_REMOTE_URL = re.compile(r"url\(\s*['\"]?(?!#)|@import", re.I)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,34 @@ def sniff(body: bytes) -> tuple[str, str] | None:
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
         return "image/svg+xml", ".svg"
     return None
+
+
+def self_contained_svg(body: bytes) -> bytes | None:
+    """The SVG without its DOCTYPE (no external DTD), or None when it is not well-formed,
+    has scripts, event handlers or foreign objects, or references other files."""
+    parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=False)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root.tag != f"{{{SVG}}}svg":
+        return None
+    for el in root.iter():
+        if isinstance(el, etree._Entity):  # an entity left unresolved
+            return None
+        if not isinstance(el.tag, str):  # comments, processing instructions
+            continue
+        if etree.QName(el).localname in ("script", "foreignObject"):
+            return None
+        if el.text and _REMOTE_URL.search(el.text):
+            return None
+        for name, value in el.attrib.items():
+            local = etree.QName(name).localname
+            if local.startswith("on") or (local == "href" and not value.startswith("#")):
+                return None
+            if _REMOTE_URL.search(value):
+                return None
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 
 
 class ImageLoader:
@@ -108,6 +146,12 @@ class ImageLoader:
         if kind is None:
             return None
         media_type, ext = kind
+        body = response.body
+        if media_type == "image/svg+xml":
+            clean = self_contained_svg(body)
+            if clean is None:
+                return None
+            body = clean
         path = self.folder / (hashlib.sha256(url.encode()).hexdigest()[:24] + ext)
-        await asyncio.to_thread(path.write_bytes, response.body)
+        await asyncio.to_thread(path.write_bytes, body)
         return LocalImage(url, path, media_type)
