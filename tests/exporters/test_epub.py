@@ -23,7 +23,7 @@ from scrape_api_docs.jobs.runner import export_all, export_context
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.conftest import CrawlFn
-from tests.exporters.common import SPHINX_TITLES
+from tests.exporters.common import HOSTILE_TITLE, PNG, SPHINX_TITLES, write_hostile_site
 from tests.support.server import TestServer
 
 EPUBCHECK = Path("/usr/share/java/epubcheck.jar")
@@ -42,34 +42,6 @@ METADATA = {
     "publisher": "Example & Sons",
     "language": "en-GB",
 }
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
-    b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
-)
-SCRIPTED_SVG = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(9)</script></svg>'
-HOSTILE_TITLE = "<script>alert(1)</script>"
-HOSTILE_INDEX = """<!DOCTYPE html>
-<html><head><title>&lt;script&gt;alert(1)&lt;/script&gt;</title></head>
-<body><main>
-<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>
-<p>Before the script.<script>window.pwned = 1; alert(2)</script> After the script.</p>
-<p><img src="missing.png" onerror="alert(3)" alt="broken"> <img src="logo.png" alt="Logo">
-<img src="scripted.svg" alt="scripted diagram"></p>
-<p><a href="javascript:alert(4)">click me</a> and <a href="2nd.html#nowhere"
- onclick="alert(5)">page two</a>, <a href="#gone">a lost fragment</a>,
- <a href="notes.txt">a file that is not a page</a>.</p>
-<p style="color:red" onmouseover="alert(6)">Styled &lt;b&gt;text&lt;/b&gt; with onerror= in it.</p>
-<iframe src="javascript:alert(7)"></iframe>
-<svg><script>alert(8)</script></svg>
-</main></body></html>
-"""
-HOSTILE_PAGE2 = """<!DOCTYPE html>
-<html><head><title>Page two</title></head>
-<body><main><h1>Page two</h1><h2 id="1-usage">1 Usage</h2><p>Back to
-<a href="index.html">the start</a> or <a href="#1-usage">this section</a>.</p>
-</main></body></html>
-"""
 
 
 RAW_MARKDOWN = """Intro\x0c text.
@@ -285,14 +257,7 @@ async def test_fixture_sites_make_valid_epubs(
 async def test_images_are_embedded_and_hostile_pages_stay_text(
     crawl: CrawlFn, tmp_path: Path
 ) -> None:
-    site = tmp_path / "hostile"
-    site.mkdir()
-    (site / "index.html").write_text(HOSTILE_INDEX)
-    (site / "2nd.html").write_text(HOSTILE_PAGE2)
-    (site / "logo.png").write_bytes(PNG)
-    (site / "scripted.svg").write_text(SCRIPTED_SVG)
-    (site / "notes.txt").write_text("notes")
-    server = TestServer(site).start()
+    server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
     try:
         start = server.url("/index.html")
         book = await build(crawl, start, tmp_path / "out" / "book.epub", {})

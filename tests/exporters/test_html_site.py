@@ -22,31 +22,8 @@ from scrape_api_docs.exporters.html_site import CSP, export_html_site, sidebar_p
 from scrape_api_docs.jobs.runner import export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
-from tests.exporters.common import SPHINX_TITLES
+from tests.exporters.common import HOSTILE_TITLE, PNG, SPHINX_TITLES, write_hostile_site
 from tests.support.server import TestServer
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
-    b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
-)
-HOSTILE_TITLE = "<script>alert(1)</script>"
-HOSTILE_INDEX = """<!DOCTYPE html>
-<html><head><title>&lt;script&gt;alert(1)&lt;/script&gt;</title></head>
-<body><main>
-<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>
-<p>Before the script.<script>window.pwned = 1; alert(2)</script> After the script.</p>
-<p><img src="missing.png" onerror="alert(3)" alt="broken"> <img src="logo.png" alt="Logo"></p>
-<p><a href="javascript:alert(4)">click me</a> and <a href="page2.html" onclick="alert(5)">page two</a>.</p>
-<p style="color:red" onmouseover="alert(6)">Styled &lt;b&gt;text&lt;/b&gt; with onerror= in it.</p>
-<iframe src="javascript:alert(7)"></iframe>
-<svg><script>alert(8)</script></svg>
-</main></body></html>
-"""
-HOSTILE_PAGE2 = """<!DOCTYPE html>
-<html><head><title>Page two</title></head>
-<body><main><h1>Page two</h1><p>Back to <a href="index.html">the start</a>.</p></main></body></html>
-"""
 
 
 def unzip(archive: Path, into: Path) -> Path:
@@ -211,12 +188,7 @@ async def check_search(page: Page, base: str) -> None:
 
 
 async def test_hostile_page_shows_as_text_and_runs_nothing(crawl: CrawlFn, tmp_path: Path) -> None:
-    site = tmp_path / "hostile"
-    site.mkdir()
-    (site / "index.html").write_text(HOSTILE_INDEX)
-    (site / "page2.html").write_text(HOSTILE_PAGE2)
-    (site / "logo.png").write_bytes(PNG)
-    server = TestServer(site).start()
+    server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
     try:
         start = server.url("/index.html")
         _, store = await crawl(start)
@@ -245,6 +217,8 @@ async def test_hostile_page_shows_as_text_and_runs_nothing(crawl: CrawlFn, tmp_p
     assert "Before the script." in text and "click me" in text and "onerror= in it" in text
     images = [src for src in doc.xpath("//img/@src") if src.startswith("images/")]
     assert len(images) == 1 and (root / images[0]).read_bytes() == PNG
+    # The scripted SVG is not shipped: opened on its own from a served site it would run.
+    assert [p.suffix for p in (root / "images").iterdir()] == [".png"]
     async with async_playwright() as playwright:
         browser = await launch(playwright)
         try:

@@ -26,14 +26,13 @@ from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
 from scrape_api_docs.jobs.runner import Artifact, export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
-from tests.exporters.common import SPHINX_TITLES
+from tests.exporters.common import HOSTILE_TITLE, SPHINX_TITLES
 from tests.support.server import TestServer
 
 needs_chromium = pytest.mark.skipif(
     find_browser() is None, reason="no Chromium (Debian: apt-get install chromium)"
 )
 METADATA = {"title": "The Quillstore Handbook", "author": "Ada Example"}
-HOSTILE_TITLE = "<script>alert(1)</script>"
 LONG_TOKEN = "Q" * 400
 
 
