@@ -40,7 +40,7 @@ class Reads:
 async def test_an_entry_serves_its_version_until_it_changes_or_ages() -> None:
     cache, read = ViewCache(max_age=0.3), Reads()
     assert [await cache.get("k", 1, read) for _ in range(5)] == [b"body-1"] * 5
-    assert read.calls == 1 and cache.hits == 4
+    assert read.calls == 1
     assert await cache.get("k", 2, read) == b"body-2"  # a commit bumped the version
     assert await cache.get("other", 2, read) == b"body-3"  # keys are apart
     await asyncio.sleep(0.35)

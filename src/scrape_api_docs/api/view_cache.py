@@ -31,8 +31,6 @@ class ViewCache:
         self.size = size
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._reads: SingleFlight[bytes] = SingleFlight()
-        self.hits = 0
-        self.misses = 0
 
     async def get(self, key: Hashable, version: int, read: Callable[[], Awaitable[bytes]]) -> bytes:
         """The body for ``key`` at ``version`` (the current one, taken before calling):
@@ -43,9 +41,7 @@ class ViewCache:
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and entry.version == version and now - entry.at < self.max_age:
-            self.hits += 1
             return entry.body
-        self.misses += 1
         return await self._reads.run(
             (key, version), read, lambda body: self._keep(key, _Entry(version, now, body))
         )
