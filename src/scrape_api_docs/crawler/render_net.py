@@ -1,29 +1,37 @@
 """The browser's network: every request a rendered page makes, answered by our fetcher.
 
 Chromium runs with a proxy at a port nobody listens on (``browser.ClosedPort``), so it
-has no network of its own. Each request it wants to make (documents, scripts, styles,
-fetch/XHR, iframes, workers' requests) comes here through Playwright's request
-interception and is answered with ``route.fulfill`` from the crawl's ``HttpFetcher``:
-the network policy then applies where the connection is made (no DNS-rebinding gap),
-redirects are checked hop by hop, bodies are capped, and credentials go only to their
-own origin. Refused requests are aborted; the browser sees a failed load.
+has no network of its own. Each request a tab wants to make (documents, scripts, styles,
+fetch/XHR, iframes, cross-site iframes and workers included) is paused by the DevTools
+``Fetch`` domain on that tab's session and answered here, with ``Fetch.fulfillRequest``,
+from the crawl's ``HttpFetcher``: the network policy then applies where the connection
+is made (no DNS-rebinding gap), redirects are checked hop by hop, bodies are capped, and
+credentials go only to their own origin. Refused requests are failed; the browser sees a
+failed load.
+
+Raw ``Fetch`` rather than Playwright's ``route``: routing turns the browser's cache off,
+so every page re-fetched, re-parsed and re-compiled the same stylesheets and scripts
+(about 80 CPU-ms of Chromium a page on a Sphinx site, bench/README). Here the cache stays
+on, and what the crawl keeps in memory anyway is handed over with a freshness lifetime:
+the tab's browser (a context of one crawl) then reuses it without asking again.
 
 Also here: what is never fetched (images, fonts, media, non-GET requests, WebSockets),
-a small per-crawl memory of static sub-resources (the browser's HTTP cache is off under
-interception, and every page of an SPA loads the same bundle), and a per-page count of
-requests in flight, which is how the renderer knows a page's network has gone quiet.
+that per-crawl memory of static sub-resources (every page of an SPA loads the same
+bundle), and a per-page count of requests in flight, which is how the renderer knows a
+page's network has gone quiet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from playwright.async_api import Error as PlaywrightError
@@ -33,7 +41,7 @@ from scrape_api_docs.crawler.urls import strip_fragment
 from scrape_api_docs.errors import FetchError, InvalidURLError
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page, Request, Route, WebSocketRoute
+    from playwright.async_api import CDPSession, Page, WebSocketRoute
 
 log = structlog.get_logger("render")
 BLOCKED_TYPES = frozenset({"image", "media", "font", "texttrack", "eventsource", "manifest"})
@@ -70,6 +78,10 @@ MAX_REDIRECTS_WAITING = 64
 _MOVE_ON = "<!doctype html><script>location.replace({})</script>"
 MAX_REMEMBERED = 2 * 1024 * 1024
 """Largest single sub-resource kept in memory."""
+KEPT_FRESH = "private, max-age=86400"
+"""The Cache-Control the browser is given for what the crawl keeps in memory: it may then
+reuse it for the rest of the crawl (its context's cache is the crawl's own)."""
+_STALE_HEADERS = frozenset({"cache-control", "expires", "pragma", "age"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,58 @@ class Prefetched:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+@dataclass(frozen=True)
+class Paused:
+    """A request the browser holds until it is answered (DevTools ``Fetch.requestPaused``
+    on a tab's session)."""
+
+    cdp: CDPSession
+    id: str
+    url: str
+    method: str
+    resource_type: str
+    """As Playwright names them: document, stylesheet, script, xhr, fetch, image..."""
+    headers: dict[str, str]
+    """As the browser would send them (its cookies included), names in lower case."""
+    navigation: bool
+    """A frame's document (the tab's own, or an iframe's)."""
+    main_frame: bool
+    """The tab's own document (not an iframe's)."""
+
+    @classmethod
+    def from_event(cls, cdp: CDPSession, event: dict[str, Any], main_frame: str) -> Paused:
+        request = event["request"]
+        navigation = event.get("resourceType") == "Document"
+        return cls(
+            cdp,
+            event["requestId"],
+            request["url"],
+            request["method"],
+            str(event.get("resourceType", "other")).lower(),
+            {k.lower(): v for k, v in request.get("headers", {}).items()},
+            navigation,
+            navigation and event.get("frameId") == main_frame,
+        )
+
+    async def fulfill(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        kept = [
+            {"name": k, "value": v} for k, v in headers.items() if k.lower() not in _DROP_RESPONSE
+        ]
+        await self.cdp.send(
+            "Fetch.fulfillRequest",
+            {
+                "requestId": self.id,
+                "responseCode": status,
+                "responseHeaders": kept,
+                "body": base64.b64encode(body).decode("ascii"),
+            },
+        )
+
+    async def fail(self, reason: str) -> None:
+        """``reason``: a DevTools ``Network.ErrorReason`` (BlockedByClient, Failed...)."""
+        await self.cdp.send("Fetch.failRequest", {"requestId": self.id, "errorReason": reason})
 
 
 @dataclass
@@ -172,20 +236,35 @@ class RequestRouter:
         self.documents.pop(page, None)
 
     # --- requests ------------------------------------------------------------------------
-    async def handle(self, route: Route) -> None:
-        request = route.request
-        page = _page_of(request)
-        activity = self.activity.get(page) if page is not None else None
+    async def attach(self, page: Page, cdp: CDPSession) -> None:
+        """Answer every request of ``page``'s tab from now on (``cdp``: its session)."""
+        main_frame = (await cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
+        tasks: set[asyncio.Task[None]] = set()
+
+        def paused(event: dict[str, Any]) -> None:
+            task = asyncio.ensure_future(
+                self.handle(page, Paused.from_event(cdp, event, main_frame))
+            )
+            tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(tasks.discard)
+
+        cdp.on("Fetch.requestPaused", paused)
+        await cdp.send(
+            "Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}
+        )
+
+    async def handle(self, page: Page, request: Paused) -> None:
+        activity = self.activity.get(page)
         token = activity.begin() if activity is not None else 0
         try:
-            await self._answer(route, request, page)
+            await self._answer(request, page, activity is not None)
         except PlaywrightError:
-            pass  # the page closed while its request was being answered
+            pass  # the tab closed while its request was being answered
         except Exception:
-            # An exception here would surface in the page's navigation: log, abort, go on.
+            # Whatever went wrong, the browser must not wait for this request forever.
             log.exception("render_request_failed", url=request.url)
             with contextlib.suppress(PlaywrightError):
-                await route.abort("failed")
+                await request.fail("Failed")
         finally:
             if activity is not None:
                 activity.end(token)
@@ -196,63 +275,71 @@ class RequestRouter:
         self.stats.websockets_refused += 1
         await ws.close(code=1008, reason="WebSockets are not available while crawling")
 
-    async def _answer(self, route: Route, request: Request, page: Page | None) -> None:
+    async def _answer(self, request: Paused, page: Page, rendering: bool) -> None:
         url = request.url
         if request.resource_type in self.blocked_types or request.method not in ("GET", "HEAD"):
             self.stats.blocked += 1
-            await route.abort("blockedbyclient")
+            await request.fail("BlockedByClient")
             return
         if not url.startswith(("http://", "https://")):
             self.stats.blocked += 1
-            await route.abort("blockedbyclient")
+            await request.fail("BlockedByClient")
             return
-        if page is not None and page not in self.activity:
+        if not rendering:
             # A tab waiting between pages: its old document asks for nothing more.
             self.stats.blocked += 1
-            await route.abort("blockedbyclient")
+            await request.fail("BlockedByClient")
             return
-        if page is not None and _is_main_navigation(request):
+        if request.main_frame:
             document = self.documents.pop(page, None)
             if document is not None and strip_fragment(document.url) == strip_fragment(url):
-                await _fulfill(route, document.status, document.headers, document.body)
+                await request.fulfill(document.status, document.headers, document.body)
                 return
             if self.allow_navigation is not None and not self.allow_navigation(url):
                 self.stats.refused += 1
-                await route.abort("blockedbyclient")
+                await request.fail("BlockedByClient")
                 return
-        known = self._redirected.pop(url, None) or self._recall(url)
+        known = self._redirected.pop(url, None)
         if known is not None:
             self.stats.from_memory += 1
-            await _fulfill(route, known.status, known.headers, known.body or b"")
+            await request.fulfill(known.status, known.headers, known.body or b"")
             return
-        headers = {k: v for k, v in (await request.all_headers()).items() if k not in _DROP_REQUEST}
+        known = self._recall(url)
+        if known is not None:
+            self.stats.from_memory += 1
+            await request.fulfill(known.status, _kept_fresh(known.headers), known.body or b"")
+            return
+        headers = {k: v for k, v in request.headers.items() if k not in _DROP_REQUEST}
         remember = request.resource_type in MEMORY_TYPES and "authorization" not in headers
         try:
             response = await self._fetch(url, headers, remember)
         except InvalidURLError:
             self.stats.refused += 1
-            await route.abort("blockedbyclient")
+            await request.fail("BlockedByClient")
             return
         except FetchError as exc:
             refused = "network policy" in exc.reason
             self.stats.refused += refused
             self.stats.failed += not refused
-            await route.abort("blockedbyclient" if refused else _abort_code(exc.reason))
+            await request.fail("BlockedByClient" if refused else _failure_reason(exc.reason))
             return
         redirected = strip_fragment(response.final_url) != strip_fragment(url)
-        if redirected and request.is_navigation_request():
+        if redirected and request.navigation:
             # Redirected (each hop already checked). A document must end up at its final
-            # URL (its relative links resolve against it), but Chromium does not route the
-            # request that follows a redirect we answer with: it would go to the closed
-            # proxy. So the browser gets a page that moves it on, and the body waits.
+            # URL (its relative links resolve against it), and the hops are already
+            # fetched: the browser gets a page that moves it on, and the body waits.
             self._redirected[response.final_url] = response
             while len(self._redirected) > MAX_REDIRECTS_WAITING:  # never followed: forget
                 del self._redirected[next(iter(self._redirected))]
             stub = _MOVE_ON.format(json.dumps(response.final_url).replace("<", "\\u003c"))
-            await _fulfill(route, 200, {"content-type": "text/html"}, stub.encode())
+            await request.fulfill(200, {"content-type": "text/html"}, stub.encode())
             return
-        # A sub-resource gets the final body at the URL it asked for.
-        await _fulfill(route, response.status, response.headers, response.body or b"")
+        # A sub-resource gets the final body at the URL it asked for; one the crawl keeps
+        # is the browser's to keep too.
+        headers = response.headers
+        if self._memory.get(url) is response:
+            headers = _kept_fresh(headers)
+        await request.fulfill(response.status, headers, response.body or b"")
 
     async def _fetch(self, url: str, headers: dict[str, str], remember: bool) -> FetchResponse:
         if not remember:
@@ -295,29 +382,18 @@ class RequestRouter:
             self._memory_size -= len(old.body or b"")
 
 
-def _page_of(request: Request) -> Page | None:
-    try:
-        return request.frame.page
-    except PlaywrightError:
-        return None  # a worker's request, or a navigation before its frame exists
-
-
-def _is_main_navigation(request: Request) -> bool:
-    try:
-        return request.is_navigation_request() and request.frame.parent_frame is None
-    except PlaywrightError:
-        return False
-
-
-def _abort_code(reason: str) -> str:
-    codes = {
-        "timeout": "timedout",
-        "connection error": "connectionfailed",
-        "unknown host": "namenotresolved",
+def _failure_reason(reason: str) -> str:
+    """A FetchError's reason as the DevTools ``Network.ErrorReason`` the page sees."""
+    reasons = {
+        "timeout": "TimedOut",
+        "connection error": "ConnectionFailed",
+        "unknown host": "NameNotResolved",
     }
-    return codes.get(reason, "failed")
+    return reasons.get(reason, "Failed")
 
 
-async def _fulfill(route: Route, status: int, headers: dict[str, str], body: bytes) -> None:
-    kept = {k: v for k, v in headers.items() if k.lower() not in _DROP_RESPONSE}
-    await route.fulfill(status=status, headers=kept, body=body)
+def _kept_fresh(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with a lifetime the browser honours for the rest of the crawl."""
+    kept = {k: v for k, v in headers.items() if k.lower() not in _STALE_HEADERS}
+    kept["cache-control"] = KEPT_FRESH
+    return kept

@@ -64,7 +64,8 @@ class _Tab:
 
 
 class RenderSession:
-    """One crawl's share of the browser: its tabs, each a page in its own context.
+    """One crawl's share of the browser: its tabs, each a page in its own context, whose
+    every request the crawl's router answers (``render_net``).
 
     A context per page, because Chromium only produces animation frames for the front
     page of a context: pages rendered side by side in one context get about one frame a
@@ -170,7 +171,9 @@ class RenderSession:
         context = await _new_context(browser, self.router)
         page = await context.new_page()
         page.on("popup", _close_popup)
-        tab = _Tab(context, page, await context.new_cdp_session(page), generation)
+        cdp = await context.new_cdp_session(page)
+        await self.router.attach(page, cdp)
+        tab = _Tab(context, page, cdp, generation)
         self._tabs.add(tab)
         return tab
 
@@ -203,7 +206,6 @@ async def _new_context(browser: Browser, router: RequestRouter) -> BrowserContex
         reduced_motion="reduce",
     )
     await context.add_init_script(PAGE_SCRIPT)
-    await context.route("**/*", router.handle)
     await context.route_web_socket(lambda _: True, router.refuse_websocket)
     return context
 
