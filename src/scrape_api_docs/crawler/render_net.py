@@ -12,8 +12,9 @@ failed load.
 Raw ``Fetch`` rather than Playwright's ``route``: routing turns the browser's cache off,
 so every page re-fetched, re-parsed and re-compiled the same stylesheets and scripts
 (about 80 CPU-ms of Chromium a page on a Sphinx site, bench/README). Here the cache stays
-on, and what the crawl keeps in memory anyway is handed over with a freshness lifetime:
-the tab's browser (a context of one crawl) then reuses it without asking again.
+on, and the scripts and stylesheets the crawl keeps in memory anyway are handed over
+with a freshness lifetime: the tab's browser (a context of one crawl) then reuses them
+without asking again.
 
 Also here: what is never fetched (images, fonts, media, non-GET requests, WebSockets),
 that per-crawl memory of static sub-resources (every page of an SPA loads the same
@@ -48,6 +49,11 @@ BLOCKED_TYPES = frozenset({"image", "media", "font", "texttrack", "eventsource",
 """Never fetched: nothing the text of a page depends on (images only on request)."""
 MEMORY_TYPES = frozenset({"script", "stylesheet", "fetch", "xhr"})
 """Sub-resources kept in memory for the rest of the crawl once fetched."""
+BROWSER_KEEPS = frozenset({"script", "stylesheet"})
+"""Of those, what the browser is also let keep (``KEPT_FRESH``): what it would otherwise
+parse and compile again for every page. Not fetch/XHR answers: those go on through here,
+where they count towards network idle, and a cached one could not stand in for a
+navigation to its URL (which robots.txt is checked for)."""
 _DROP_REQUEST = frozenset(
     {
         "host",
@@ -79,8 +85,8 @@ _MOVE_ON = "<!doctype html><script>location.replace({})</script>"
 MAX_REMEMBERED = 2 * 1024 * 1024
 """Largest single sub-resource kept in memory."""
 KEPT_FRESH = "private, max-age=86400"
-"""The Cache-Control the browser is given for what the crawl keeps in memory: it may then
-reuse it for the rest of the crawl (its context's cache is the crawl's own)."""
+"""The Cache-Control the browser is given for ``BROWSER_KEEPS``: it may then reuse them for
+the rest of the crawl (its context's cache is the crawl's own)."""
 _STALE_HEADERS = frozenset({"cache-control", "expires", "pragma", "age"})
 
 
@@ -307,7 +313,7 @@ class RequestRouter:
         known = self._recall(url)
         if known is not None:
             self.stats.from_memory += 1
-            await request.fulfill(known.status, _kept_fresh(known.headers), known.body or b"")
+            await request.fulfill(known.status, self._headers(request, known), known.body or b"")
             return
         headers = {k: v for k, v in request.headers.items() if k not in _DROP_REQUEST}
         remember = request.resource_type in MEMORY_TYPES and "authorization" not in headers
@@ -334,12 +340,19 @@ class RequestRouter:
             stub = _MOVE_ON.format(json.dumps(response.final_url).replace("<", "\\u003c"))
             await request.fulfill(200, {"content-type": "text/html"}, stub.encode())
             return
-        # A sub-resource gets the final body at the URL it asked for; one the crawl keeps
-        # is the browser's to keep too.
-        headers = response.headers
-        if self._memory.get(url) is response:
-            headers = _kept_fresh(headers)
-        await request.fulfill(response.status, headers, response.body or b"")
+        # A sub-resource gets the final body at the URL it asked for.
+        await request.fulfill(
+            response.status, self._headers(request, response), response.body or b""
+        )
+
+    def _headers(self, request: Paused, response: FetchResponse) -> dict[str, str]:
+        """The response's headers; for a script or stylesheet the crawl keeps, with a
+        lifetime that lets the tab's browser keep it too."""
+        if request.resource_type in BROWSER_KEEPS and self._memory.get(request.url) is response:
+            kept = {k: v for k, v in response.headers.items() if k not in _STALE_HEADERS}
+            kept["cache-control"] = KEPT_FRESH
+            return kept
+        return response.headers
 
     async def _fetch(self, url: str, headers: dict[str, str], remember: bool) -> FetchResponse:
         if not remember:
@@ -390,10 +403,3 @@ def _failure_reason(reason: str) -> str:
         "unknown host": "NameNotResolved",
     }
     return reasons.get(reason, "Failed")
-
-
-def _kept_fresh(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` with a lifetime the browser honours for the rest of the crawl."""
-    kept = {k: v for k, v in headers.items() if k.lower() not in _STALE_HEADERS}
-    kept["cache-control"] = KEPT_FRESH
-    return kept
