@@ -364,7 +364,7 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=500, help="pages of the generated SPA")
     parser.add_argument("--static-root", type=Path, default=Path("/usr/share/doc/python3/html"))
     parser.add_argument("--static-start", default="index.html")
-    parser.add_argument("--static-pages", type=int, default=300)
+    parser.add_argument("--static-pages", type=int, default=500)
     parser.add_argument("--pages-open", type=int, default=None, help="default: the setting")
     parser.add_argument("--skip-static", action="store_true")
     parser.add_argument("--skip-spa", action="store_true")
