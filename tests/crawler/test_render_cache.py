@@ -1,8 +1,10 @@
 """What a tab's browser may keep: scripts and stylesheets the crawl fetched once are its
 to reuse (it does not parse and compile them again for every page), while fetch/XHR
-answers are asked for each time, through the crawl's router."""
+answers are asked for each time, through the crawl's router. On both browsers."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 
@@ -24,9 +26,13 @@ APP = """fetch("/data.json").then((r) => r.json()).then((d) => {
 });"""
 
 
+@pytest.mark.parametrize("browser", ["chromium-headless-shell", "chromium"])
 async def test_a_tab_keeps_scripts_and_stylesheets_and_asks_again_for_fetched_data(
-    server: TestServer,
+    browser: str, server: TestServer
 ) -> None:
+    path = shutil.which(browser)
+    if path is None:
+        pytest.skip(f"{browser} is not installed (make test installs it as root)")
     server.route("/app.js", Reply(body=APP, content_type="text/javascript"))
     server.route("/style.css", Reply(body="main { color: #222; }", content_type="text/css"))
     server.route(
@@ -35,7 +41,7 @@ async def test_a_tab_keeps_scripts_and_stylesheets_and_asks_again_for_fetched_da
     )
     for n in range(PAGES):
         server.route(f"/p{n}.html", Reply(body=PAGE))
-    renderer = Renderer(pages_open=1)  # one tab: one browser context, one cache
+    renderer = Renderer(path, pages_open=1)  # one tab: one browser context, one cache
     try:
         async with HttpFetcher(NetworkPolicy(allow_private=True), FetcherOptions()) as fetcher:
             session = renderer.session(fetcher)
@@ -53,5 +59,7 @@ async def test_a_tab_keeps_scripts_and_stylesheets_and_asks_again_for_fetched_da
     # Asked for again by the browser: the data on every later page, and nothing else
     # (through Playwright's routing, the script and stylesheet were asked for each time).
     assert stats.from_memory == PAGES - 1, stats
-    for path in ("/app.js", "/style.css", "/data.json"):
-        assert len(server.hits_for(path)) == 1
+    for asked in ("/app.js", "/style.css", "/data.json"):
+        assert len(server.hits_for(asked)) == 1
+    # The full browser asks for /favicon.ico on every page: an image, so never fetched.
+    assert not server.hits_for("/favicon.ico")

@@ -121,14 +121,18 @@ class Paused:
     @classmethod
     def from_event(cls, cdp: CDPSession, event: dict[str, Any], main_frame: str) -> Paused:
         request = event["request"]
-        navigation = event.get("resourceType") == "Document"
+        headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
+        resource_type = str(event.get("resourceType", "other")).lower()
+        if resource_type == "other" and headers.get("accept", "").startswith("image/"):
+            resource_type = "image"  # the full browser's own /favicon.ico, on every page
+        navigation = resource_type == "document"
         return cls(
             cdp,
             event["requestId"],
             request["url"],
             request["method"],
-            str(event.get("resourceType", "other")).lower(),
-            {k.lower(): v for k, v in request.get("headers", {}).items()},
+            resource_type,
+            headers,
             navigation,
             navigation and event.get("frameId") == main_frame,
         )
