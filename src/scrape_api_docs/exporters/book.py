@@ -2,6 +2,13 @@
 
 Every exporter builds on this: it computes the order and anchors from light page
 records, then yields chapters one at a time from the page store.
+
+Anchors: a chapter's is a slug of its path (``library-os``, never containing ``--``); a
+section's is ``<chapter>--<id>``, for each heading id the page had (``os.html#os-file``
+becomes ``library-os--os-file``). A link to ``page#id`` goes to the section when the page
+had that id on a heading, else to the chapter. Each chapter body carries an
+``<a id="...">`` for every one of its section anchors, just before its heading (or at
+the top of the chapter when the heading is not found), so every section link lands.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
-from scrape_api_docs.extract.document import Document
+from scrape_api_docs.exporters.text import plain_text
+from scrape_api_docs.extract.document import Document, Heading
 from scrape_api_docs.extract.markdown import outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
@@ -21,6 +29,11 @@ _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
 _HEADING_LINE = re.compile(r"^(#{1,6})\s", re.M)
 _HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
+_HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.*)$", re.M)
+_ID_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
+_MATCH_JUNK = re.compile(r"[\W_]+")
+HEADING_LOOKAHEAD = 4
+"""How many of the page's headings a Markdown heading may skip to find its own."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,17 @@ class Book:
         self.chapters = _chapter_refs([by_key[key] for key in order], start_url)
         self.anchors = {ref.key: ref.anchor for ref in self.chapters}
         self.anchors_set = frozenset(self.anchors.values())
+        self.sections = {
+            chapter.anchor: section_anchors(
+                chapter.anchor, by_key[chapter.key].anchors, by_key[chapter.key].top_anchor
+            )
+            for chapter in self.chapters
+        }
+        """Chapter anchor -> {the page's heading id: its section anchor (the chapter's own
+        for the heading the page opens with)}."""
+        self.section_set = frozenset(
+            a for ids in self.sections.values() for a in ids.values() if "--" in a
+        )
         self._targets: dict[str, str | None] = {}
         # The start page's title; if it was not stored under the start URL (a redirect,
         # a trailing slash added), the first chapter's; the host name as a last resort.
@@ -61,11 +85,16 @@ class Book:
                 yield Chapter(ref, doc)
 
     def link_target(self, url: str) -> str | None:
-        """The in-book anchor for a link to a crawled page, else None."""
+        """The in-book anchor for a link to a crawled page (its section's when the
+        fragment names one of its headings, else the chapter's), else None."""
         page = page_url(url)  # a hash route (``#/guide``) names a page of a JS app
         if page not in self._targets:  # a big site has ~100k links to a few hundred pages
             self._targets[page] = self.anchors.get(canonical(page))
-        return self._targets[page]
+        chapter = self._targets[page]
+        fragment = url.partition("#")[2]
+        if chapter is None or not fragment or hash_route(url):
+            return chapter
+        return self.sections[chapter].get(unquote(fragment), chapter)
 
     def render_body(
         self, markdown: str, shift: int, href: Callable[[str, str], str | None] | None = None
@@ -95,8 +124,11 @@ def chapter_parts(
     chapter: Chapter,
     level: int,
     href: Callable[[str, str], str | None] | None = None,
+    *,
+    marks: bool = True,
 ) -> tuple[str, str]:
-    """(heading line, body) of a chapter whose heading is at ``level``.
+    """(heading line, body) of a chapter whose heading is at ``level``; with ``marks``,
+    its section marks in the body (see the module's docstring).
 
     When the page opens with its top-level heading (a Sphinx page's h1, a DocBook
     section's h2), that heading becomes the chapter heading; otherwise the page title does,
@@ -106,11 +138,84 @@ def chapter_parts(
     top = top_heading_level(markdown)
     opens_with_top = bool(top) and markdown.startswith("#" * (top or 0) + " ")
     shift = ((level if opens_with_top else level + 1) - top) if top else 0
-    body = book.render_body(markdown, shift, href)
+    anchor = chapter.ref.anchor
+    sections = {k: a for k, a in book.sections.get(anchor, {}).items() if a != anchor}
+    sections = sections if marks else {}
+    marked, unplaced = mark_sections(
+        markdown, chapter.document.headings, sections, skip_first=opens_with_top
+    )
+    body = book.render_body(marked, shift, href)
+    top_marks = "".join(f"{section_mark(anchor)}\n" for anchor in unplaced)
     if opens_with_top:
         heading, _, body = body.partition("\n")
-        return heading, body.strip()
-    return f"{'#' * level} {escape_link_text(chapter.ref.title)}", body.strip()
+        return heading, (top_marks + "\n" + body.strip()).strip()
+    title = f"{'#' * level} {escape_link_text(chapter.ref.title)}"
+    return title, (top_marks + "\n" + body.strip()).strip()
+
+
+def chapter_of(anchor: str) -> str:
+    """The chapter anchor of a chapter or section anchor."""
+    return anchor.partition("--")[0]
+
+
+def section_mark(anchor: str) -> str:
+    """The element a section link lands on (``anchor`` is made of ``[A-Za-z0-9._-]``)."""
+    return f'<a id="{anchor}"></a>'
+
+
+def section_anchors(chapter: str, ids: tuple[str, ...], top: str | None) -> dict[str, str]:
+    """{heading id: ``<chapter>--<id>``}, the id reduced to characters safe in HTML, XML
+    and URLs, unique within the chapter; ``top`` (the page's opening heading) is the
+    chapter itself."""
+    out: dict[str, str] = {top: chapter} if top else {}
+    used: set[str] = set()
+    for raw in ids:
+        if raw == top:
+            continue
+        base = _ID_JUNK.sub("-", raw).strip("-") or "section"
+        anchor, n = f"{chapter}--{base}", 2
+        while anchor in used:
+            anchor, n = f"{chapter}--{base}-{n}", n + 1
+        used.add(anchor)
+        out[raw] = anchor
+    return out
+
+
+def mark_sections(
+    markdown: str, headings: list[Heading], sections: dict[str, str], *, skip_first: bool
+) -> tuple[str, list[str]]:
+    """``markdown`` with a ``section_mark`` line before each heading whose id has a section
+    anchor, and the anchors not placed (their heading not found, or the first heading's
+    when ``skip_first``: it becomes the chapter title). The page's headings are matched to
+    the Markdown's in order, by their text without markup."""
+    if not sections:
+        return markdown, []
+    placed: set[str] = set()
+    position = 0
+    first = skip_first
+
+    def mark(match: re.Match[str]) -> str:
+        nonlocal position, first
+        if first:
+            first = False
+            return match.group(0)
+        text = _match_key(plain_text(match.group(1)))
+        for i in range(position, min(position + HEADING_LOOKAHEAD, len(headings))):
+            if _match_key(headings[i].text) == text:
+                position = i + 1
+                anchor = sections.get(headings[i].anchor or "")
+                if anchor is None or anchor in placed:
+                    return match.group(0)
+                placed.add(anchor)
+                return f"{section_mark(anchor)}\n\n{match.group(0)}"
+        return match.group(0)
+
+    marked = outside_fences(markdown, lambda text: _HEADING_TEXT.sub(mark, text))
+    return marked, [a for a in sections.values() if a not in placed]
+
+
+def _match_key(text: str) -> str:
+    return _MATCH_JUNK.sub("", text.lower())
 
 
 def escape_link_text(text: str) -> str:

@@ -23,7 +23,7 @@ import lxml.html
 from lxml import etree
 
 from scrape_api_docs.crawler.urls import canonical
-from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.book import Book, chapter_of
 from scrape_api_docs.exporters.html_render import (
     LANGUAGE_TAG,
     highlight_css,
@@ -108,11 +108,12 @@ def export_epub(
         zf.writestr("META-INF/container.xml", _container())
         zf.writestr("EPUB/style.css", _STYLE + highlight_css() + "\n")
         shelf = _ImageShelf(zf, images)
+        targets = _Targets(book.anchors_set, frozenset(map(_xml_id, book.section_set)))
         for chapter in book:
-            rendered = render_chapter(book, chapter, lambda a: f"{a}.xhtml")
+            rendered = render_chapter(book, chapter, _chapter_href)
             local = shelf.embed(rendered.image_urls)
             chapter_title = _text(chapter.ref.title) or chapter.ref.anchor
-            body = _body(rendered.body_html, book.anchors_set, local)
+            body = _body(rendered.body_html, targets, local)
             doc = _chapter(chapter_title, rendered.source_url, body, language)
             zf.writestr(f"EPUB/text/{rendered.anchor}.xhtml", doc)
             written.append(_Written(rendered.anchor, chapter_title))
@@ -167,8 +168,23 @@ def _embeddable(image: LocalImage) -> bytes | None:
 
 
 # --- chapter bodies: sanitised HTML5 -> XHTML ---------------------------------------------
+def _chapter_href(anchor: str) -> str:
+    """A chapter's file, with the section's fragment for a section anchor."""
+    page = f"{chapter_of(anchor)}.xhtml"
+    return page if "--" not in anchor else f"{page}#{_xml_id(anchor)}"
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """What a link between chapter files may point at."""
+
+    chapters: frozenset[str]
+    sections: frozenset[str]
+    """Section anchors as XML ids: each is in its chapter's file (see ``book``)."""
+
+
 def _body(
-    body_html: str, chapters: frozenset[str], images: Mapping[str, str]
+    body_html: str, targets: _Targets, images: Mapping[str, str]
 ) -> list[etree._Element | str]:
     """The chapter's content as XHTML elements (and leading text), fixed up for EPUB."""
     wrapper = lxml.html.fragment_fromstring(_CONTROL.sub("", body_html), create_parent="div")
@@ -189,7 +205,7 @@ def _body(
         if el.tag == "img":
             _fix_image(el, images)
         elif (href := el.get("href")) is not None:
-            fixed = _href(href, ids, chapters)
+            fixed = _href(href, ids, targets)
             if fixed is None:
                 del el.attrib["href"]
             else:
@@ -237,16 +253,16 @@ def _fix_image(img: lxml.html.HtmlElement, images: Mapping[str, str]) -> None:
     img.set("alt", img.get("alt") or "")
 
 
-def _href(href: str, ids: set[str], chapters: frozenset[str]) -> str | None:
+def _href(href: str, ids: set[str], targets: _Targets) -> str | None:
     """A link that works inside the book, an absolute external link, or None."""
     if href.startswith("#"):
         target = _xml_id(href[1:])
         return f"#{target}" if target in ids else None
     if href.startswith(("http://", "https://", "mailto:")):
         return quote(href, safe=_URL_SAFE)
-    name, _, _ = href.partition("#")
-    if name.endswith(".xhtml") and name[: -len(".xhtml")] in chapters:
-        return name  # the chapter file; its fragments are not known here
+    name, _, fragment = href.partition("#")
+    if name.endswith(".xhtml") and name[: -len(".xhtml")] in targets.chapters:
+        return f"{name}#{fragment}" if fragment in targets.sections else name
     return None
 
 

@@ -29,7 +29,8 @@ from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
 from scrape_api_docs.exporters.text import plain_text
 
 LinkMapper = Callable[[str], str]
-"""Chapter anchor -> the href that reaches it in this output ("#a", "a.xhtml", ...)."""
+"""Chapter or section anchor (``a`` or ``a--s``, see ``book``) -> the href that reaches it
+in this output ("#a", "a.xhtml", "a.xhtml#a--s", ...)."""
 
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 _TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}
@@ -45,8 +46,11 @@ LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _CODE_FORMATTER = HtmlFormatter(nowrap=True)
 _MARKDOWN_OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
 _HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
+_MARKED_HEADING = re.compile(r'(?:<p><a id="([^"]*)"></a></p>\s*)?<h([1-6])>(.*?)</h\2>', re.S)
+"""A heading, and the section mark (``book.section_mark``) just before it if any."""
 _CODE_BLOCK = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>', re.S)
 _TAG = re.compile(r"<[^>]*>")
+_ID = re.compile(r'\bid="([^"]*)"')
 
 
 def highlight_css(selector: str = ".highlight") -> str:
@@ -90,11 +94,13 @@ def render_chapter(
     images: list[str] = []
     chapter_anchors = book.anchors_set
 
+    sections = book.section_set
+
     def attribute_filter(tag: str, attr: str, value: str) -> str | None:
         if attr == "href" and tag == "a":
             if value.startswith("#"):
                 target = value[1:]
-                if target in chapter_anchors:
+                if target in chapter_anchors or target in sections:
                     return link_for(target)
                 return f"#{anchor}--{target}" if target else None
             return value
@@ -121,19 +127,24 @@ def render_chapter(
 
 def _heading_ids(rendered: str, anchor: str) -> str:
     """Give every heading an id, unique in the chapter and prefixed by its anchor (one PDF
-    or HTML page holds many chapters)."""
-    used: set[str] = set()
+    or HTML page holds many chapters): the section anchor of the mark just before it (the
+    mark goes: links to the page's id land on the heading itself), else a slug of its
+    text."""
+    used = set(_ID.findall(rendered))  # the section marks: no other heading takes theirs
 
     def add_id(match: re.Match[str]) -> str:
-        text = html.unescape(_TAG.sub("", match.group(2)))
-        base = slug = _slug(anchor, text)
-        n = 2
-        while slug in used:
-            slug, n = f"{base}-{n}", n + 1
-        used.add(slug)
-        return f'<h{match.group(1)} id="{slug}">{match.group(2)}</h{match.group(1)}>'
+        mark, level, inner = match.groups()
+        slug = mark
+        if slug is None:
+            text = html.unescape(_TAG.sub("", inner))
+            base = slug = _slug(anchor, text)
+            n = 2
+            while slug in used:
+                slug, n = f"{base}-{n}", n + 1
+            used.add(slug)
+        return f'<h{level} id="{slug}">{inner}</h{level}>'
 
-    return _HEADING.sub(add_id, rendered)
+    return _MARKED_HEADING.sub(add_id, rendered)
 
 
 def _slug(anchor: str, text: str) -> str:

@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 
 from scrape_api_docs import __version__
-from scrape_api_docs.exporters.book import Book, Chapter, ChapterRef
+from scrape_api_docs.exporters.book import Book, Chapter, ChapterRef, chapter_of
 from scrape_api_docs.exporters.html_render import (
     RenderedChapter,
     escape,
@@ -132,7 +132,8 @@ def _render(
     rendered again pointing at the copies (only pages that show images pay twice)."""
 
     def link_for(anchor: str) -> str:
-        return files.get(anchor, "index.html")
+        page = files.get(chapter_of(anchor), "index.html")
+        return page if anchor in files else f"{page}#{anchor}"
 
     rendered = render_chapter(book, chapter, link_for)
     if images is None or not rendered.image_urls:

@@ -21,7 +21,13 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from scrape_api_docs.crawler.urls import scope_folder
-from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts, escape_link_text
+from scrape_api_docs.exporters.book import (
+    Book,
+    Chapter,
+    chapter_of,
+    chapter_parts,
+    escape_link_text,
+)
 
 SUMMARY = "SUMMARY.md"
 _PAGE_SUFFIX = re.compile(r"\.(x?html?|php|aspx?|jsp|md|markdown|txt)$", re.I)
@@ -105,11 +111,14 @@ def page_markdown(book: Book, chapter: Chapter, paths: dict[str, str]) -> str:
     here = paths[chapter.ref.anchor]
 
     def href(anchor: str, url: str) -> str | None:
-        if anchor not in paths:
+        page = chapter_of(anchor)
+        if page not in paths:
             return None
-        return relative_link(here, paths[anchor], url.partition("#")[2])
+        return relative_link(here, paths[page], url.partition("#")[2])
 
-    heading, body = chapter_parts(book, chapter, 1, href)
+    # Each page is a file of its own: a link keeps the fragment it had, and headings get
+    # their ids from the Markdown renderer (as GitHub, MkDocs... make them from the text).
+    heading, body = chapter_parts(book, chapter, 1, href, marks=False)
     source = chapter.document.final_url or chapter.ref.url
     return f"{heading}\n\nSource: <{source}>\n\n{body}\n"
 

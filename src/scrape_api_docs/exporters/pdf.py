@@ -37,7 +37,7 @@ import hashlib
 import html as htmllib
 import re
 import tempfile
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -182,10 +182,11 @@ def front_matter(book: Book, meta: Mapping[str, str], link_for: LinkMapper) -> s
     )
 
 
-def chapter_part(chapter: RenderedChapter) -> ChapterPart:
+def chapter_part(chapter: RenderedChapter, sections: Iterable[str] = ()) -> ChapterPart:
     """A chapter whose title is its only ``h1``, ending with a hidden list of links to its
-    title and headings: Chromium writes a named destination for every link target, and
-    those are where the bookmarks point."""
+    title, headings and ``sections`` (its section anchors): Chromium writes a named
+    destination for every link target, and those are where the bookmarks and the links
+    between chapters point."""
     anchor = escape(chapter.anchor)
     body = _BODY_H1.sub(r"<\1h2", chapter.body_html)
     outline = [(0, chapter.title, chapter.anchor)]
@@ -194,7 +195,8 @@ def chapter_part(chapter: RenderedChapter) -> ChapterPart:
         if found and level < OUTLINE_DEPTH:
             title = htmllib.unescape(_TAG.sub("", match.group(3))).strip()
             outline.append((level, title or "(untitled)", htmllib.unescape(found.group(1))))
-    targets = "".join(f'<a href="#{escape(name)}"></a>' for _, _, name in outline)
+    names = dict.fromkeys([*(name for _, _, name in outline), *sections])
+    targets = "".join(f'<a href="#{escape(name)}"></a>' for name in names)
     source = escape(chapter.source_url)
     html = (
         f'<section class="chapter"><h1 id="{anchor}">{escape(chapter.title)}</h1>'
@@ -211,7 +213,7 @@ def chapter_parts(book: Book, link_for: LinkMapper) -> Iterator[ChapterPart]:
         if rendered.image_urls:  # again, with the images at the URLs the printer serves
             names = {url: image_url(url) for url in rendered.image_urls}
             rendered = render_chapter(book, chapter, link_for, names)
-        yield chapter_part(rendered)
+        yield chapter_part(rendered, book.sections[chapter.ref.anchor].values())
 
 
 def fetch_images(loader: ImageLoader | None, urls: list[str]) -> dict[str, LocalImage]:

@@ -19,7 +19,7 @@ from pypdf.generic import (
     PdfObject,
 )
 
-from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.book import Book, chapter_of
 
 CHAPTER_LINK = "https://pdf.invalid/chapter/"
 """How a printed part links to a chapter that may be in another part (resolved here)."""
@@ -120,7 +120,8 @@ class Merger:
                     and isinstance(uri, str)
                     and uri.startswith(CHAPTER_LINK)
                 ):
-                    dest = self._destination(uri[len(CHAPTER_LINK) :])
+                    name = uri[len(CHAPTER_LINK) :]  # a section's, else its chapter's
+                    dest = self._destination(name) or self._destination(chapter_of(name))
                     if dest is None:
                         continue
                     del annot["/A"]

@@ -24,6 +24,11 @@ class PageRef:
     content_links: tuple[str, ...] = ()
     title: str = ""
     url: str = ""
+    anchors: tuple[str, ...] = ()
+    """The ids of the page's headings (or of their sections): what ``page#id`` may name."""
+    top_anchor: str | None = None
+    """The id of the heading the page opens with, when it is of the page's top level: a
+    link to it is a link to the page."""
 
 
 def reading_order(pages: Iterable[PageRef], start_key: str) -> list[str]:

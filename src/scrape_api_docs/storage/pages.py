@@ -84,7 +84,8 @@ class SqlitePageStore:
             )
 
     def refs(self) -> list[PageRef]:
-        """Light records of every page in crawl order: what reading order needs."""
+        """Light records of every page in crawl order: what reading order and the book's
+        links need."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, meta, title, url FROM documents ORDER BY seq"
@@ -93,7 +94,11 @@ class SqlitePageStore:
         for key, meta, title, url in rows:
             data = json.loads(meta)
             toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
-            out.append(PageRef(key, toc, content, title, url))
+            headings = data["headings"]
+            anchors = tuple(dict.fromkeys(a for _, _, a in headings if a))
+            top = min((level for level, _, _ in headings), default=0)
+            opening = headings[0][2] if headings and headings[0][0] == top else None
+            out.append(PageRef(key, toc, content, title, url, anchors, opening))
         return out
 
     def get(self, key: str) -> Document | None:
