@@ -210,8 +210,18 @@ async def test_chromium_book_in_batches(
 
     # The contents page links to every chapter's first page, across the printed parts.
     contents = reader.pages[1]
-    assert "Contents" in (contents.extract_text() or "")
+    listing = contents.extract_text() or ""
+    assert "Contents" in listing
     assert link_targets(reader, 1) == chapter_pages
+    # Each entry with the number of the page it goes to at the end of its line: the
+    # number stamped at the foot of that page.
+    lines = [
+        re.sub(r"\s+", " ", line).strip()
+        for line in contents.extract_text(extraction_mode="layout").splitlines()
+    ]
+    for n, (title, page) in enumerate(zip(SPHINX_TITLES, chapter_pages, strict=True), 1):
+        assert f"{n}. {title} {page + 1}" in lines, (title, page + 1, lines)
+        assert f"{page + 1} / {total}" in (reader.pages[page].extract_text() or "")
     # Links inside chapters to other chapters are resolved too: none is left pointing at
     # the printer's made-up origin.
     for p in reader.pages:
@@ -294,6 +304,9 @@ async def test_weasyprint_fallback_when_no_browser_runs(
     ctx = dataclasses.replace(context(tmp_path), browser_path=path)
     [artifact] = await export_pdf(store, start, tmp_path / "weasy.pdf", ctx)
     reader = PdfReader(artifact.path)
+    import shutil
+
+    shutil.copy(artifact.path, "/tmp/book.pdf")
     assert len(reader.pages) > len(SPHINX_TITLES) + 1
     assert reader.metadata is not None
     assert reader.metadata.title == METADATA["title"]

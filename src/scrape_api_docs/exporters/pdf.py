@@ -17,7 +17,8 @@ while Chromium prints this one. Once Chromium is closed the parts are merged wit
   headings, so Chromium writes a named destination (page, position) for each; the outline
   is chapters at the top level, their ``h2``/``h3`` below.
 - pages are numbered: ``n / total`` is stamped in the bottom margin of every page but the
-  cover (a footer template would restart at 1 in every batch).
+  cover (a footer template would restart at 1 in every batch), and each entry of the
+  contents gets the number of the page its link now goes to, right-aligned beside it.
 
 Chromium fetches nothing itself: it runs behind a proxy port that refuses every
 connection, with JavaScript off, and every request is aborted except the images, which
@@ -95,7 +96,7 @@ h2 { font-size: 15pt; } h3 { font-size: 12.5pt; } h4, h5, h6 { font-size: 11pt; 
 .cover p { font-size: 11pt; margin: 4pt 0; overflow-wrap: anywhere; }
 .toc { break-before: page; }
 .toc .toc-title { font-size: 20pt; font-weight: bold; margin: 0 0 10pt; }
-.toc ol { padding-left: 2em; margin: 0; }
+.toc ol { padding: 0 3em 0 2em; margin: 0; }
 .toc li { margin: 2pt 0; }
 p, li { orphans: 2; widows: 2; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 8.5pt; line-height: 1.3;

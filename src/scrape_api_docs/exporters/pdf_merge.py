@@ -1,5 +1,6 @@
 """Merging the printed parts of a PDF into one book (pypdf): links between chapters
-resolved to page positions, the outline built from named destinations, pages numbered.
+resolved to page positions, the outline built from named destinations, pages numbered
+and the contents given the page number of each chapter.
 See ``exporters/pdf.py`` for why the book is printed in parts."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
     DecodedStreamObject,
@@ -82,7 +83,11 @@ class Merger:
         writer = self.writer
         self._link_chapters()
         self._add_outline()
-        number_pages(writer)
+        first = self.targets.get(book.chapters[0].anchor) if book.chapters else None
+        stamper = _Stamper(writer)
+        if first is not None:  # the contents: between the cover and the first chapter
+            number_contents(stamper, range(1, first[0]))
+        number_pages(stamper)
         info = {"/Title": book.title, "/Creator": "scrape-api-docs", "/Subject": book.start_url}
         if meta.get("author"):
             info["/Author"] = meta["author"]
@@ -159,47 +164,102 @@ _HELVETICA_WIDTHS = {"/": 278, " ": 278}
 """Glyph widths (1/1000 em) of the page-number characters; every digit is 556."""
 
 
-def number_pages(writer: PdfWriter) -> None:
-    """``n / total`` centred in the bottom margin of every page but the cover, drawn in
-    Helvetica (a standard font: nothing to embed) after the page's own content."""
-    total = len(writer.pages)
-    font = writer._add_object(
-        DictionaryObject(
-            {
-                NameObject("/Type"): NameObject("/Font"),
-                NameObject("/Subtype"): NameObject("/Type1"),
-                NameObject("/BaseFont"): NameObject("/Helvetica"),
-                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
-            }
+class _Stamper:
+    """Draws text on pages after their own content, in Helvetica (a standard font: nothing
+    to embed). The page's content is wrapped in q ... Q so whatever graphics state it
+    leaves is undone first."""
+
+    def __init__(self, writer: PdfWriter) -> None:
+        self.writer = writer
+        self.font = writer._add_object(
+            DictionaryObject(
+                {
+                    NameObject("/Type"): NameObject("/Font"),
+                    NameObject("/Subtype"): NameObject("/Type1"),
+                    NameObject("/BaseFont"): NameObject("/Helvetica"),
+                    NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+                }
+            )
         )
-    )
-    # The page's content is wrapped in q ... Q so whatever state it leaves is undone.
-    opening = writer._add_object(_stream(b"q\n"))
-    size = 8
-    for number, page in enumerate(writer.pages, start=1):
-        if number == 1:
-            continue
+        self.opening = writer._add_object(_stream(b"q\n"))
+
+    def text(
+        self, page: PageObject, size: float, gray: float, items: list[tuple[float, float, str]]
+    ) -> None:
+        """Each ``(x, y, label)`` of ``items`` at that point (user space, points)."""
         resources = page.get("/Resources")
-        if not isinstance(resources, DictionaryObject):
-            continue
+        if not items or not isinstance(resources, DictionaryObject):
+            return
         fonts = resources.get("/Font")
         if not isinstance(fonts, DictionaryObject):
             fonts = DictionaryObject()
             resources[NameObject("/Font")] = fonts
-        fonts[NameObject("/PageNumberFont")] = font
-        label = f"{number} / {total}"
-        width = sum(_HELVETICA_WIDTHS.get(c, 556) for c in label) * size / 1000
-        box = page.mediabox
-        x = float(box.left) + (float(box.width) - width) / 2
-        y = float(box.bottom) + 24
-        text = f"BT /PageNumberFont {size} Tf 0.4 g {x:.2f} {y:.2f} Td ({label}) Tj ET"
-        stamp = writer._add_object(_stream(f"Q q {text} Q\n".encode()))
+        fonts[NameObject("/StampFont")] = self.font
+        drawn = " ".join(
+            f"BT /StampFont {size:g} Tf {gray:g} g {x:.2f} {y:.2f} Td ({label}) Tj ET"
+            for x, y, label in items
+        )
+        stamp = self.writer._add_object(_stream(f"Q q {drawn} Q\n".encode()))
         contents = page.raw_get("/Contents") if "/Contents" in page else None
         resolved = contents.get_object() if contents is not None else None
         existing = list(resolved) if isinstance(resolved, ArrayObject) else [contents]
         page[NameObject("/Contents")] = ArrayObject(
-            [opening, *(item for item in existing if item is not None), stamp]
+            [self.opening, *(item for item in existing if item is not None), stamp]
         )
+
+
+def _width(label: str, size: float) -> float:
+    return sum(_HELVETICA_WIDTHS.get(c, 556) for c in label) * size / 1000
+
+
+def number_pages(stamper: _Stamper) -> None:
+    """``n / total`` centred in the bottom margin of every page but the cover."""
+    pages = stamper.writer.pages
+    size = 8
+    for number, page in enumerate(pages, start=1):
+        if number == 1:
+            continue
+        label = f"{number} / {len(pages)}"
+        box = page.mediabox
+        x = float(box.left) + (float(box.width) - _width(label, size)) / 2
+        stamper.text(page, size, 0.4, [(x, float(box.bottom) + 24, label)])
+
+
+CONTENTS_MARGIN = 42.5
+"""Points from the right edge of the paper to the contents' page numbers: 15 mm, the
+printed pages' right margin (``pdf.CSS``)."""
+
+
+def number_contents(stamper: _Stamper, pages: range) -> None:
+    """Beside each entry of the contents pages, right-aligned, the number of the page its
+    link goes to (as stamped by ``number_pages``). An entry wrapped on several lines has a
+    link per line: the number goes on its last."""
+    writer = stamper.writer
+    index = {
+        p.indirect_reference.idnum: i for i, p in enumerate(writer.pages) if p.indirect_reference
+    }
+    size = 10
+    for number in pages:
+        page = writer.pages[number]
+        entries: list[tuple[int, float]] = []  # (target page, baseline)
+        for ref in _annotations(page):
+            annot = ref.get_object()
+            dest = annot.get("/Dest") if isinstance(annot, DictionaryObject) else None
+            rect = annot.get("/Rect") if isinstance(annot, DictionaryObject) else None
+            if not isinstance(dest, ArrayObject) or not isinstance(rect, ArrayObject):
+                continue
+            target = index.get(getattr(dest[0], "idnum", -1))
+            if target is None:
+                continue
+            bottom, top = sorted((float(rect[1]), float(rect[3])))
+            baseline = bottom + (top - bottom) * 0.16  # the rect spans the glyphs
+            if entries and entries[-1][0] == target:
+                entries[-1] = (target, baseline)  # the same entry's next line
+            else:
+                entries.append((target, baseline))
+        right = float(page.mediabox.right) - CONTENTS_MARGIN
+        labels = [(str(target + 1), y) for target, y in entries]
+        stamper.text(page, size, 0, [(right - _width(t, size), y, t) for t, y in labels])
 
 
 def _stream(data: bytes) -> DecodedStreamObject:
