@@ -4,15 +4,17 @@ Every exporter builds on this: it computes the order and anchors from light page
 records, then yields chapters one at a time from the page store.
 
 Anchors: a chapter's is a slug of its path (``library-os``, never containing ``--``); a
-section's is ``<chapter>--<id>``, for each heading id the page had (``os.html#os-file``
-becomes ``library-os--os-file``). A link to ``page#id`` goes to the section when the page
-had that id on a heading, else to the chapter. Each chapter body carries an
-``<a id="...">`` for every one of its section anchors, just before its heading (or at
-the top of the chapter when the heading is not found), so every section link lands.
+section's is ``<chapter>--<id>``, for each id the page had on a heading or a defined term
+(a Sphinx API entry's ``<dt id>``): ``os.html#os.getcwd`` becomes
+``library-os--os.getcwd``. A link to ``page#id`` goes to that section, else (an id on
+nothing of the kind) to the chapter. Each chapter body carries an ``<a id="...">`` for
+every one of its section anchors, just before its heading or term (or at the top of the
+chapter when that is not found), so every section link lands.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
 from scrape_api_docs.exporters.text import plain_text
-from scrape_api_docs.extract.document import Document, Heading
+from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.markdown import outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
@@ -32,8 +34,6 @@ _HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
 _HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.*)$", re.M)
 _ID_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _MATCH_JUNK = re.compile(r"[\W_]+")
-HEADING_LOOKAHEAD = 4
-"""How many of the page's headings a Markdown heading may skip to find its own."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def chapter_parts(
     sections = {k: a for k, a in book.sections.get(anchor, {}).items() if a != anchor}
     sections = sections if marks else {}
     marked, unplaced = mark_sections(
-        markdown, chapter.document.headings, sections, skip_first=opens_with_top
+        markdown, chapter.document, sections, skip_first=opens_with_top
     )
     body = book.render_body(marked, shift, href)
     top_marks = "".join(f"{section_mark(anchor)}\n" for anchor in unplaced)
@@ -182,36 +182,72 @@ def section_anchors(chapter: str, ids: tuple[str, ...], top: str | None) -> dict
 
 
 def mark_sections(
-    markdown: str, headings: list[Heading], sections: dict[str, str], *, skip_first: bool
+    markdown: str,
+    document: Document,
+    sections: dict[str, str],
+    *,
+    skip_first: bool,
 ) -> tuple[str, list[str]]:
-    """``markdown`` with a ``section_mark`` line before each heading whose id has a section
-    anchor, and the anchors not placed (their heading not found, or the first heading's
-    when ``skip_first``: it becomes the chapter title). The page's headings are matched to
-    the Markdown's in order, by their text without markup."""
+    """``markdown`` with a ``section_mark`` line before each heading and each term (the
+    paragraph a ``<dt>`` became) whose id has a section anchor, and the anchors not placed
+    (not found, or the first heading's when ``skip_first``: it becomes the chapter title).
+    The page's headings and terms are found in the Markdown in order, by their text
+    without markup."""
     if not sections:
         return markdown, []
+    headings = _InOrder([(h.text, h.anchor) for h in document.headings])
+    terms = _InOrder([(t.text, t.anchor) for t in document.terms])
     placed: set[str] = set()
-    position = 0
     first = skip_first
 
-    def mark(match: re.Match[str]) -> str:
-        nonlocal position, first
-        if first:
-            first = False
-            return match.group(0)
-        text = _match_key(plain_text(match.group(1)))
-        for i in range(position, min(position + HEADING_LOOKAHEAD, len(headings))):
-            if _match_key(headings[i].text) == text:
-                position = i + 1
-                anchor = sections.get(headings[i].anchor or "")
-                if anchor is None or anchor in placed:
-                    return match.group(0)
+    def transform(text: str) -> str:
+        nonlocal first
+        out: list[str] = []
+        after_blank = True
+        for line in text.split("\n"):
+            found: str | None = None
+            heading = _HEADING_TEXT.match(line)
+            if heading is not None:
+                if first:
+                    first = False
+                else:
+                    found = headings.next(plain_text(heading.group(1)))
+            elif after_blank and line and not terms.done:
+                found = terms.next(plain_text(line))
+            anchor = sections.get(found) if found else None
+            if anchor is not None and anchor not in placed:
                 placed.add(anchor)
-                return f"{section_mark(anchor)}\n\n{match.group(0)}"
-        return match.group(0)
+                out.extend((section_mark(anchor), ""))
+            out.append(line)
+            after_blank = not line.strip()
+        return "\n".join(out)
 
-    marked = outside_fences(markdown, lambda text: _HEADING_TEXT.sub(mark, text))
+    marked = outside_fences(markdown, transform)
     return marked, [a for a in sections.values() if a not in placed]
+
+
+class _InOrder:
+    """Texts (with their ids) expected in this order: ``next(text)`` finds the first one
+    after the last found with that text, and gives its id."""
+
+    def __init__(self, items: list[tuple[str, str | None]]) -> None:
+        self._ids = [anchor for _, anchor in items]
+        self._at: dict[str, list[int]] = {}
+        for i, (text, _) in enumerate(items):
+            self._at.setdefault(_match_key(text), []).append(i)
+        self._position = 0
+
+    @property
+    def done(self) -> bool:
+        return self._position >= len(self._ids)
+
+    def next(self, text: str) -> str | None:
+        candidates = self._at.get(_match_key(text), [])
+        k = bisect.bisect_left(candidates, self._position)
+        if k == len(candidates):
+            return None
+        self._position = candidates[k] + 1
+        return self._ids[candidates[k]]
 
 
 def _match_key(text: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrape_api_docs.crawler.urls import absolute, page_url
-from scrape_api_docs.extract.document import Heading
+from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
@@ -163,6 +163,7 @@ class Extracted:
     content_links: list[str] = field(default_factory=list)
     toc_links: list[str] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
     code_languages: list[str] = field(default_factory=list)
 
 
@@ -421,22 +422,30 @@ def _normalise_tabs(content: LexborNode) -> None:
             label.decompose()
 
 
-def _normalise_definitions(content: LexborNode) -> None:
+def _normalise_definitions(content: LexborNode) -> list[Term]:
+    """Terms become paragraphs (a signature in code, others in bold); the ids they had,
+    with their text, are returned."""
+    terms: list[Term] = []
     for dt in content.css("dt"):
+        anchor = dt.attributes.get("id")
         if "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None:
             # Signatures are runs of spans; joining them with spaces would give "f ( x )".
-            signature = html.escape(_WS.sub(" ", dt.text(deep=True, separator="")).strip())
-            fresh = LexborHTMLParser(f"<p><code>{signature}</code></p>").css_first("p")
+            text = _WS.sub(" ", dt.text(deep=True, separator="")).strip()
+            fresh = LexborHTMLParser(f"<p><code>{html.escape(text)}</code></p>").css_first("p")
         else:
+            text = _text(dt)
             fresh = LexborHTMLParser(f"<p><strong>{dt.inner_html or ''}</strong></p>").css_first(
                 "p"
             )
+        if anchor and text:
+            terms.append(Term(text, anchor))
         if fresh is not None:
             dt.replace_with(fresh)
     for dl in content.css("dl"):
         dl.unwrap()
     for dd in content.css("dd"):
         dd.unwrap()
+    return terms
 
 
 def _fix_images(content: LexborNode) -> None:
@@ -503,7 +512,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     languages = _normalise_code(content)
     _normalise_admonitions(content)
     _normalise_tabs(content)
-    _normalise_definitions(content)
+    terms = _normalise_definitions(content)
     _fix_images(content)
     headings = _headings(content)
     return Extracted(
@@ -514,5 +523,6 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         content_links=_hrefs(content, resolve) if want_content_links else [],
         toc_links=toc,
         headings=headings,
+        terms=terms,
         code_languages=languages,
     )

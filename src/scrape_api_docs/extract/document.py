@@ -13,6 +13,15 @@ class Heading:
 
 
 @dataclass
+class Term:
+    """A defined term that had an id (``<dt id>``: an API entry, a glossary term)."""
+
+    text: str
+    """As its paragraph shows it: a signature's text, or the term's."""
+    anchor: str
+
+
+@dataclass
 class Document:
     url: str
     """The URL the crawl asked for (its canonical form is the page's identity)."""
@@ -21,6 +30,8 @@ class Document:
     title: str
     markdown: str
     headings: list[Heading] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    """Terms with ids, in page order: what else a link's ``#id`` may land on."""
     links: list[str] = field(default_factory=list)
     """Every http(s) page the page links to, absolute, fragment dropped, in page order."""
     content_links: list[str] = field(default_factory=list)

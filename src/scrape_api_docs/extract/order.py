@@ -25,7 +25,8 @@ class PageRef:
     title: str = ""
     url: str = ""
     anchors: tuple[str, ...] = ()
-    """The ids of the page's headings (or of their sections): what ``page#id`` may name."""
+    """The ids of the page's headings (or of their sections) and terms: what a link to
+    ``page#id`` may land on."""
     top_anchor: str | None = None
     """The id of the heading the page opens with, when it is of the page's top level: a
     link to it is a link to the page."""

@@ -32,6 +32,7 @@ def build_document(
         title=extracted.title,
         markdown=to_markdown(extracted.content_html, extracted.base_url),
         headings=extracted.headings,
+        terms=extracted.terms,
         links=extracted.links,
         content_links=extracted.content_links,
         toc_links=extracted.toc_links,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from scrape_api_docs.crawler.urls import canonical
-from scrape_api_docs.extract.document import Document, Heading
+from scrape_api_docs.extract.document import Document, Heading, Term
 from scrape_api_docs.extract.order import PageRef
 
 _SCHEMA = """
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 _META_FIELDS = (
     "headings",
+    "terms",
     "links",
     "content_links",
     "toc_links",
@@ -69,6 +70,7 @@ class SqlitePageStore:
     def add(self, doc: Document) -> None:
         meta = {name: getattr(doc, name) for name in _META_FIELDS}
         meta["headings"] = [[h.level, h.text, h.anchor] for h in doc.headings]
+        meta["terms"] = [[t.text, t.anchor] for t in doc.terms]
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (key, url, final_url, title, markdown, meta) "
@@ -95,7 +97,10 @@ class SqlitePageStore:
             data = json.loads(meta)
             toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
             headings = data["headings"]
-            anchors = tuple(dict.fromkeys(a for _, _, a in headings if a))
+            terms = data.get("terms", [])  # pages stored before terms were kept have none
+            anchors = tuple(
+                dict.fromkeys([*(a for _, _, a in headings if a), *(a for _, a in terms)])
+            )
             top = min((level for level, _, _ in headings), default=0)
             opening = headings[0][2] if headings and headings[0][0] == top else None
             out.append(PageRef(key, toc, content, title, url, anchors, opening))
@@ -142,4 +147,5 @@ def _document(row: tuple[str, str, str, str, str]) -> Document:
     url, final_url, title, markdown, meta = row
     data = json.loads(meta)
     data["headings"] = [Heading(level, text, anchor) for level, text, anchor in data["headings"]]
+    data["terms"] = [Term(text, anchor) for text, anchor in data.get("terms", [])]
     return Document(url=url, final_url=final_url, title=title, markdown=markdown, **data)
