@@ -8,13 +8,14 @@ section's is ``<chapter>--<id>``, for each id the page had on a heading or a def
 (a Sphinx API entry's ``<dt id>``): ``os.html#os.getcwd`` becomes
 ``library-os--os.getcwd``. A link to ``page#id`` goes to that section, else (an id on
 nothing of the kind) to the chapter. Each chapter body carries an ``<a id="...">`` for
-every one of its section anchors, just before its heading or term (or at the top of the
-chapter when that is not found), so every section link lands.
+every one of its section anchors that some link goes to, just before its heading or term
+(or at the top of the chapter when that is not found), so every section link lands.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ _HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
 _HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.*)$", re.M)
 _ID_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _MATCH_JUNK = re.compile(r"[\W_]+")
+_PARAGRAPH = re.compile(r"(?![*+-] |\d+[.)] )[\w`*_\[]")
+"""A line that can open a plain paragraph (what a term becomes): not a list item, quote,
+table, indented block or HTML."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,8 @@ class Book:
             )
             for chapter in self.chapters
         }
-        """Chapter anchor -> {the page's heading id: its section anchor (the chapter's own
-        for the heading the page opens with)}."""
+        """Chapter anchor -> {an id of the page's headings or terms: its section anchor (the
+        chapter's own for the heading the page opens with)}."""
         self.section_set = frozenset(
             a for ids in self.sections.values() for a in ids.values() if "--" in a
         )
@@ -84,9 +88,34 @@ class Book:
             if doc is not None:
                 yield Chapter(ref, doc)
 
+    @functools.cached_property
+    def linked(self) -> frozenset[str]:
+        """The section anchors some chapter links to: only those are marked (a page of
+        API reference has hundreds of ids, few of them linked). One pass over the pages'
+        Markdown, the first time a chapter is rendered."""
+        found: set[str] = set()
+
+        def collect(text: str) -> str:
+            for match in _LINK.finditer(text):
+                target = match.group(1).strip("<>")
+                if "#" in target and target.startswith("http"):
+                    anchor = self.link_target(target)
+                    if anchor is not None and anchor in self.section_set:
+                        found.add(anchor)
+            return text
+
+        for chapter in self:
+            outside_fences(chapter.document.markdown, collect)
+        return frozenset(found)
+
+    def marks(self, chapter: str) -> dict[str, str]:
+        """{id: section anchor} of the sections of ``chapter`` to mark in its body."""
+        linked = self.linked
+        return {k: a for k, a in self.sections.get(chapter, {}).items() if a in linked}
+
     def link_target(self, url: str) -> str | None:
         """The in-book anchor for a link to a crawled page (its section's when the
-        fragment names one of its headings, else the chapter's), else None."""
+        fragment names one of its headings or terms, else the chapter's), else None."""
         page = page_url(url)  # a hash route (``#/guide``) names a page of a JS app
         if page not in self._targets:  # a big site has ~100k links to a few hundred pages
             self._targets[page] = self.anchors.get(canonical(page))
@@ -138,9 +167,7 @@ def chapter_parts(
     top = top_heading_level(markdown)
     opens_with_top = bool(top) and markdown.startswith("#" * (top or 0) + " ")
     shift = ((level if opens_with_top else level + 1) - top) if top else 0
-    anchor = chapter.ref.anchor
-    sections = {k: a for k, a in book.sections.get(anchor, {}).items() if a != anchor}
-    sections = sections if marks else {}
+    sections = book.marks(chapter.ref.anchor) if marks else {}
     marked, unplaced = mark_sections(
         markdown, chapter.document, sections, skip_first=opens_with_top
     )
@@ -164,9 +191,9 @@ def section_mark(anchor: str) -> str:
 
 
 def section_anchors(chapter: str, ids: tuple[str, ...], top: str | None) -> dict[str, str]:
-    """{heading id: ``<chapter>--<id>``}, the id reduced to characters safe in HTML, XML
-    and URLs, unique within the chapter; ``top`` (the page's opening heading) is the
-    chapter itself."""
+    """{id: ``<chapter>--<id>``}, the id reduced to characters safe in HTML, XML and URLs,
+    unique within the chapter; ``top`` (the page's opening heading) is the chapter
+    itself."""
     out: dict[str, str] = {top: chapter} if top else {}
     used: set[str] = set()
     for raw in ids:
@@ -212,7 +239,7 @@ def mark_sections(
                     first = False
                 else:
                     found = headings.next(plain_text(heading.group(1)))
-            elif after_blank and line and not terms.done:
+            elif after_blank and _PARAGRAPH.match(line) and not terms.done:
                 found = terms.next(plain_text(line))
             anchor = sections.get(found) if found else None
             if anchor is not None and anchor not in placed:

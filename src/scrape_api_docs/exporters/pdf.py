@@ -214,7 +214,7 @@ def chapter_parts(book: Book, link_for: LinkMapper) -> Iterator[ChapterPart]:
         if rendered.image_urls:  # again, with the images at the URLs the printer serves
             names = {url: image_url(url) for url in rendered.image_urls}
             rendered = render_chapter(book, chapter, link_for, names)
-        yield chapter_part(rendered, book.sections[chapter.ref.anchor].values())
+        yield chapter_part(rendered, book.marks(chapter.ref.anchor).values())
 
 
 def fetch_images(loader: ImageLoader | None, urls: list[str]) -> dict[str, LocalImage]:
