@@ -113,6 +113,7 @@ class Book:
         linked = self.linked
         return {k: a for k, a in self.sections.get(chapter, {}).items() if a in linked}
 
+    @functools.lru_cache(maxsize=1 << 16)  # noqa: B019 (the book lives for one export)
     def link_target(self, url: str) -> str | None:
         """The in-book anchor for a link to a crawled page (its section's when the
         fragment names one of its headings or terms, else the chapter's), else None."""
@@ -240,7 +241,7 @@ def mark_sections(
                 else:
                     found = headings.next(plain_text(heading.group(1)))
             elif after_blank and _PARAGRAPH.match(line) and not terms.done:
-                found = terms.next(plain_text(line))
+                found = terms.next(plain_text(line) if "](" in line else line)
             anchor = sections.get(found) if found else None
             if anchor is not None and anchor not in placed:
                 placed.add(anchor)
