@@ -28,7 +28,8 @@ HOSTILE_INDEX = """<!DOCTYPE html>
 <img src="scripted.svg" alt="scripted diagram"></p>
 <p><a href="javascript:alert(4)">click me</a> and <a href="2nd.html#nowhere"
  onclick="alert(5)">page two</a>, <a href="#gone">a lost fragment</a>,
- <a href="notes.txt">a file that is not a page</a>.</p>
+ <a href="notes.txt">a file that is not a page</a>,
+ <a href="https://example.org/r5rs.html#%_sec_6.2">a stray percent</a>.</p>
 <p style="color:red" onmouseover="alert(6)">Styled &lt;b&gt;text&lt;/b&gt; with onerror= in it.</p>
 <iframe src="javascript:alert(7)"></iframe>
 <svg><script>alert(8)</script></svg>

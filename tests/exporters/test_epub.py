@@ -293,6 +293,7 @@ async def test_images_are_embedded_and_hostile_pages_stay_text(
     assert hrefs["page two"] == "2nd.xhtml"  # the page, since its fragment is not known
     assert hrefs["a lost fragment"] == "index.xhtml"  # the page itself: no such id
     assert hrefs["a file that is not a page"] == server.url("/notes.txt")  # absolute
+    assert hrefs["a stray percent"] == "https://example.org/r5rs.html#%25_sec_6.2"  # a URI
     assert "click me" in text and hrefs.get("click me") is None  # no longer a link
     page2 = epub.xml(epub.spine[1])
     # A link to a heading's id lands on that heading (an XML name in the file).

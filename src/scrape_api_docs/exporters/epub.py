@@ -44,6 +44,7 @@ _RASTER_IMAGES = {"image/png", "image/jpeg", "image/gif"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_ID = re.compile(r"[^A-Za-z0-9._-]")
 _URL_SAFE = "!#$%&'()*+,/:;=?@[]~-._"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 # HTML that nh3 lets through but the HTML5 schema epubcheck applies does not accept.
 _RENAME = {"acronym": "abbr", "center": "div", "strike": "s", "tt": "code", "big": "span"}
@@ -259,11 +260,17 @@ def _href(href: str, ids: set[str], targets: _Targets) -> str | None:
         target = _xml_id(href[1:])
         return f"#{target}" if target in ids else None
     if href.startswith(("http://", "https://", "mailto:")):
-        return quote(href, safe=_URL_SAFE)
+        return _uri(href)
     name, _, fragment = href.partition("#")
     if name.endswith(".xhtml") and name[: -len(".xhtml")] in targets.chapters:
         return f"{name}#{fragment}" if fragment in targets.sections else name
     return None
+
+
+def _uri(url: str) -> str:
+    """``url`` as a valid URI: characters outside URIs escaped, and a ``%`` that starts
+    no escape too (R5RS's ``#%_sec_6.2`` is a link on a real page)."""
+    return quote(_LONE_PERCENT.sub("%25", url), safe=_URL_SAFE)
 
 
 def _xml_id(value: str) -> str:
@@ -311,7 +318,7 @@ def _chapter(title: str, source: str, content: list[etree._Element | str], langu
     root, body = _xhtml(title, language, "../style.css")
     body.append(_x("h1", title))
     source_line = _x("p", "Source: ", class_="source")
-    source_line.append(_x("a", source, href=quote(source, safe=_URL_SAFE)))
+    source_line.append(_x("a", source, href=_uri(source)))
     body.append(source_line)
     for part in content:
         if isinstance(part, str):
