@@ -113,6 +113,26 @@ def test_images_keep_alt_text_and_absolute_urls() -> None:
     assert "![Lazy](https://docs.example.org/guide/lazy.png)" in out
 
 
+def test_spaces_around_urls_are_dropped_as_browsers_do() -> None:
+    out = md(
+        "<main><p><a href=' https://example.org/spec.html#s '>the spec</a> and "
+        '<a href="\n ../other.html">another page</a></p><img src=" pic.png " alt="Pic"></main>'
+    )
+    assert "[the spec](https://example.org/spec.html#s)" in out
+    assert "[another page](https://docs.example.org/other.html)" in out
+    assert "![Pic](https://docs.example.org/guide/pic.png)" in out
+
+
+def test_terms_with_ids_are_kept_with_their_text() -> None:
+    page = (
+        "<main><dl><dt id='term-log'>log</dt><dd>A file.</dd><dt>no id</dt><dd>x</dd></dl>"
+        "<dl class='py function'><dt class='sig sig-object py' id='mod.f'>"
+        "<span class='sig-name descname'>f</span>(<em>x</em>)</dt><dd>Does f.</dd></dl></main>"
+    )
+    doc = build_document(page, url=URL, final_url=URL)
+    assert [(t.text, t.anchor) for t in doc.terms] == [("log", "term-log"), ("f(x)", "mod.f")]
+
+
 def test_definition_lists_tables_and_asterisks() -> None:
     out = md(
         "<main><dl><dt>Term one</dt><dd><p>Meaning one.</p></dd></dl>"

@@ -448,6 +448,19 @@ def _normalise_definitions(content: LexborNode) -> list[Term]:
     return terms
 
 
+_SPACED_URL = re.compile(r"""\b(?:href|src)\s*=\s*["']\s""", re.I)
+
+
+def _trim_urls(content: LexborNode) -> None:
+    """``href=" https://..."``: browsers drop the spaces around a URL; the Markdown
+    converter would keep them (and make a relative link of it)."""
+    for node in content.css("a[href], img[src]"):
+        for name in ("href", "src"):
+            value = node.attributes.get(name)
+            if value and value != value.strip():
+                node.attrs[name] = value.strip()
+
+
 def _fix_images(content: LexborNode) -> None:
     for img in content.css("img"):
         attrs = img.attributes
@@ -514,6 +527,8 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     _normalise_tabs(content)
     terms = _normalise_definitions(content)
     _fix_images(content)
+    if _SPACED_URL.search(page_html):
+        _trim_urls(content)
     headings = _headings(content)
     return Extracted(
         title=_title(tree, headings),
