@@ -166,7 +166,7 @@ async def test_probe_control_the_listener_does_see_allowed_requests(
 
 CREDENTIAL_PAGE = """<!doctype html><html><head><title>Private docs</title></head><body>
 <main><h1>Private docs</h1><p id="own">…</p><p id="other">…</p><p id="moved">…</p>
-<p id="escape">…</p><p id="framed">…</p></main>
+<p id="escape">…</p><p id="framed">…</p><p id="keyed">…</p><p id="closed">…</p></main>
 <iframe src="/frame-old.html"></iframe>
 <script>
 fetch("/private.json").then((r) => r.json()).then((d) => {
@@ -177,6 +177,16 @@ fetch("OTHER/public.json").then((r) => r.json()).then((d) => {
 });
 fetch("/moved.json").then((r) => r.json()).then((d) => {
   document.getElementById("moved").textContent = d.text;
+});
+// A header of its own: the browser asks first (a CORS preflight), then fetches.
+const keyed = { headers: { "X-Api-Key": "public-key" } };
+fetch("OTHER/keyed.json", keyed).then((r) => r.json()).then((d) => {
+  document.getElementById("keyed").textContent = d.text;
+});
+fetch("OTHER/closed.json", keyed).then((r) => r.json()).then((d) => {
+  document.getElementById("closed").textContent = d.text;
+}).catch(() => {
+  document.getElementById("closed").textContent = "The API without CORS kept its answer.";
 });
 fetch("/escape.json").then((r) => r.text()).then((t) => {
   document.getElementById("escape").textContent = "Escaped: " + t;
@@ -230,6 +240,18 @@ async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked
                 headers={"Access-Control-Allow-Origin": "*"},
             ),
         )
+        other.route(
+            "/keyed.json",
+            Reply(
+                body='{"text": "A paragraph from an API that wants a key in a header."}',
+                content_type="application/json",
+                headers={"Access-Control-Allow-Origin": "*"},
+            ),
+        )
+        other.route(
+            "/closed.json",
+            Reply(body='{"text": "Not for other origins."}', content_type="application/json"),
+        )
         start = site.url("/index.html")
         credentials = {origin(start): {"Authorization": "Bearer secret-a"}}
         _, store = await crawl(
@@ -241,6 +263,12 @@ async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked
         assert "A paragraph from another origin" in doc.markdown
         assert "A paragraph that moved, reached through a redirect." in doc.markdown
         assert "The redirect out was refused." in doc.markdown
+        # CORS as the servers answer it: the preflight is answered for them (only GET and
+        # HEAD ever leave), the real response's headers decide.
+        assert "A paragraph from an API that wants a key in a header." in doc.markdown
+        assert other.hits_for("/keyed.json")[0].headers["x-api-key"] == "public-key"
+        assert "The API without CORS kept its answer." in doc.markdown
+        assert all(hit.method == "GET" for hit in other.hits)
         # A redirected document: the browser is sent on, and served what was fetched.
         assert "The frame was loaded from /frame.html." in doc.markdown
         assert len(site.hits_for("/frame.html")) == 1

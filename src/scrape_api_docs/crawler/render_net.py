@@ -287,6 +287,9 @@ class RequestRouter:
 
     async def _answer(self, request: Paused, page: Page, rendering: bool) -> None:
         url = request.url
+        if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+            await self._preflight(request)
+            return
         if request.resource_type in self.blocked_types or request.method not in ("GET", "HEAD"):
             self.stats.blocked += 1
             await request.fail("BlockedByClient")
@@ -357,6 +360,29 @@ class RequestRouter:
             kept["cache-control"] = KEPT_FRESH
             return kept
         return response.headers
+
+    async def _preflight(self, request: Paused) -> None:
+        """A CORS preflight, answered here (nothing but GET and HEAD ever leaves, and the
+        fetcher does not send OPTIONS): yes for GET and HEAD with whatever headers the
+        page asks for. The real request then goes through the fetcher like any other, and
+        the CORS headers of its real response decide what the page may read, as the
+        server meant (as with Playwright's routing, which answered preflights alike)."""
+        asked = request.headers
+        if asked.get("access-control-request-method", "").upper() not in ("GET", "HEAD"):
+            self.stats.blocked += 1
+            await request.fail("BlockedByClient")
+            return
+        headers = {
+            "access-control-allow-origin": asked.get("origin", "*"),
+            "access-control-allow-credentials": "true",
+            "access-control-allow-methods": "GET, HEAD",
+            "access-control-allow-headers": asked.get("access-control-request-headers", ""),
+            "access-control-max-age": "600",
+            "vary": "Origin",
+        }
+        if asked.get("access-control-request-private-network") == "true":
+            headers["access-control-allow-private-network"] = "true"  # the policy decides
+        await request.fulfill(204, headers, b"")
 
     async def _fetch(self, url: str, headers: dict[str, str], remember: bool) -> FetchResponse:
         if not remember:
