@@ -19,6 +19,7 @@ PAGE_FIELDS = {
     "title": str,
     "anchor": str,
     "headings": list,
+    "terms": list,
     "markdown": str,
     "text": str,
     "code_blocks": list,
@@ -69,6 +70,11 @@ async def test_json_follows_the_documented_schema(
         '>>> store = quillstore.open("settings.qs")' in b["code"] for b in tutorial["code_blocks"]
     )
     assert "```" not in tutorial["text"] and "](" not in tutorial["text"]
+    # API entries with the id they had: final_url#anchor is a deep link to each.
+    reference = next(p for p in data["pages"] if p["url"].endswith("/library/quillstore.html"))
+    terms = {t["anchor"]: t["text"] for t in reference["terms"]}
+    assert terms["quillstore.open"].startswith("quillstore.open(")
+    assert "quillstore.Store.compact" in terms
 
 
 async def test_jsonl_streams_one_record_a_line(

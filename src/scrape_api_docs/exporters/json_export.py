@@ -5,8 +5,13 @@ Schema ``scrape-api-docs/pages`` version 1::
     {"schema": "scrape-api-docs/pages", "version": 1,
      "site": {"title", "start_url", "generated_at", "generator", "page_count"},
      "pages": [{"position", "url", "final_url", "title", "anchor", "headings": [{"level",
-       "text", "anchor"}], "markdown", "text", "code_blocks": [{"language", "code"}],
-       "links", "word_count", "token_estimate", "fetched_at", "content_hash"}]}
+       "text", "anchor"}], "terms": [{"text", "anchor"}], "markdown", "text",
+       "code_blocks": [{"language", "code"}], "links", "word_count", "token_estimate",
+       "fetched_at", "content_hash"}]}
+
+``anchor`` of a heading or term: the id it had on the page, so ``final_url#anchor`` links
+straight to it (``terms``: API entries and other defined terms, ``<dt id>``). Fields are
+only ever added within a version.
 
 JSON Lines: one ``{"type": "site", ...}`` line, then one ``{"type": "page", ...}`` line a
 page. Both are written page by page: a site never sits in memory whole.
@@ -53,6 +58,7 @@ def page_record(position: int, chapter: Chapter) -> dict[str, Any]:
         "title": chapter.ref.title,
         "anchor": chapter.ref.anchor,
         "headings": [{"level": h.level, "text": h.text, "anchor": h.anchor} for h in doc.headings],
+        "terms": [{"text": t.text, "anchor": t.anchor} for t in doc.terms],
         "markdown": doc.markdown,
         "text": text,
         "code_blocks": [
