@@ -177,6 +177,13 @@ async def check_search(page: Page, base: str) -> None:
     await page.locator("#search-results a >> text=Frequently asked questions").wait_for()
     hrefs = await page.locator("#search-results a").evaluate_all("l => l.map(a => a.href)")
     assert hrefs[0].endswith("/faq.html#faq--glossary"), hrefs
+    # An API entry (a <dt id>), found by its qualified name: the link lands on it.
+    await box.fill("store.compact")
+    await page.locator("#search-results a >> text=compact()").wait_for()
+    hrefs = await page.locator("#search-results a").evaluate_all("l => l.map(a => a.href)")
+    assert hrefs[0].endswith(
+        "/library-quillstore.html#library-quillstore--quillstore.Store.compact"
+    ), hrefs
     await box.fill("zzqx nothing")
     await page.locator("#search-results .empty").wait_for()
     await box.fill("tutorial")

@@ -56,6 +56,7 @@ CSP = (
 )
 _TERMS_PER_PAGE = 120
 _HEADINGS_PER_PAGE = 150
+_ENTRIES_PER_PAGE = 500
 _HEADING = re.compile(r"<h([2-6])\b[^>]*?\bid=\"([^\"]+)\"[^>]*>(.*?)</h\1>", re.S)
 _TAG = re.compile(r"<[^>]+>")
 _TERM = re.compile(r"\w+")
@@ -102,7 +103,7 @@ def export_html_site(
             rendered = _render(book, chapter, files, images, archive, written)
             name = files[chapter.ref.anchor]
             write_text(archive, name, site.chapter_page(chapter.ref, rendered))
-            entries.append(search_entry(chapter, name, rendered))
+            entries.append(search_entry(book, chapter, name, rendered))
         if len(book.chapters) > sidebar_limit:
             write_text(archive, CONTENTS, site.contents_page())
         write_text(archive, "assets/style.css", stylesheet())
@@ -238,13 +239,17 @@ def sidebar_positions(count: int, current: int, limit: int) -> list[int | None]:
     return [*head, *range(low, high), *([None] if high < count else [])]
 
 
-def search_entry(chapter: Chapter, href: str, rendered: RenderedChapter) -> list[object]:
-    """``[title, href, anchor, headings, summary, "terms ..."]``: the page's title and
-    headings whole, plus its most frequent words (a bounded size a page, whatever its length).
+def search_entry(
+    book: Book, chapter: Chapter, href: str, rendered: RenderedChapter
+) -> list[object]:
+    """``[title, href, anchor, headings, summary, "terms ..."]``: the page's title, its
+    headings and the API entries the page marks (``book``: those some link goes to) whole,
+    plus its most frequent words (a bounded size a page, whatever its length).
 
     A heading whose id is ``<anchor>--<heading_slug(text)>`` is stored as its text alone
-    (site.js derives the id the same way); others as ``[text, id after "<anchor>--"]``.
-    Ids are most of an API page's entry, so this halves the index of an API reference.
+    (site.js derives the id the same way); others, and entries, as ``[text, id after
+    "<anchor>--"]``. Ids are most of an API page's entry, so this halves the index of an
+    API reference.
     """
     prefix = f"{rendered.anchor}--"
     headings: list[object] = []
@@ -255,6 +260,11 @@ def search_entry(chapter: Chapter, href: str, rendered: RenderedChapter) -> list
         suffix = hid[len(prefix) :]
         derivable = text.isascii() and suffix == heading_slug(text)
         headings.append(text if derivable else [text, suffix])
+    marked = book.marks(rendered.anchor)
+    for term in chapter.document.terms[:_ENTRIES_PER_PAGE]:
+        section = marked.get(term.anchor)
+        if section is not None:
+            headings.append([term.text, section[len(prefix) :]])
     markdown = chapter.document.markdown
     terms = " ".join(_terms(markdown))
     return [chapter.ref.title, href, rendered.anchor, headings, summary(markdown), terms]

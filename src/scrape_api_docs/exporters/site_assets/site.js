@@ -28,7 +28,10 @@
         });
         return { title: p[0], href: p[1], headings: headings, summary: p[4], order: i,
           t: p[0].toLowerCase(), s: p[4].toLowerCase(), terms: " " + p[5] + " ",
-          h: headings.map(function (h) { return h[0].toLowerCase(); }) };
+          // An explicit id is searched too: an API entry's is its qualified name.
+          h: p[3].map(function (h) {
+            return (typeof h === "string" ? h : h[0] + " " + h[1]).toLowerCase();
+          }) };
       });
       run();
     };
