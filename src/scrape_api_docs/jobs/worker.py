@@ -361,7 +361,9 @@ class JobRunner:
         started: float,
         flusher: asyncio.Task[None] | None = None,
     ) -> None:
-        duration = round(time.monotonic() - started, 3)
+        # The moment the work ended, both ways: the writes below can wait on a busy
+        # database, and completed_at - started_at should still say the duration.
+        duration, finished_at = round(time.monotonic() - started, 3), now()
         if flusher is not None:
             await asyncio.wait([flusher])  # never two flushes of one job at once
         with contextlib.suppress(Exception):
@@ -377,7 +379,7 @@ class JobRunner:
             if status in ("completed", "failed", "cancelled"):
                 operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
                 values.update(
-                    completed_at=now(),
+                    completed_at=finished_at,
                     duration=duration,
                     progress=progress_payload(
                         reporter.stats, operation, finished=status == "completed"
