@@ -428,12 +428,12 @@ def _normalise_definitions(content: LexborNode) -> list[Term]:
     terms: list[Term] = []
     for dt in content.css("dt"):
         anchor = dt.attributes.get("id")
-        if "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None:
-            # Signatures are runs of spans; joining them with spaces would give "f ( x )".
-            text = _WS.sub(" ", dt.text(deep=True, separator="")).strip()
+        signature = "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None
+        # A signature is a run of spans: joining them with spaces would give "f ( x )".
+        text = _text(dt) if signature or anchor else ""
+        if signature:
             fresh = LexborHTMLParser(f"<p><code>{html.escape(text)}</code></p>").css_first("p")
         else:
-            text = _text(dt)
             fresh = LexborHTMLParser(f"<p><strong>{dt.inner_html or ''}</strong></p>").css_first(
                 "p"
             )
@@ -448,17 +448,22 @@ def _normalise_definitions(content: LexborNode) -> list[Term]:
     return terms
 
 
-_SPACED_URL = re.compile(r"""\b(?:href|src)\s*=\s*["']\s""", re.I)
+# Links and images whose URL starts or ends with a space, tab or line break (CSS escapes).
+_SPACED_URLS = ", ".join(
+    f'{tag}[{name}{where}"{space}"]'
+    for tag, name in (("a", "href"), ("img", "src"))
+    for where in ("^=", "$=")
+    for space in (" ", "\\9 ", "\\a ", "\\d ")
+)
 
 
 def _trim_urls(content: LexborNode) -> None:
     """``href=" https://..."``: browsers drop the spaces around a URL; the Markdown
-    converter would keep them (and make a relative link of it)."""
-    for node in content.css("a[href], img[src]"):
-        for name in ("href", "src"):
-            value = node.attributes.get(name)
-            if value and value != value.strip():
-                node.attrs[name] = value.strip()
+    converter would keep them (and make a relative link of it). Found by one selector, in
+    C: a regex over every page's HTML cost 18 ms on a large page, 16% of its extraction."""
+    for node in content.css(_SPACED_URLS):
+        name = "href" if node.tag == "a" else "src"
+        node.attrs[name] = (node.attributes.get(name) or "").strip()
 
 
 def _fix_images(content: LexborNode) -> None:
@@ -527,8 +532,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     _normalise_tabs(content)
     terms = _normalise_definitions(content)
     _fix_images(content)
-    if _SPACED_URL.search(page_html):
-        _trim_urls(content)
+    _trim_urls(content)
     headings = _headings(content)
     return Extracted(
         title=_title(tree, headings),
