@@ -10,7 +10,7 @@ at the end. The start page without navigation falls back to its content links.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scrape_api_docs.crawler.urls import canonical
@@ -30,6 +30,17 @@ class PageRef:
     top_anchor: str | None = None
     """The id of the heading the page opens with, when it is of the page's top level: a
     link to it is a link to the page."""
+
+
+def link_anchors(
+    headings: Sequence[tuple[int, str | None]], terms: Sequence[str]
+) -> tuple[tuple[str, ...], str | None]:
+    """``PageRef.anchors`` and ``PageRef.top_anchor`` from a page's headings (level, id)
+    and its terms' ids."""
+    anchors = tuple(dict.fromkeys([*(a for _, a in headings if a), *terms]))
+    top = min((level for level, _ in headings), default=0)
+    opening = headings[0][1] if headings and headings[0][0] == top else None
+    return anchors, opening
 
 
 def reading_order(pages: Iterable[PageRef], start_key: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.extract.document import Document, Heading, Term
-from scrape_api_docs.extract.order import PageRef
+from scrape_api_docs.extract.order import PageRef, link_anchors
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -96,13 +96,11 @@ class SqlitePageStore:
         for key, meta, title, url in rows:
             data = json.loads(meta)
             toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
-            headings = data["headings"]
-            terms = data.get("terms", [])  # pages stored before terms were kept have none
-            anchors = tuple(
-                dict.fromkeys([*(a for _, _, a in headings if a), *(a for _, a in terms)])
+            anchors, opening = link_anchors(
+                [(level, anchor) for level, _, anchor in data["headings"]],
+                # pages stored before terms were kept have none
+                [anchor for _, anchor in data.get("terms", [])],
             )
-            top = min((level for level, _, _ in headings), default=0)
-            opening = headings[0][2] if headings and headings[0][0] == top else None
             out.append(PageRef(key, toc, content, title, url, anchors, opening))
         return out
 
