@@ -290,16 +290,12 @@ class RequestRouter:
         if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
             await self._preflight(request)
             return
-        if request.resource_type in self.blocked_types or request.method not in ("GET", "HEAD"):
-            self.stats.blocked += 1
-            await request.fail("BlockedByClient")
-            return
-        if not url.startswith(("http://", "https://")):
-            self.stats.blocked += 1
-            await request.fail("BlockedByClient")
-            return
-        if not rendering:
-            # A tab waiting between pages: its old document asks for nothing more.
+        if (
+            request.resource_type in self.blocked_types
+            or request.method not in ("GET", "HEAD")
+            or not url.startswith(("http://", "https://"))
+            or not rendering  # a tab waiting between pages: its old document asks no more
+        ):
             self.stats.blocked += 1
             await request.fail("BlockedByClient")
             return
@@ -312,12 +308,7 @@ class RequestRouter:
                 self.stats.refused += 1
                 await request.fail("BlockedByClient")
                 return
-        known = self._redirected.pop(url, None)
-        if known is not None:
-            self.stats.from_memory += 1
-            await request.fulfill(known.status, known.headers, known.body or b"")
-            return
-        known = self._recall(url)
+        known = self._redirected.pop(url, None) or self._recall(url)
         if known is not None:
             self.stats.from_memory += 1
             await request.fulfill(known.status, self._headers(request, known), known.body or b"")
