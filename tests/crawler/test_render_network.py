@@ -5,6 +5,7 @@ door (preconnect, workers, WebSockets, WebRTC)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from pathlib import Path
@@ -196,6 +197,13 @@ fetch("/escape.json").then((r) => r.text()).then((t) => {
 </script></body></html>"""
 
 
+def text_json(text: str, headers: dict[str, str] | None = None) -> Reply:
+    """``{"text": ...}``, as the credentials page's scripts read it."""
+    return Reply(
+        body=json.dumps({"text": text}), content_type="application/json", headers=headers or {}
+    )
+
+
 async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked(
     crawl: CrawlFn,
 ) -> None:
@@ -205,11 +213,10 @@ async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked
         site.route("/index.html", Reply(body=CREDENTIAL_PAGE.replace("OTHER", other.base)))
         site.route(
             "/private.json",
-            lambda req: Reply(
-                body='{"text": "Only signed-in readers see this paragraph."}'
+            lambda req: text_json(
+                "Only signed-in readers see this paragraph."
                 if req.headers.get("authorization") == "Bearer secret-a"
-                else '{"text": "Sign in first."}',
-                content_type="application/json",
+                else "Sign in first."
             ),
         )
         site.route("/moved.json", Reply(301, headers={"Location": "/new.json"}))
@@ -221,37 +228,21 @@ async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked
                 "'The frame was loaded from ' + location.pathname + '.'</script>"
             ),
         )
-        site.route(
-            "/new.json",
-            Reply(
-                body='{"text": "A paragraph that moved, reached through a redirect."}',
-                content_type="application/json",
-            ),
-        )
+        site.route("/new.json", text_json("A paragraph that moved, reached through a redirect."))
         # A redirect to the cloud metadata address: refused at that hop.
         site.route(
             "/escape.json", Reply(302, headers={"Location": "http://169.254.169.254/latest"})
         )
+        any_origin = {"Access-Control-Allow-Origin": "*"}
         other.route(
             "/public.json",
-            Reply(
-                body='{"text": "A paragraph from another origin, fetched by the page."}',
-                content_type="application/json",
-                headers={"Access-Control-Allow-Origin": "*"},
-            ),
+            text_json("A paragraph from another origin, fetched by the page.", any_origin),
         )
         other.route(
             "/keyed.json",
-            Reply(
-                body='{"text": "A paragraph from an API that wants a key in a header."}',
-                content_type="application/json",
-                headers={"Access-Control-Allow-Origin": "*"},
-            ),
+            text_json("A paragraph from an API that wants a key in a header.", any_origin),
         )
-        other.route(
-            "/closed.json",
-            Reply(body='{"text": "Not for other origins."}', content_type="application/json"),
-        )
+        other.route("/closed.json", text_json("Not for other origins."))
         start = site.url("/index.html")
         credentials = {origin(start): {"Authorization": "Bearer secret-a"}}
         _, store = await crawl(
