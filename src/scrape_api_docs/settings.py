@@ -48,7 +48,19 @@ class Settings(BaseSettings):
     view_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     """Longest a job poll or job list is answered from memory (0: never). A commit made in
     this process invalidates at once; this bounds only what workers elsewhere wrote."""
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins whose pages may call the API cross-origin, once API keys exist
+    (comma-separated, ``*`` for any). Without keys no cross-origin request is answered."""
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API reads; past it, 413 while the body streams."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed (comma-separated;
+    none by default: rate limits and logs use the connection's peer address)."""
+    server_names: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names the API answers to besides localhost and the address it listens on
+    (comma-separated, ``*`` for any). Enforced while no API key exists, and on loopback."""
+    metrics_require_key: bool = False
+    """Once API keys exist, ``/api/v1/system/metrics`` needs one too."""
     encryption_key: str | None = None
     """Fernet key(s) for credentials at rest, comma-separated, newest first; default: a key
     generated once into ``<data_dir>/secret.key`` (mode 0600)."""
@@ -59,7 +71,9 @@ class Settings(BaseSettings):
     browser_memory_limit_mb: int = Field(default=2048, ge=128)
     """Restart the browser (between pages) when its processes use more than this (PSS)."""
 
-    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @field_validator(
+        "allowed_hosts", "cors_origins", "trusted_proxies", "server_names", mode="before"
+    )
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

@@ -36,13 +36,24 @@ async def test_metrics_and_stats_after_a_real_job(api: Any, site_server: Any) ->
         assert job["status"] == "completed"
 
         text = (await client.get("/api/v1/system/metrics")).text
+        families = list(text_string_to_metric_families(text))
         samples = {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text)
+            for family in families
             for s in family.samples
         }
-        assert samples[("scraper_jobs", (("status", "completed"),))] == 1
-        assert samples[("scraper_jobs", (("status", "queued"),))] == 0
+        # The design's names and types, and no *_created series.
+        types = {family.name: family.type for family in families}
+        assert types["scraper_jobs"] == "counter"
+        assert types["scraper_pages_scraped"] == "counter"
+        assert types["scraper_cache_hit_rate"] == "gauge"
+        assert re.search(r"^# TYPE scraper_jobs_total counter$", text, re.M)
+        assert re.search(r"^# TYPE scraper_pages_scraped_total counter$", text, re.M)
+        assert not [name for name, _ in samples if name.endswith("_created")]
+        assert "_created" not in text
+        assert samples[("scraper_jobs_total", (("status", "completed"),))] == 1
+        assert samples[("scraper_jobs_stored", (("status", "completed"),))] == 1
+        assert samples[("scraper_jobs_stored", (("status", "queued"),))] == 0
         assert samples[("scraper_pages_scraped_total", ())] == 5
         assert samples[("scraper_queue_depth", ())] == 0
         assert samples[("scraper_active_workers", ())] == 0

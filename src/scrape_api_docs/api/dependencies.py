@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from sqlalchemy import func, select
 
 from scrape_api_docs.api.errors import APIError
+from scrape_api_docs.api.ratelimit import Quota
 from scrape_api_docs.api.single_flight import SingleFlight
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobService
@@ -21,7 +24,8 @@ from scrape_api_docs.storage.repositories import KeyRepository
 from scrape_api_docs.storage.tables import ApiKey
 
 LOCAL_OWNER = "local"
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key")
+API_KEY_HEADER = "X-API-Key"
+api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your API key")
 MAX_KEY_LENGTH = 200
 _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
 
@@ -116,11 +120,13 @@ class KeyCheck:
 
 
 def client_identity(request: Request) -> str:
+    # The connection's peer: uvicorn rewrites it from X-Forwarded-For only for the proxies
+    # in SCRAPER_TRUSTED_PROXIES (``scrape-docs serve`` passes them; none by default).
     return f"ip:{request.client.host if request.client else '?'}"
 
 
-def _rate_limited(wait: float) -> APIError:
-    retry = max(1, math.ceil(wait))
+def _rate_limited(quota: Quota) -> APIError:
+    retry = quota.retry_after
     return APIError(
         429,
         "RATE_LIMIT_EXCEEDED",
@@ -130,10 +136,16 @@ def _rate_limited(wait: float) -> APIError:
     )
 
 
-async def identify(
-    request: Request,
-    api_key: Annotated[str | None, Security(api_key_header)] = None,
-) -> Caller:
+def _spend(request: Request, identity: str) -> None:
+    """Counts the request against ``identity``'s budget; 429 past it. The quota stays on
+    the request, for the ``X-RateLimit-*`` headers of its answer."""
+    quota: Quota = request.app.state.limiter.take(identity)
+    request.state.quota = quota
+    if quota.wait:
+        raise _rate_limited(quota)
+
+
+async def identify(request: Request, api_key: str | None) -> Caller:
     ctx: JobContext = request.app.state.ctx
     keys: KeyCheck = request.app.state.keys
     if not await keys.keys_configured(ctx):
@@ -142,23 +154,57 @@ async def identify(
     if owner is None:
         # Failed attempts spend the client address's budget, so keys cannot be guessed
         # at full speed; within it, missing, unknown and revoked keys get the same answer.
-        wait = request.app.state.limiter.check(client_identity(request))
-        if wait:
-            raise _rate_limited(wait)
+        _spend(request, client_identity(request))
         raise APIError(
             401, "AUTHENTICATION_FAILED", _BAD_KEY, headers={"WWW-Authenticate": "X-API-Key"}
         )
     return Caller(owner, True)
 
 
-async def caller(request: Request, who: Annotated[Caller, Depends(identify)]) -> Caller:
+async def admit(request: Request) -> Caller:
     """The authenticated caller, within its request budget (per key, or per client
-    address without keys)."""
-    identity = f"key:{who.owner}" if who.authenticated else client_identity(request)
-    wait = request.app.state.limiter.check(identity)
-    if wait:
-        raise _rate_limited(wait)
+    address without keys); checked once per request, from headers alone."""
+    known: Caller | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    who = await identify(request, request.headers.get(API_KEY_HEADER))
+    _spend(request, f"key:{who.owner}" if who.authenticated else client_identity(request))
+    request.state.caller = who
     return who
+
+
+async def caller(
+    request: Request, api_key: Annotated[str | None, Security(api_key_header)] = None
+) -> Caller:
+    """The caller, as ``KeyedRoute`` admitted it before the body was read (``api_key`` is
+    declared for the OpenAPI security scheme)."""
+    return await admit(request)
+
+
+def _needs_caller(dependant: Dependant) -> bool:
+    return any(d.call is caller or _needs_caller(d) for d in dependant.dependencies)
+
+
+class KeyedRoute(APIRoute):
+    """A route whose endpoint takes the caller admits it (key, then request budget)
+    before FastAPI reads and parses the body: without a valid key, a request gets 401
+    whatever its body, and no body is read for it. Successful answers carry the
+    ``X-RateLimit-*`` headers (error answers get them from the envelope)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not _needs_caller(self.dependant):
+            return handler
+
+        async def admitted(request: Request) -> Response:
+            await admit(request)
+            response = await handler(request)
+            quota: Quota | None = getattr(request.state, "quota", None)
+            if quota is not None:
+                response.headers.update(quota.headers())
+            return response
+
+        return admitted
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

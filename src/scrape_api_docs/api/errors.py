@@ -205,6 +205,10 @@ def envelope(
     }
 
 
+# A 429 that knows no better (the job queue is full) asks for a retry this much later.
+DEFAULT_RETRY_AFTER = 30
+
+
 def error_response(
     request: Request,
     status: int,
@@ -213,7 +217,16 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(envelope(request, code, message, details), status, headers=headers)
+    """The envelope; a request that drew on a rate limit says where it stands
+    (``X-RateLimit-*``), and every 429 says when to retry (``Retry-After``)."""
+    out: dict[str, str] = {}
+    quota = getattr(request.state, "quota", None)
+    if quota is not None:
+        out.update(quota.headers())
+    out.update(headers or {})
+    if status == 429 and not any(name.lower() == "retry-after" for name in out):
+        out["Retry-After"] = str(DEFAULT_RETRY_AFTER)
+    return JSONResponse(envelope(request, code, message, details), status, headers=out)
 
 
 class APIError(ScraperError):

@@ -7,19 +7,24 @@ pool, extraction processes), takes up unfinished jobs, and tears it all down aga
 from __future__ import annotations
 
 import gc
+import importlib.resources
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import KeyCheck
+from scrape_api_docs.api.edge import BodyLimit, DeprecationHeaders, SiteGuard
 from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
 from scrape_api_docs.api.middleware import RequestIdMiddleware
 from scrape_api_docs.api.ratelimit import RequestLimiter
@@ -313,6 +318,41 @@ class MetricsMiddleware:
                 ).observe(time.perf_counter() - started)
 
 
+DOCS_ASSETS = "/api/docs-assets"
+
+
+def docs_assets_dir() -> Path:
+    """Swagger UI's and ReDoc's scripts and styles, as the fastapi-offline package ships
+    them (MIT; Swagger UI is Apache-2.0, ReDoc MIT): the docs pages work offline."""
+    return Path(str(importlib.resources.files("fastapi_offline") / "static"))
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/api/docs`` (Swagger UI) and ``/api/redoc``, their assets served by this app."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets_dir()), name="docs-assets")
+    openapi_url = app.openapi_url or "/api/openapi.json"
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/api/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -370,8 +410,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Documentation Scraper API",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/api/docs",
-        redoc_url="/api/redoc",
+        docs_url=None,  # add_docs: served from the package, not a CDN
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
         responses=ANY_ERROR,
@@ -387,14 +427,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # zlib's default level: level 9 (Starlette's default) costs more CPU per job poll for
     # a few bytes less on small JSON bodies.
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=False,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Retry-After", "ETag"],
-    )
+    app.add_middleware(DeprecationHeaders)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SiteGuard, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     common = (401, 422, 429)
@@ -418,8 +453,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(system.router, prefix="/api/v1/system", tags=["system"])
 
+    add_docs(app)
+
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> dict[str, str]:
         return {"name": "scrape-api-docs", "version": __version__, "docs": "/api/docs"}
 
     return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the application built from the environment (``SCRAPER_*``), on first use,
+    for ``uvicorn scrape_api_docs.api.main:app``; importing this module builds nothing."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        from scrape_api_docs.logs import configure_logging
+
+        configure_logging()
+        _app = create_app(Settings())
+    return _app

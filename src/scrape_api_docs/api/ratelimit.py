@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,33 @@ from dataclasses import dataclass
 class _Bucket:
     tokens: float
     updated: float
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One request's standing: the budget, what is left of it, seconds until it is full
+    again, and (when refused) seconds until the next request may go ahead."""
+
+    limit: int
+    remaining: int
+    reset: int
+    wait: float
+
+    def headers(self) -> dict[str, str]:
+        """``X-RateLimit-*`` (``Reset`` in seconds from now), and ``Retry-After`` when
+        refused."""
+        out = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if self.wait:
+            out["Retry-After"] = str(self.retry_after)
+        return out
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.wait))
 
 
 class RequestLimiter:
@@ -37,6 +65,10 @@ class RequestLimiter:
 
     def check(self, identity: str) -> float:
         """0 when the request may go ahead (and counts it), else the seconds until it may."""
+        return self.take(identity).wait
+
+    def take(self, identity: str) -> Quota:
+        """Counts the request if it may go ahead; its quota either way."""
         now = self.clock()
         bucket = self._buckets.get(identity)
         if bucket is None:
@@ -47,10 +79,17 @@ class RequestLimiter:
             self.capacity, bucket.tokens + max(0.0, now - bucket.updated) * self.rate
         )
         bucket.updated = now
+        wait = 0.0
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
+        else:
+            wait = (1 - bucket.tokens) / self.rate
+        return Quota(
+            limit=int(self.capacity),
+            remaining=int(bucket.tokens),
+            reset=math.ceil((self.capacity - bucket.tokens) / self.rate),
+            wait=wait,
+        )
 
     def _prune(self, now: float) -> None:
         full_after = self.capacity / self.rate

@@ -8,7 +8,7 @@ engine runs with: the same knobs, plus things only a library caller or test sets
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from selectolax.lexbor import LexborHTMLParser
@@ -41,17 +41,19 @@ class ScrapeOptions(BaseModel):
     max_pages: int = Field(
         default=DEFAULT_MAX_PAGES, ge=1, le=100_000, description="Page budget of the crawl."
     )
-    include_patterns: list[str] | None = Field(
-        default=None, description="Globs over the full URL; a URL must match one."
+    include_patterns: list[Annotated[str, Field(max_length=1000)]] | None = Field(
+        default=None, max_length=100, description="Globs over the full URL; a URL must match one."
     )
-    exclude_patterns: list[str] | None = Field(
-        default=None, description="Globs over the full URL; exclusion wins over inclusion."
+    exclude_patterns: list[Annotated[str, Field(max_length=1000)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Globs over the full URL; exclusion wins over inclusion.",
     )
     rate_limit: float = Field(default=2.0, ge=0.1, le=10.0, description="Requests/s per host.")
     timeout: int = Field(default=30, ge=5, le=300, description="Seconds per request.")
     cache_enabled: bool = True
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
-    user_agent: str | None = None
+    user_agent: str | None = Field(default=None, max_length=500)
 
     @field_validator("wait_for_selector")
     @classmethod

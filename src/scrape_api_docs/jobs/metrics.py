@@ -1,17 +1,44 @@
-"""Prometheus metrics, in a registry per service instance (so tests can run several)."""
+"""Prometheus metrics, in a registry per service instance (so tests can run several).
+
+The names are the API design's: ``scraper_jobs_total{status}`` (jobs this process
+finished, by final status), ``scraper_pages_scraped_total``, ``scraper_cache_hit_rate``.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+
+class _WithoutCreated(Collector):
+    """The registry's families without their ``*_created`` samples (the time each counter
+    and histogram was made): not part of the design's metrics, and prometheus_client's
+    switch for them is process-wide."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.registry.collect():
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.jobs = Gauge("scraper_jobs", "Jobs by status", ["status"], registry=self.registry)
+        self.jobs = Gauge(
+            "scraper_jobs_stored",
+            "Jobs in the database, by status",
+            ["status"],
+            registry=self.registry,
+        )
         self.jobs_finished = Counter(
-            "scraper_jobs_finished",
-            "Jobs that reached a final status",
+            "scraper_jobs",
+            "Jobs this process finished, by final status",
             ["status"],
             registry=self.registry,
         )
@@ -37,6 +64,10 @@ class Metrics:
 
         self._hits = 0
         self._misses = 0
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every metric (no ``*_created`` series)."""
+        return generate_latest(_WithoutCreated(self.registry))
 
     def page_done(self, from_cache: bool) -> None:
         self.pages.inc()

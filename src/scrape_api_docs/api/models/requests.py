@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, HttpUrl, field_validator
 
@@ -44,7 +44,9 @@ class AuthCredentials(StrictModel):
     header_name: str | None = Field(
         default=None, max_length=100, description="Header for api_key auth (default X-API-Key)."
     )
-    cookies: dict[str, str] | None = None
+    cookies: (
+        dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=10000)]] | None
+    ) = Field(default=None, max_length=50)
 
 
 def _check_formats(formats: list[str]) -> list[str]:
@@ -82,7 +84,14 @@ class ScrapeRequest(StrictModel):
     webhook_url: HttpUrl | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=200)
     priority: Priority = Priority.NORMAL
-    metadata: dict[str, str] | None = None
+    metadata: (
+        dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=2000)]] | None
+    ) = Field(
+        default=None,
+        max_length=50,
+        description="Your own labels, kept with the job: at most 50, keys up to 200 "
+        "characters, values up to 2000.",
+    )
 
     _formats = field_validator("export_formats")(lambda cls, v: _check_formats(v))
 
@@ -153,5 +162,5 @@ class CredentialRequest(StrictModel):
 
     domain: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
     auth_type: AuthType
-    credentials: dict[str, Any]
+    credentials: dict[Annotated[str, Field(max_length=200)], Any] = Field(max_length=50)
     expires_at: datetime | None = None

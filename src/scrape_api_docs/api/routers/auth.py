@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
-from scrape_api_docs.api.dependencies import CallerDep, ServiceDep
+from scrape_api_docs.api.dependencies import CallerDep, KeyedRoute, ServiceDep
 from scrape_api_docs.api.models.requests import AuthType, CredentialRequest
 from scrape_api_docs.api.models.responses import CredentialInfo, CredentialList
 from scrape_api_docs.api.routers.views import utc
@@ -14,7 +14,7 @@ from scrape_api_docs.errors import InvalidOptionsError
 from scrape_api_docs.jobs.auth import headers_for, normalise_domain
 from scrape_api_docs.storage.tables import Credential
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 
 
 def info(credential: Credential) -> CredentialInfo:

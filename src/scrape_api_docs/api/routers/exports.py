@@ -8,7 +8,13 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import FileResponse, Response
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
-from scrape_api_docs.api.dependencies import CallerDep, ContextDep, RunnerDep, ServiceDep
+from scrape_api_docs.api.dependencies import (
+    CallerDep,
+    ContextDep,
+    KeyedRoute,
+    RunnerDep,
+    ServiceDep,
+)
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ConvertRequest
 from scrape_api_docs.api.models.responses import (
@@ -21,7 +27,7 @@ from scrape_api_docs.api.routers.views import export_info, utc
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.storage.repositories import ArtifactRepository
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 
 
 @router.get("/conversions/{conversion_id}", response_model=ConversionStatus)

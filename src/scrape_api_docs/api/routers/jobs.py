@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 
-from scrape_api_docs.api.dependencies import CallerDep, ServiceDep, hash_key
+from scrape_api_docs.api.dependencies import CallerDep, KeyedRoute, ServiceDep, hash_key
 from scrape_api_docs.api.models.responses import (
     JobDeleted,
     JobDetail,
@@ -21,7 +21,7 @@ from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.storage.changes import versions
 from scrape_api_docs.storage.repositories import JobListQuery, KeyRepository
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 

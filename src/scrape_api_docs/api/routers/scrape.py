@@ -6,7 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Request, status
 
-from scrape_api_docs.api.dependencies import CallerDep, ContextDep, RunnerDep, ServiceDep
+from scrape_api_docs.api.dependencies import (
+    CallerDep,
+    ContextDep,
+    KeyedRoute,
+    RunnerDep,
+    ServiceDep,
+)
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ScrapeRequest, ValidateRequest
 from scrape_api_docs.api.models.responses import ScrapeAccepted, SyncScrapeResult, ValidateResult
@@ -14,7 +20,7 @@ from scrape_api_docs.api.routers.views import export_info, statistics, utc
 from scrape_api_docs.jobs.service import JobSpec
 from scrape_api_docs.jobs.validate import validate_site
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 
 
 def spec_of(body: ScrapeRequest) -> JobSpec:

@@ -9,16 +9,16 @@ import time
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from scrape_api_docs import __version__
-from scrape_api_docs.api.dependencies import CallerDep, ContextDep
+from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -93,14 +93,17 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request, ctx: ContextDep) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format. Open to all, unless ``SCRAPER_METRICS_REQUIRE_KEY`` asks
+    for an API key (once keys exist)."""
+    if ctx.settings.metrics_require_key:
+        await admit(request)
     async with ctx.sessions() as session:
         counts = await JobRepository(session).count_by_status()
     for status in ("queued", "running", "completed", "failed", "cancelled"):
         ctx.metrics.jobs.labels(status).set(counts.get(status, 0))
     ctx.metrics.queue_depth.set(counts.get("queued", 0))
     ctx.metrics.active_workers.set(request.app.state.pool.busy)
-    return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/stats", response_model=Stats)
