@@ -224,7 +224,7 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
         # X-Forwarded-For only from the proxies named in SCRAPER_TRUSTED_PROXIES (uvicorn's
         # own default believes 127.0.0.1, so any local client could pick its address).
         proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
 
 

@@ -10,6 +10,7 @@ is the server's peak resident size (VmHWM), read from /proc, so no timing is inv
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -26,6 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from scrape_api_docs.api.edge import deprecated
 from scrape_api_docs.keys import create_key
@@ -278,6 +282,22 @@ def test_x_forwarded_for_does_not_dodge_the_rate_limit(tmp_path: Path) -> None:
     finally:
         server.cleanup()
 
+    # Behind a proxy named in SCRAPER_TRUSTED_PROXIES, its X-Forwarded-For is the client.
+    proxied = LiveServer(
+        data, env={"SCRAPER_REQUESTS_PER_MINUTE": "3", "SCRAPER_TRUSTED_PROXIES": "127.0.0.1"}
+    ).start()
+    try:
+        with proxied.client() as client:
+            for i in range(6):
+                response = client.get(
+                    "/api/v1/jobs",
+                    headers={"X-API-Key": "sda_guess", "X-Forwarded-For": f"203.0.113.{i}"},
+                )
+                assert response.status_code == 401, response.text
+                assert response.headers["x-ratelimit-remaining"] == "2"
+    finally:
+        proxied.cleanup()
+
 
 async def test_every_429_has_retry_after_and_rate_limit_headers(api: Any, tmp_path: Path) -> None:
     async with api(requests_per_minute=3) as (_, client):
@@ -311,6 +331,11 @@ async def test_every_429_has_retry_after_and_rate_limit_headers(api: Any, tmp_pa
 
 
 # --- 29: Host names and other origins ------------------------------------------------------
+async def _ws_open(url: str) -> None:
+    async with connect(url, origin=Origin("https://evil.example"), open_timeout=10):
+        pass
+
+
 def test_a_keyless_server_refuses_other_sites_and_host_names(keyless: LiveServer) -> None:
     with keyless.client() as client:
         preflight = client.options(
@@ -336,6 +361,10 @@ def test_a_keyless_server_refuses_other_sites_and_host_names(keyless: LiveServer
         assert "SCRAPER_SERVER_NAMES" in rebound.json()["error"]["message"]
         for host in (f"localhost:{keyless.port}", f"127.0.0.1:{keyless.port}", "localhost"):
             assert client.get("/api/v1/system/health", headers={"Host": host}).status_code == 200
+        # Nor can another site's page open a job's WebSocket (no CORS guards those).
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(_ws_open(f"{keyless.ws_base}/api/v1/jobs/job_x/stream"))
+        assert refused.value.response.status_code == 403
         # The same origin (the docs page's own "Try it out") is not another site.
         same = client.post(
             "/api/v1/scrape/validate",

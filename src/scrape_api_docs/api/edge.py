@@ -255,7 +255,7 @@ class DeprecationHeaders:
                 if policy:
                     headers = MutableHeaders(scope=message)
                     for name, value in deprecation_headers(policy).items():
-                        headers[name] = value
+                        headers.append(name, value)  # (a Link of the route's own stays)
             await send(message)
 
         await self.app(scope, receive, marked)
