@@ -31,7 +31,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
-from scrape_api_docs.api.edge import deprecated
+from scrape_api_docs.api.edge import deprecated, host_name
 from scrape_api_docs.keys import create_key
 from tests.api.conftest import assert_envelope, make_settings
 from tests.api.test_live_server import CLI, LiveServer, cli_env, free_port, slow_site
@@ -509,3 +509,19 @@ def test_uvicorn_serves_the_module_level_app(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(20)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("localhost:8000", "localhost"),
+        ("LOCALHOST.", "localhost"),
+        ("[::1]:8000", "::1"),
+        ("[::1]", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("evil.example:80", "evil.example"),
+        ("localhost.evil.example", "localhost.evil.example"),
+    ],
+)
+def test_host_names_are_read_without_port_case_or_trailing_dot(header: str, name: str) -> None:
+    assert host_name(header) == name
