@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.document import Document
-from scrape_api_docs.extract.markdown import outside_fences
+from scrape_api_docs.extract.markdown import escape_markdown, outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
 
@@ -185,7 +185,7 @@ def chapter_parts(
     if opens_with_top:
         heading, _, body = body.partition("\n")
     else:
-        heading = f"{'#' * level} {escape_link_text(chapter.ref.title)}"
+        heading = f"{'#' * level} {escape_markdown(chapter.ref.title)}"
     top_marks = "".join(f"{section_mark(anchor)}\n" for anchor in unplaced)
     return heading, (top_marks + "\n" + body.strip()).strip()
 
@@ -289,11 +289,6 @@ class _InOrder:
 
 def _match_key(text: str) -> str:
     return _MATCH_JUNK.sub("", text.lower())
-
-
-def escape_link_text(text: str) -> str:
-    """``text`` safe inside ``[...]`` and on one line."""
-    return text.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
 
 
 def _host(url: str) -> str:

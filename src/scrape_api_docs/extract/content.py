@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
+from scrape_api_docs.extract.markdown import image_allowed, link_allowed
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
 # its sidebars (MkDocs Material puts both navs inside main.md-main).
@@ -475,6 +476,17 @@ def _fix_images(content: LexborNode) -> None:
                 img.attrs["src"] = lazy
 
 
+def _drop_unsafe_urls(content: LexborNode) -> None:
+    """Links the URL rule refuses (``javascript:``, even entity-encoded: the parser has
+    decoded it) keep their text only; images it refuses become their alt text."""
+    for a in content.css("a[href]"):
+        if not link_allowed(a.attributes.get("href") or ""):
+            a.unwrap()
+    for img in content.css("img[src]"):
+        if not image_allowed(img.attributes.get("src") or ""):
+            img.replace_with(img.attributes.get("alt") or "")
+
+
 def _headings(content: LexborNode) -> list[Heading]:
     out: list[Heading] = []
     for node in content.css("h1, h2, h3, h4, h5, h6"):
@@ -533,6 +545,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     terms = _normalise_definitions(content)
     _fix_images(content)
     _trim_urls(content)
+    _drop_unsafe_urls(content)
     headings = _headings(content)
     return Extracted(
         title=_title(tree, headings),
