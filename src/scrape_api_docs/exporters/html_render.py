@@ -23,6 +23,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
+from pygments.styles.default import DefaultStyle
+from pygments.token import Error
 from pygments.util import ClassNotFound
 
 from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
@@ -53,9 +55,17 @@ _TAG = re.compile(r"<[^>]*>")
 _ID = re.compile(r'\bid="([^"]*)"')
 
 
+class _CodeStyle(DefaultStyle):
+    """Pygments' default theme without its red box around Error tokens: a lexer marks as
+    an error whatever it does not expect (the ``$`` of a shell session labelled Python),
+    and a docs page's code is what it is, not a mistake to point at."""
+
+    styles = {**DefaultStyle.styles, Error: ""}
+
+
 def highlight_css(selector: str = ".highlight") -> str:
-    """The stylesheet for highlighted code (Pygments' default theme)."""
-    return str(HtmlFormatter(style="default").get_style_defs(selector))  # type: ignore[no-untyped-call]
+    """The stylesheet for highlighted code, the one every export uses."""
+    return str(HtmlFormatter(style=_CodeStyle).get_style_defs(selector))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
