@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import nh3
 import pyromark
@@ -24,7 +25,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.styles.default import DefaultStyle
-from pygments.token import Error
+from pygments.token import Error, _TokenType
 from pygments.util import ClassNotFound
 
 from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
@@ -60,7 +61,7 @@ class _CodeStyle(DefaultStyle):
     an error whatever it does not expect (the ``$`` of a shell session labelled Python),
     and a docs page's code is what it is, not a mistake to point at."""
 
-    styles = {**DefaultStyle.styles, Error: ""}
+    styles: ClassVar[dict[_TokenType, str]] = {**DefaultStyle.styles, Error: ""}
 
 
 def highlight_css(selector: str = ".highlight") -> str:
