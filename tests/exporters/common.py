@@ -25,7 +25,8 @@ HOSTILE_INDEX = """<!DOCTYPE html>
 <h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>
 <p>Before the script.<script>window.pwned = 1; alert(2)</script> After the script.</p>
 <p><img src="missing.png" onerror="alert(3)" alt="broken"> <img src="logo.png" alt="Logo">
-<img src="scripted.svg" alt="scripted diagram"></p>
+<img src="scripted.svg" alt="scripted diagram">
+<img src="http://169.254.169.254/latest/meta-data/iam.png" alt="refused picture"></p>
 <p><a href="javascript:alert(4)">click me</a> and <a href="2nd.html#nowhere"
  onclick="alert(5)">page two</a>, <a href="#gone">a lost fragment</a>,
  <a href="notes.txt">a file that is not a page</a>,
