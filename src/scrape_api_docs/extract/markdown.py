@@ -79,6 +79,42 @@ def escape_markdown(text: str) -> str:
     return _TEXT_SPECIALS.sub(lambda m: f"\\{m.group(0)}", one_line)
 
 
+MAX_MARKS = 0xFFFE
+"""Marks one page may carry (one character each, from Unicode's plane 15)."""
+_MARK_BASE = 0xF0000
+_MARK_CHARS = "[\U000f0000-\U000ffffd]"
+_MARKS = re.compile(f"^({_MARK_CHARS}+)[ \t]*(?:\n\n|\n?\\Z)|{_MARK_CHARS}", re.M)
+"""A line of marks alone (a block of its own: it goes, blank line and all), or one mark."""
+
+
+def mark(index: int) -> str:
+    """The ``index``-th mark: a character extraction puts where an id sits, which the
+    converter keeps as text and ``take_marks`` takes out again."""
+    return chr(_MARK_BASE + index)
+
+
+def take_marks(markdown: str, count: int) -> tuple[str, list[int | None]]:
+    """``markdown`` without its marks, and where each of the first ``count`` was (a
+    character offset: the start of its block when it was a line of its own; None when the
+    converter dropped it)."""
+    places: list[int | None] = [None] * count
+    if not count:
+        return markdown, places
+    out: list[str] = []
+    size = position = 0
+    for match in _MARKS.finditer(markdown):
+        piece = markdown[position : match.start()]
+        out.append(piece)
+        size += len(piece)
+        for char in match.group(1) or match.group(0):
+            index = ord(char) - _MARK_BASE
+            if index < count and places[index] is None:
+                places[index] = size
+        position = match.end()
+    out.append(markdown[position:])
+    return "".join(out), places
+
+
 def to_markdown(content_html: str, base_url: str) -> str:
     """Convert; relative ``href``/``src`` become absolute against ``base_url``.
 
