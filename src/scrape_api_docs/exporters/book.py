@@ -230,11 +230,12 @@ def mark_sections(
     *,
     skip_first: bool,
 ) -> tuple[str, list[str]]:
-    """``markdown`` with a ``section_mark`` line before each heading and each term (the
-    paragraph a ``<dt>`` became) whose id has a section anchor, and the anchors not placed
-    (not found, or the first heading's when ``skip_first``: it becomes the chapter title).
-    The page's headings and terms are found in the Markdown in order, by their text
-    without markup."""
+    """``markdown`` (``document.markdown`` stripped) with a ``section_mark`` for each id
+    that has a section anchor, and the anchors not placed (not found, or the first
+    heading's when ``skip_first``: it becomes the chapter title). An id with a place
+    (``Document.places``) is marked there; headings, and terms of pages stored before
+    places were kept, are found in the Markdown in order, by their text without markup,
+    and marked on a line before them."""
     if not sections:
         return markdown, []
     placed: set[str] = set()
