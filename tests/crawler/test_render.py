@@ -76,7 +76,7 @@ async def test_spa_rendered_crawl_matches_golden(
         "/docs/reference#/limits",
         "/docs/changelog.html",
     }
-    assert "Set visibility_timeout to the longest time" in text  # lazy, loaded on scroll
+    assert r"Set visibility\_timeout to the longest time" in text  # lazy, loaded on scroll
     assert "A payload may be at most 1 MiB of JSON." in text  # a hash route's page
     for chrome in ("Copyright Tern", "Search the Tern docs", "Loading", "needs JavaScript"):
         assert chrome not in text

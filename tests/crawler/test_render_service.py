@@ -51,7 +51,7 @@ async def test_auto_job_renders_and_health_follows_the_browser(
         assert done["status"] == "completed", done
         assert done["statistics"]["pages_processed"] == 8
         book = (await client.get(done["exports"][0]["url"])).text
-        assert "Set visibility_timeout to the longest time" in book
+        assert r"Set visibility\_timeout to the longest time" in book
         assert "A payload may be at most 1 MiB of JSON." in book
 
         running = await health(client)
@@ -133,7 +133,7 @@ def test_cli_render_javascript_auto(site_server: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "rendered    7  pages in Chromium" in result.stderr
     book = out.read_text()
-    assert "Set visibility_timeout to the longest time" in book
+    assert r"Set visibility\_timeout to the longest time" in book
     bad = run([*args, "--render-javascript", "sometimes"], tmp_path, env)
     assert bad.returncode == 2 and "'sometimes' is not one of" in bad.stderr
     selector = run(

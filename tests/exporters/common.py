@@ -1,6 +1,6 @@
 """What the exporter tests share: the sphinx_classic fixture's chapter titles in reading
-order, and a hostile site (markup in titles, scripts, event handlers, javascript: links,
-a scripted SVG) that every format must show as text."""
+order, and a hostile site (markup in titles, scripts, event handlers, javascript: links, also
+entity-encoded, a ``data:text/html`` image, a scripted SVG, an image that is not there) that every format must show as text."""
 
 from pathlib import Path
 
@@ -25,12 +25,17 @@ HOSTILE_INDEX = """<!DOCTYPE html>
 <h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>
 <p>Before the script.<script>window.pwned = 1; alert(2)</script> After the script.</p>
 <p><img src="missing.png" onerror="alert(3)" alt="broken"> <img src="logo.png" alt="Logo">
-<img src="scripted.svg" alt="scripted diagram"></p>
+<img src="scripted.svg" alt="scripted diagram">
+<img src="http://169.254.169.254/latest/meta-data/iam.png" alt="refused picture"></p>
 <p><a href="javascript:alert(4)">click me</a> and <a href="2nd.html#nowhere"
  onclick="alert(5)">page two</a>, <a href="#gone">a lost fragment</a>,
  <a href="notes.txt">a file that is not a page</a>,
  <a href="https://example.org/r5rs.html#%_sec_6.2">a stray percent</a>.</p>
 <p style="color:red" onmouseover="alert(6)">Styled &lt;b&gt;text&lt;/b&gt; with onerror= in it.</p>
+<p><a href="javascript&colon;alert(10)">encoded link</a>,
+ <a href="JaVa&#x53;cript:alert(11)">mixed case</a>,
+ <img src="data:text/html;base64,PHNjcmlwdD5hbGVydCgxMik8L3NjcmlwdD4=" alt="html image">,
+ and text that spells [a link](javascript:alert(13)).</p>
 <iframe src="javascript:alert(7)"></iframe>
 <svg><script>alert(8)</script></svg>
 </main></body></html>

@@ -283,6 +283,8 @@ async def test_images_are_embedded_and_hostile_pages_stay_text(
     for seen in ("Before the script.", "click me", "onerror= in it", "page two", "[broken]"):
         assert seen in text, seen
     assert "[scripted diagram]" in text  # an SVG with a script is not embedded
+    assert "[refused picture]" in text  # the policy refused it: no remote reference left
+    assert not any(b"169.254" in data for data in epub.files.values())
     assert all(b"pwned" not in data and b"alert(9)" not in data for data in epub.files.values())
 
     [src] = index.xpath("//x:img/@src", namespaces=NS)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import pyromark
 
 from scrape_api_docs.exporters.text import code_blocks, plain_text, summary
 from scrape_api_docs.jobs.runner import export_all
 from tests.conftest import CrawlFn
+from tests.exporters.common import HOSTILE_TITLE, write_hostile_site
+from tests.support.server import TestServer
 
 PAGE_FIELDS = {
     "position": int,
@@ -115,3 +120,45 @@ def test_text_helpers() -> None:
     assert "the guide" in text and "https://" not in text and "logo" in text
     assert "Careful: 2 * 3." in text and "**" not in text
     assert summary(markdown) == "See the guide and logo."
+
+
+def check_markdown_is_inert(name: str, markdown: str) -> None:
+    """Rendered by a CommonMark renderer: no tag of the page's, no link or image that is
+    not http(s), mailto, in-book or a raster picture."""
+    rendered = pyromark.html(markdown, options=pyromark.Options.ENABLE_TABLES)
+    assert "<script" not in rendered, name
+    for url in re.findall(r'(?:href|src)="([^"]*)"', rendered):
+        assert re.match(r"(https?:|mailto:|#|data:image/png)", url) or not re.match(
+            r"[a-z][a-z0-9+.-]*:", url.lower()
+        ), f"{name}: {url}"
+
+
+async def test_markdown_exports_of_a_hostile_site_are_text(crawl: CrawlFn, tmp_path: Path) -> None:
+    server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
+    try:
+        start = server.url("/index.html")
+        _, store = await crawl(start)
+    finally:
+        server.stop()
+    formats = ["markdown", "markdown_pages", "llms_txt", "json"]
+    files = {a.format: a.path for a in export_all(store, start, formats, tmp_path / "out")}
+    texts = {
+        "markdown": files["markdown"].read_text(),
+        "llms.txt": files["llms_txt"].read_text(),
+        "llms-full.txt": files["llms_full"].read_text(),
+    }
+    with zipfile.ZipFile(files["markdown_pages"]) as zf:
+        texts |= {name: zf.read(name).decode() for name in zf.namelist()}
+    pages = json.loads(files["json"].read_text())["pages"]
+    texts |= {f"json {page['url']}": page["markdown"] for page in pages}
+    for name, text in texts.items():
+        check_markdown_is_inert(name, text)
+    book = pyromark.html(texts["markdown"])
+    assert book.startswith("<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>")
+    assert book.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # title, contents, chapter
+    assert "encoded link" in book and "mixed case" in book and "html image" in book
+    assert "[a link](javascript:alert(13))" in book  # as text
+    for name in ("llms.txt", "llms-full.txt", "SUMMARY.md", "index.md"):
+        first = pyromark.html(texts[name]).split("\n")[0]
+        assert first == "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>", (name, first)
+    assert pages[0]["title"] == HOSTILE_TITLE

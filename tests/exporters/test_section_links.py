@@ -1,7 +1,7 @@
 """A link to ``page#id`` lands on that section of the chapter, not on its top, in the
 Markdown book, the HTML site, the EPUB and the PDF, when the id was on a heading (or its
-section) or on a defined term (an API entry); an id on nothing of the kind lands on the
-chapter, as before."""
+section), on a defined term (an API entry) or on any other element (here a paragraph);
+an id the page does not have lands on the chapter."""
 
 from __future__ import annotations
 
@@ -68,10 +68,11 @@ async def test_markdown_book_html_site_and_epub_land_on_the_section(
     book = paths["markdown"].read_text(encoding="utf-8")
     assert "[the usage section](#ref--usage)" in book
     assert "[open method](#ref--ref.Client.open)" in book
-    assert "[an index entry](#ref)" in book  # an id on a paragraph: the chapter
+    assert "[an index entry](#ref--index-7)" in book  # an id on a paragraph: that paragraph
     assert "[the reference](#ref)" in book
     assert '<a id="ref--usage"></a>\n\n### Usage of `Client`' in book
     assert '<a id="ref--ref.Client.open"></a>\n\n`open(path)`' in book
+    assert '<a id="ref--index-7"></a>\n\nOpens a path.' in book
     assert "**handle**" in book and "term-handle" not in book  # linked from nowhere: no mark
 
     with zipfile.ZipFile(paths["html"]) as site:
@@ -80,7 +81,8 @@ async def test_markdown_book_html_site_and_epub_land_on_the_section(
     hrefs = {a.text_content(): a.get("href") for a in start_page.xpath("//main//a")}
     assert hrefs["the usage section"] == "ref.html#ref--usage"
     assert hrefs["open method"] == "ref.html#ref--ref.Client.open"
-    assert hrefs["an index entry"] == hrefs["the reference"] == "ref.html"
+    assert hrefs["an index entry"] == "ref.html#ref--index-7"
+    assert hrefs["the reference"] == "ref.html"
     [heading] = reference.xpath('//*[@id="ref--usage"]')
     assert heading.tag == "h2" and heading.text_content() == "Usage of Client"
     [mark] = reference.xpath('//*[@id="ref--ref.Client.open"]')
@@ -115,8 +117,75 @@ async def test_pdf_link_goes_to_the_section_page(
     assert usage_page > chapter_page  # the filler pushed it down
     start_page = reader.get_destination_page_number(start_item)
     # The start chapter's links: the section's page, the method's (on it or the next),
-    # then the chapter's twice.
-    usage, method, *rest = link_targets(reader, start_page)
+    # the index entry's (the paragraph after the method), then the chapter's.
+    usage, method, entry, chapter = link_targets(reader, start_page)
     assert usage == usage_page and method in (usage_page, usage_page + 1)
     assert "open(path)" in (reader.pages[method].extract_text() or "")
-    assert rest == [chapter_page, chapter_page]
+    assert "Opens a path." in (reader.pages[entry].extract_text() or "")
+    assert chapter == chapter_page
+
+
+ENTRIES = """<!doctype html><html><head><title>Entries</title></head><body><main>
+<h1>Entries</h1>
+<p>Entries in markup no generator rule knows, each linked from the start page.</p>
+{filler}
+<div class="member" id="foo.bar"><code>foo.bar()</code><p>Calls bar.</p></div>
+{filler}
+<h4><a name="legacy"></a>Legacy entry</h4><p>Legacy body.</p>
+{filler}
+<p>Some text with <span id="inline.target">an inline target</span> inside.</p>
+{filler}
+<ul><li><dl><dt id="nested.x">nested.x()</dt><dd>Nested body.</dd></dl></li></ul>
+<table><tr id="row.y"><td>row.y</td><td>A row entry.</td></tr></table>
+<pre><code><span id="line-3">code line three</span></code></pre>
+</main></body></html>""".format(filler="<p>Filler paragraph between entries.</p>" * 3)
+ENTRY_IDS = ["foo.bar", "legacy", "inline.target", "nested.x", "row.y", "line-3"]
+ENTRY_TEXT = {
+    "foo.bar": "foo.bar()",
+    "legacy": "Legacy entry",
+    "inline.target": "an inline target",
+    "nested.x": "nested.x()",
+    "row.y": "row.y",
+    "line-3": "code line three",
+}
+
+
+async def test_every_entry_anchor_sits_at_its_entry(
+    server: TestServer, crawl: CrawlFn, tmp_path: Path
+) -> None:
+    links = " ".join(f'<a href="entries.html#{i}">to {i}</a>' for i in ENTRY_IDS)
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    server.route(
+        "/docs/index.html",
+        Reply(
+            body=f"<html><head><title>Start</title></head><body><main><h1>Start</h1>"
+            f"<p>Links: {links}.</p></main></body></html>"
+        ),
+    )
+    server.route("/docs/entries.html", Reply(body=ENTRIES))
+    start = server.url("/docs/index.html")
+    _, store = await crawl(start, use_sitemaps=False)
+    paths = await asyncio.to_thread(export, store, start, ["markdown", "html"], tmp_path)
+
+    book = paths["markdown"].read_text(encoding="utf-8")
+    chapter = book[book.index('<a id="entries"></a>') :]
+    top = chapter[: chapter.index("Entries in markup")]
+    assert '<a id="entries--' not in top, top  # nothing piles up at the chapter's top
+    for entry in ENTRY_IDS:
+        assert f"[to {entry}](#entries--{entry})" in book
+        mark = f'<a id="entries--{entry}"></a>'
+        assert book.count(mark) == 1, entry
+        after = book[book.index(mark) + len(mark) :].lstrip("\n #`*")
+        assert after.startswith(ENTRY_TEXT[entry]), (entry, after[:60])
+    assert "Some text with " + '<a id="entries--inline.target"></a>an inline target' in book
+
+    with zipfile.ZipFile(paths["html"]) as site:
+        page = lxml.html.fromstring(site.read("entries.html"))
+        start_page = lxml.html.fromstring(site.read("index.html"))
+    hrefs = {a.text_content(): a.get("href") for a in start_page.xpath("//main//a")}
+    for entry in ENTRY_IDS:
+        assert hrefs[f"to {entry}"] == f"entries.html#entries--{entry}"
+        [element] = page.xpath(f'//*[@id="entries--{entry}"]')
+        following = element.xpath("string(following::text()[normalize-space()][1])")
+        own = element.text_content().strip()
+        assert (own or following.strip()).startswith(ENTRY_TEXT[entry]), (entry, own, following)

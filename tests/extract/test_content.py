@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
+
+import pyromark
 
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.content import extract
@@ -202,3 +205,50 @@ def test_text_that_looks_like_a_tag_stays_text() -> None:
     )
     assert "fn f<T>()" in markdown
     assert plain_text(markdown).startswith("impl<T> uses the <b> tag")
+
+
+def test_underscores_and_asterisks_in_text_stay_text() -> None:
+    """``<cite>__name__</cite>`` is text, not bold "name"; code and URLs keep theirs."""
+    markdown = to_markdown(
+        "<p><cite>__name__</cite> and *args* in snake_case, <code>__init__</code>, "
+        '<a href="https://x.org/a_b_c">https://x.org/a_b_c</a>, '
+        '<a href="https://x.org/__d__">__d__</a></p><pre>a_b *c* __e__</pre>',
+        "https://x.org/",
+    )
+    assert markdown.startswith(r"\_\_name\_\_ and \*args\* in snake\_case, `__init__`, ")
+    assert "<https://x.org/a_b_c>" in markdown
+    assert r"[\_\_d\_\_](https://x.org/__d__)" in markdown
+    assert "```\na_b *c* __e__\n```" in markdown
+
+
+def test_only_web_links_and_raster_data_images_reach_the_markdown() -> None:
+    """Entity-encoded ``javascript&colon;`` is still ``javascript:`` once parsed: such a
+    link keeps its text only; a ``data:`` image that is not a raster picture goes (its alt
+    text stays); text that spells out a Markdown link to a script stays text."""
+    markdown = md(
+        '<main><p><a href="javascript&colon;alert(1)">one</a> '
+        '<a href="JaVa&#x53;cript:alert(2)">two</a> <a href=" java\tscript:alert(3)">three</a> '
+        '<a href="vbscript:x">four</a> <a href="data:text/html,x">five</a> '
+        '<a href="mailto:a@example.org">mail</a> <a href="#s">here</a> '
+        '<a href="ftp://example.org/f">ftp</a></p>'
+        '<p><img src="data:text/html;base64,PHNjcmlwdD4=" alt="evil"> '
+        '<img src="data:image/svg+xml,&lt;svg onload=alert(1)&gt;" alt="svg"> '
+        '<img src="data:image/png;base64,iVBORw0KGgo=" alt="dot"></p>'
+        "<p>[six](javascript:alert(6)) ![seven](data:text/html,x) "
+        "[eight](&amp;#106;avascript:alert(8)) [nine](javascript\\:alert(9))</p>"
+        "<p>[ten]: javascript:alert(10)</p>"
+        "<p>Also &lt;javascript:alert(11)&gt; and &lt;ftp://example.org/f&gt;</p></main>"
+    )
+    rendered = pyromark.html(markdown)  # what a Markdown reader makes of it
+    urls = re.findall(r'(?:href|src)="([^"]*)"', rendered)
+    assert urls == [
+        "mailto:a@example.org",
+        "https://docs.example.org/guide/page.html#s",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "javascript%5C:alert(9)",  # a relative link: the escaped backslash is text
+    ], rendered
+    assert "&lt;javascript:alert(11)&gt;" in rendered and "&lt;ftp:" in rendered
+    assert "[ten]: javascript:alert(10)" in rendered
+    assert "one two three four five [mail](mailto:a@example.org) [here](" in markdown
+    assert "![dot](data:image/png;base64,iVBORw0KGgo=)" in markdown
+    assert "evil" in markdown and "svg" in markdown

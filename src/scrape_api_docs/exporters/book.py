@@ -4,12 +4,15 @@ Every exporter builds on this: it computes the order and anchors from light page
 records, then yields chapters one at a time from the page store.
 
 Anchors: a chapter's is a slug of its path (``library-os``, never containing ``--``); a
-section's is ``<chapter>--<id>``, for each id the page had on a heading or a defined term
-(a Sphinx API entry's ``<dt id>``): ``os.html#os.getcwd`` becomes
-``library-os--os.getcwd``. A link to ``page#id`` goes to that section, else (an id on
-nothing of the kind) to the chapter. Each chapter body carries an ``<a id="...">`` for
-every one of its section anchors that some link goes to, just before its heading or term
-(or at the top of the chapter when that is not found), so every section link lands.
+section's is ``<chapter>--<id>``, for each id the page had on a heading, a defined term
+(a Sphinx API entry's ``<dt id>``) or any other element of its content (a ``<div id>``
+entry, a ``<span id>``, an ``<a name>``): ``os.html#os.getcwd`` becomes
+``library-os--os.getcwd``. A link to ``page#id`` goes to that section, else (an id the
+page did not have) to the chapter. Each chapter body carries an ``<a id="...">`` for every
+one of its section anchors that some link goes to: where extraction saw its element
+(``Document.places``: a line of its own before the block, or inline where the element's
+text begins), else just before its heading or term, found by text (pages stored before
+places were kept), else at the top of the chapter; so every section link lands.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.document import Document
-from scrape_api_docs.extract.markdown import outside_fences
+from scrape_api_docs.extract.markdown import escape_markdown, outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
 
@@ -35,6 +38,8 @@ _HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
 _HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.*)$", re.M)
 _ID_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _MATCH_JUNK = re.compile(r"[\W_]+")
+_BLOCK_PREFIX = re.compile(r"(?:#{1,6}[ \t]+)?")
+"""What may come before a place on its line for the mark to go on a line of its own."""
 _PARAGRAPH = re.compile(r"(?![*+-] |\d+[.)] )[\w`*_\[]")
 """A line that can open a plain paragraph (what a term becomes): not a list item, quote,
 table, indented block or HTML."""
@@ -185,7 +190,7 @@ def chapter_parts(
     if opens_with_top:
         heading, _, body = body.partition("\n")
     else:
-        heading = f"{'#' * level} {escape_link_text(chapter.ref.title)}"
+        heading = f"{'#' * level} {escape_markdown(chapter.ref.title)}"
     top_marks = "".join(f"{section_mark(anchor)}\n" for anchor in unplaced)
     return heading, (top_marks + "\n" + body.strip()).strip()
 
@@ -225,16 +230,19 @@ def mark_sections(
     *,
     skip_first: bool,
 ) -> tuple[str, list[str]]:
-    """``markdown`` with a ``section_mark`` line before each heading and each term (the
-    paragraph a ``<dt>`` became) whose id has a section anchor, and the anchors not placed
-    (not found, or the first heading's when ``skip_first``: it becomes the chapter title).
-    The page's headings and terms are found in the Markdown in order, by their text
-    without markup."""
+    """``markdown`` (``document.markdown`` stripped) with a ``section_mark`` for each id
+    that has a section anchor, and the anchors not placed (not found, or the first
+    heading's when ``skip_first``: it becomes the chapter title). An id with a place
+    (``Document.places``) is marked there; headings, and terms of pages stored before
+    places were kept, are found in the Markdown in order, by their text without markup,
+    and marked on a line before them."""
     if not sections:
         return markdown, []
+    placed: set[str] = set()
+    if document.places:
+        markdown = _mark_places(markdown, document, sections, placed, skip_first=skip_first)
     headings = _InOrder([(h.text, h.anchor) for h in document.headings])
     terms = _InOrder([(t.text, t.anchor) for t in document.terms])
-    placed: set[str] = set()
     first = skip_first
 
     def transform(text: str) -> str:
@@ -263,6 +271,50 @@ def mark_sections(
     return marked, [a for a in sections.values() if a not in placed]
 
 
+def _mark_places(
+    markdown: str,
+    document: Document,
+    sections: dict[str, str],
+    placed: set[str],
+    *,
+    skip_first: bool,
+) -> str:
+    """``markdown`` (``document.markdown`` stripped) with a mark for each section whose id
+    has a place: a line of its own when the place opens a block (a paragraph or heading
+    line after a blank one), else inline, right where the element's text begins. With
+    ``skip_first``, places on the opening heading's line are left for the chapter's top."""
+    lead = len(document.markdown) - len(document.markdown.lstrip())
+    first_line = markdown.find("\n") if skip_first else -1
+    spots: list[tuple[int, str]] = []
+    for raw, at in document.places.items():
+        anchor = sections.get(raw)
+        offset = at - lead
+        if anchor is None or anchor in placed or not 0 <= offset <= len(markdown):
+            continue
+        if skip_first and (first_line < 0 or offset <= first_line):
+            continue
+        spots.append((offset, anchor))
+        placed.add(anchor)
+    if not spots:
+        return markdown
+    spots.sort()
+    out: list[str] = []
+    position = 0
+    for offset, anchor in spots:
+        start = markdown.rfind("\n", 0, offset) + 1
+        opens_block = start == 0 or markdown.startswith("\n\n", start - 2)
+        if opens_block and _BLOCK_PREFIX.fullmatch(markdown, start, offset):
+            out.append(markdown[position:start])
+            out.append(f"{section_mark(anchor)}\n\n")
+            position = start
+        else:
+            out.append(markdown[position:offset])
+            out.append(section_mark(anchor))
+            position = offset
+    out.append(markdown[position:])
+    return "".join(out)
+
+
 class _InOrder:
     """Texts (with their ids) expected in this order: ``next(text)`` finds the first one
     after the last found with that text, and gives its id."""
@@ -289,11 +341,6 @@ class _InOrder:
 
 def _match_key(text: str) -> str:
     return _MATCH_JUNK.sub("", text.lower())
-
-
-def escape_link_text(text: str) -> str:
-    """``text`` safe inside ``[...]`` and on one line."""
-    return text.replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
 
 
 def _host(url: str) -> str:

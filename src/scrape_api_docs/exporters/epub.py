@@ -113,8 +113,10 @@ def export_epub(
         for chapter in book:
             rendered = render_chapter(book, chapter, _chapter_href)
             local = shelf.embed(rendered.image_urls)
+            if local:  # again, pointing at the embedded copies (the rest is alt text)
+                rendered = render_chapter(book, chapter, _chapter_href, local)
             chapter_title = _text(chapter.ref.title) or chapter.ref.anchor
-            body = _body(rendered.body_html, targets, local)
+            body = _body(rendered.body_html, targets, frozenset(local.values()))
             doc = _chapter(chapter_title, rendered.source_url, body, language)
             zf.writestr(f"EPUB/text/{rendered.anchor}.xhtml", doc)
             written.append(_Written(rendered.anchor, chapter_title))
@@ -184,9 +186,7 @@ class _Targets:
     """Section anchors as XML ids: each is in its chapter's file (see ``book``)."""
 
 
-def _body(
-    body_html: str, targets: _Targets, images: Mapping[str, str]
-) -> list[etree._Element | str]:
+def _body(body_html: str, targets: _Targets, images: frozenset[str]) -> list[etree._Element | str]:
     """The chapter's content as XHTML elements (and leading text), fixed up for EPUB."""
     wrapper = lxml.html.fragment_fromstring(_CONTROL.sub("", body_html), create_parent="div")
     ids: set[str] = set()
@@ -243,10 +243,11 @@ def _fix_element(el: lxml.html.HtmlElement) -> None:
             del el.attrib[name]
 
 
-def _fix_image(img: lxml.html.HtmlElement, images: Mapping[str, str]) -> None:
-    """Point an image at its embedded copy, or put its alt text in its place."""
-    src = images.get(img.get("src") or "")
-    if src is None:
+def _fix_image(img: lxml.html.HtmlElement, images: frozenset[str]) -> None:
+    """Point an image at its embedded copy (``render_chapter`` made every other image its
+    alt text; one that is not embedded all the same goes, leaving its alt text)."""
+    src = img.get("src") or ""
+    if src not in images:
         alt = (img.get("alt") or "").strip()
         _remove_keeping_tail(img, f"[{alt}]" if alt else "")
         return

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import nh3
 import pyromark
@@ -23,6 +24,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
+from pygments.styles.default import DefaultStyle
+from pygments.token import Error, _TokenType
 from pygments.util import ClassNotFound
 
 from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
@@ -51,11 +54,22 @@ _MARKED_HEADING = re.compile(r'(?:<p><a id="([^"]*)"></a></p>\s*)?<h([1-6])>(.*?
 _CODE_BLOCK = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>', re.S)
 _TAG = re.compile(r"<[^>]*>")
 _ID = re.compile(r'\bid="([^"]*)"')
+_UNSHOWN_IMAGE = re.compile(r'<img\b(?![^>]*\ssrc=")[^>]*>')
+"""An image the sanitiser left without a ``src`` (nh3 writes every attribute quoted)."""
+_ALT = re.compile(r'\salt="([^"]*)"')
+
+
+class _CodeStyle(DefaultStyle):
+    """Pygments' default theme without its red box around Error tokens: a lexer marks as
+    an error whatever it does not expect (the ``$`` of a shell session labelled Python),
+    and a docs page's code is what it is, not a mistake to point at."""
+
+    styles: ClassVar[dict[_TokenType, str]] = {**DefaultStyle.styles, Error: ""}
 
 
 def highlight_css(selector: str = ".highlight") -> str:
-    """The stylesheet for highlighted code (Pygments' default theme)."""
-    return str(HtmlFormatter(style="default").get_style_defs(selector))  # type: ignore[no-untyped-call]
+    """The stylesheet for highlighted code, the one every export uses."""
+    return str(HtmlFormatter(style=_CodeStyle).get_style_defs(selector))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,9 @@ def render_chapter(
     image_src: Mapping[str, str] | None = None,
 ) -> RenderedChapter:
     """One chapter as sanitised HTML. ``image_src`` maps an image URL to the src to write
-    (an embedded copy); images not in it keep their absolute URL."""
+    (an embedded copy); an image not in it becomes its alt text in brackets, so no export
+    makes whoever opens it fetch anything from elsewhere (``image_urls`` lists them all,
+    for the exporter to fetch and render again)."""
     title, body = chapter_markdown(book, chapter)
     anchor = chapter.ref.anchor
     images: list[str] = []
@@ -106,7 +122,7 @@ def render_chapter(
             return value
         if attr == "src" and tag == "img":
             images.append(value)
-            return (image_src or {}).get(value, value)
+            return (image_src or {}).get(value)
         if attr == "id":
             return f"{anchor}--{value}" if not value.startswith(f"{anchor}--") else value
         return value
@@ -121,8 +137,16 @@ def render_chapter(
         url_schemes=_SAFE_SCHEMES,
         link_rel=None,
     )
+    if "<img" in clean:
+        clean = _UNSHOWN_IMAGE.sub(_alt_text, clean)
     source = chapter.document.final_url or chapter.ref.url
     return RenderedChapter(anchor, title, source, clean, tuple(dict.fromkeys(images)))
+
+
+def _alt_text(match: re.Match[str]) -> str:
+    alt = _ALT.search(match.group(0))
+    text = " ".join(html.unescape(alt.group(1)).split()) if alt else ""
+    return escape(f"[{text}]") if text else ""
 
 
 def _heading_ids(rendered: str, anchor: str) -> str:

@@ -6,15 +6,17 @@ Layout of the zip (no top folder)::
     <anchor>.html           every other chapter, flat, so every link is a plain file name
     contents.html           every page in order (only when sidebars are windowed, see below)
     assets/style.css        readable defaults and the Pygments colours
+    assets/icon.svg         a blank icon, so no browser asks the server for /favicon.ico
     assets/site.js          our only code: the search box, the sidebar scrolled to the page
     assets/search-index.js  ``window.SEARCH_INDEX = {...}``: a script, not JSON, because
                             ``fetch()`` is refused for ``file://`` pages; loaded on first use
-    images/<hash>.<ext>     images, when an image loader is given; without one, images keep
-                            their absolute URL and load from their site like the original did
+    images/<hash>.<ext>     the images the image loader could fetch; any other image is its
+                            alt text (the site never loads anything from elsewhere)
 
 Scraped content reaches a page only through ``render_chapter`` (nh3); titles are escaped.
-Every page carries a Content-Security-Policy that allows scripts and styles only from the
-site's own files (no inline code anywhere), so a sanitiser miss still cannot run script.
+Every page carries a Content-Security-Policy that allows scripts, styles and images only
+from the site's own files (no inline code anywhere), so a sanitiser miss still cannot run
+script, and opening the site makes no request elsewhere.
 
 Pages are written into the zip one at a time; what stays in memory is the chapter list
 and a small search entry a page (title, headings, summary, its most frequent terms).
@@ -50,8 +52,9 @@ from scrape_api_docs.exporters.text import plain_text, summary
 SIDEBAR_LIMIT = 500
 INDEX_SCRIPT = "assets/search-index.js"
 CONTENTS = "contents.html"
+ICON = "assets/icon.svg"
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'"
 )
 _TERMS_PER_PAGE = 120
@@ -108,6 +111,7 @@ def export_html_site(
             write_text(archive, CONTENTS, site.contents_page())
         write_text(archive, "assets/style.css", stylesheet())
         write_text(archive, "assets/site.js", _asset("site.js"))
+        write_text(archive, ICON, '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>\n')
         write_text(archive, INDEX_SCRIPT, index_script(book.title, entries))
     return path
 
@@ -130,7 +134,8 @@ def _render(
     written: set[str],
 ) -> RenderedChapter:
     """The chapter's HTML; with a loader, its images copied into ``images/`` and the page
-    rendered again pointing at the copies (only pages that show images pay twice)."""
+    rendered again pointing at the copies (only pages that show images pay twice). An
+    image not copied is its alt text."""
 
     def link_for(anchor: str) -> str:
         page = files.get(chapter_of(anchor), "index.html")
@@ -192,6 +197,7 @@ class _Site:
             head_title=escape(head_title),
             site_title=escape(self.book.title),
             index=INDEX_SCRIPT,
+            icon=ICON,
             sidebar=sidebar,
             main=main,
         )
@@ -285,7 +291,8 @@ def index_script(title: str, entries: list[list[object]]) -> str:
     return f"window.SEARCH_INDEX = {data};\n"
 
 
-# The data: icon spares every server a request for /favicon.ico (and a 404 in its log).
+# The site's own (blank) icon spares every server a request for /favicon.ico (and a 404
+# in its log); a data: icon would need ``img-src data:``.
 _PAGE = """<!DOCTYPE html>
 <html lang="{lang}">
 <head>
@@ -295,7 +302,7 @@ _PAGE = """<!DOCTYPE html>
 <meta name="referrer" content="no-referrer">
 <meta name="generator" content="scrape-api-docs {version}">
 <title>{head_title}</title>
-<link rel="icon" href="data:,">
+<link rel="icon" href="{icon}">
 <link rel="stylesheet" href="assets/style.css">
 <script src="assets/site.js" defer></script>
 </head>

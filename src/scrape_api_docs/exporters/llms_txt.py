@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from scrape_api_docs.crawler.urls import scope_folder
 from scrape_api_docs.exporters.book import Book, ChapterRef
 from scrape_api_docs.exporters.text import summary
+from scrape_api_docs.extract.markdown import escape_markdown
 
 
 def _section(ref: ChapterRef, folder: str) -> str:
@@ -20,10 +21,6 @@ def _section(ref: ChapterRef, folder: str) -> str:
     return first.replace("-", " ").replace("_", " ").title() if sep and first else "Docs"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.replace("[", "(").replace("]", ")").split())
-
-
 def export_llms_txt(book: Book, path: Path) -> Path:
     folder = scope_folder(book.start_url)
     sections: dict[str, list[str]] = {}
@@ -32,15 +29,14 @@ def export_llms_txt(book: Book, path: Path) -> Path:
         description = summary(chapter.document.markdown)
         if position == 0:
             intro = description
-        line = (
-            f"- [{_one_line(chapter.ref.title)}]({chapter.document.final_url or chapter.ref.url})"
-        )
+        url = chapter.document.final_url or chapter.ref.url
+        line = f"- [{escape_markdown(chapter.ref.title)}]({url})"
         if description:
-            line += f": {_one_line(description)}"
+            line += f": {escape_markdown(description)}"
         sections.setdefault(_section(chapter.ref, folder), []).append(line)
     with path.open("w", encoding="utf-8") as out:
-        out.write(f"# {_one_line(book.title)}\n\n")
-        out.write(f"> {_one_line(intro) or 'Documentation from ' + book.start_url}\n\n")
+        out.write(f"# {escape_markdown(book.title)}\n\n")
+        out.write(f"> {escape_markdown(intro or 'Documentation from ' + book.start_url)}\n\n")
         out.write(f"Crawled from <{book.start_url}>; the full text is in llms-full.txt.\n")
         for name, lines in sections.items():
             out.write(f"\n## {name}\n\n" + "\n".join(lines) + "\n")
@@ -52,8 +48,8 @@ def export_llms_txt(book: Book, path: Path) -> Path:
 
 
 def _full_text(book: Book) -> Iterator[str]:
-    yield f"# {_one_line(book.title)}\n\n"
+    yield f"# {escape_markdown(book.title)}\n\n"
     for chapter in book:
         url = chapter.document.final_url or chapter.ref.url
-        yield f"## {_one_line(chapter.ref.title)}\n\nSource: <{url}>\n\n"
+        yield f"## {escape_markdown(chapter.ref.title)}\n\nSource: <{url}>\n\n"
         yield chapter.document.markdown.strip() + "\n\n"

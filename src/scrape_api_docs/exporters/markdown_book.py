@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts, escape_link_text
+from scrape_api_docs.exporters.book import Book, Chapter, chapter_parts
+from scrape_api_docs.extract.markdown import escape_markdown
 
 
 def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) -> None:
-    out.write(f"# {escape_link_text(book.title)}\n\n")
+    out.write(f"# {escape_markdown(book.title)}\n\n")
     out.write(f"Source: <{book.start_url}>\n\n")
     if include_toc:
         out.write("## Contents\n\n")
         for ref in book.chapters:
-            out.write(f"- [{escape_link_text(ref.title)}](#{ref.anchor})\n")
+            out.write(f"- [{escape_markdown(ref.title)}](#{ref.anchor})\n")
         out.write("\n")
     for chapter in book:
         out.write(render_chapter(book, chapter))

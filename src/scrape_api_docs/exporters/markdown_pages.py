@@ -26,8 +26,8 @@ from scrape_api_docs.exporters.book import (
     Chapter,
     chapter_of,
     chapter_parts,
-    escape_link_text,
 )
+from scrape_api_docs.extract.markdown import escape_markdown
 
 SUMMARY = "SUMMARY.md"
 _PAGE_SUFFIX = re.compile(r"\.(x?html?|php|aspx?|jsp|md|markdown|txt)$", re.I)
@@ -132,9 +132,9 @@ def relative_link(here: str, there: str, fragment: str = "") -> str:
 
 
 def _summary(book: Book, paths: dict[str, str]) -> str:
-    lines = [f"# {escape_link_text(book.title)}", "", f"Source: <{book.start_url}>", ""]
+    lines = [f"# {escape_markdown(book.title)}", "", f"Source: <{book.start_url}>", ""]
     lines += [
-        f"- [{escape_link_text(ref.title)}]({quote(paths[ref.anchor])})" for ref in book.chapters
+        f"- [{escape_markdown(ref.title)}]({quote(paths[ref.anchor])})" for ref in book.chapters
     ]
     return "\n".join(lines) + "\n"
 

@@ -109,6 +109,8 @@ table { table-layout: fixed; width: 100%; border-collapse: collapse; overflow-wr
 th, td { border: 1px solid #ccc; padding: 3pt 4pt; vertical-align: top; text-align: left; }
 img { max-width: 100%; height: auto; }
 blockquote { margin: 6pt 0; padding-left: 10pt; border-left: 3px solid #ddd; }
+/* An admonition is a blockquote opening with its title: the title never ends a page. */
+blockquote > :first-child { break-after: avoid; }
 """
 
 _BODY_H1 = re.compile(r"<(/?)h1\b")

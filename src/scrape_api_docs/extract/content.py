@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
+from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
 # its sidebars (MkDocs Material puts both navs inside main.md-main).
@@ -165,6 +166,8 @@ class Extracted:
     headings: list[Heading] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     code_languages: list[str] = field(default_factory=list)
+    marked: list[str] = field(default_factory=list)
+    """The ids ``content_html`` carries a ``markdown.mark`` for, in mark order."""
 
 
 def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
@@ -367,6 +370,12 @@ def _normalise_code(content: LexborNode) -> list[str]:
         fresh = LexborHTMLParser(f"<pre><code{cls}>{html.escape(text)}</code></pre>").css_first(
             "pre"
         )
+        # Ids in the code (a listing's line anchors) stay, as empty spans before it.
+        ids = [pre.attributes.get("id"), *(n.attributes.get("id") for n in pre.css("[id]"))]
+        for anchor in filter(None, ids):
+            span = LexborHTMLParser(f'<span id="{html.escape(anchor)}"></span>').css_first("span")
+            if span is not None:
+                pre.insert_before(span)
         if fresh is not None:
             pre.replace_with(fresh)
         if lang and lang not in languages:
@@ -431,12 +440,16 @@ def _normalise_definitions(content: LexborNode) -> list[Term]:
         signature = "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None
         # A signature is a run of spans: joining them with spaces would give "f ( x )".
         text = _text(dt) if signature or anchor else ""
+        # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
+        id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
         if signature:
-            fresh = LexborHTMLParser(f"<p><code>{html.escape(text)}</code></p>").css_first("p")
-        else:
-            fresh = LexborHTMLParser(f"<p><strong>{dt.inner_html or ''}</strong></p>").css_first(
+            fresh = LexborHTMLParser(f"<p{id_attr}><code>{html.escape(text)}</code></p>").css_first(
                 "p"
             )
+        else:
+            fresh = LexborHTMLParser(
+                f"<p{id_attr}><strong>{dt.inner_html or ''}</strong></p>"
+            ).css_first("p")
         if anchor and text:
             terms.append(Term(text, anchor))
         if fresh is not None:
@@ -473,6 +486,78 @@ def _fix_images(content: LexborNode) -> None:
             lazy = attrs.get("data-src") or attrs.get("data-original")
             if lazy:
                 img.attrs["src"] = lazy
+
+
+def _drop_unsafe_urls(content: LexborNode) -> None:
+    """Links the URL rule refuses (``javascript:``, even entity-encoded: the parser has
+    decoded it) keep their text only; images it refuses become their alt text."""
+    for a in content.css("a[href]"):
+        if not link_allowed(a.attributes.get("href") or ""):
+            a.unwrap()
+    for img in content.css("img[src]"):
+        if not image_allowed(img.attributes.get("src") or ""):
+            img.replace_with(img.attributes.get("alt") or "")
+
+
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_CODE_TAGS = frozenset({"pre", "code", "kbd", "samp"})
+_CONTAINERS = frozenset(
+    {"div", "section", "article", "main", "header", "aside", "figure", "details", "summary"}
+    | {"p", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody"}
+    | {"tfoot", "tr", "td", "th", "caption"}
+    | _HEADING_TAGS
+)
+"""Blocks a mark goes into, down to the first line of text they show."""
+
+
+def _mark_targets(content: LexborNode, taken: set[str]) -> list[str]:
+    """Every element of the content with an id (or an ``<a name>``) that no heading has
+    taken gets a ``markdown.mark`` at the start of the first line of the block it belongs
+    to, whatever the generator's markup: a ``<div id>`` entry, a ``<span id>`` in a
+    paragraph, an ``<a name>`` in a heading, a term's paragraph. The Markdown then tells
+    where each id sits. Returns the ids in mark order."""
+    ids: list[str] = []
+    seen = set(taken)
+    for el in content.css("[id], a[name]"):
+        anchor = el.attributes.get("id") or el.attributes.get("name")
+        if not anchor or anchor in seen or el.tag in _HEADING_TAGS:
+            continue
+        if len(ids) >= MAX_MARKS:
+            break
+        seen.add(anchor)
+        text = mark(len(ids))
+        node, inside = _mark_place(el, content)
+        if not inside:
+            node.insert_before(text)
+        elif node.child is not None:
+            node.child.insert_before(text)
+        else:
+            node.insert_child(text)
+        ids.append(anchor)
+    return ids
+
+
+def _mark_place(el: LexborNode, content: LexborNode) -> tuple[LexborNode, bool]:
+    """(node, True: at its start / False: just before it) for ``el``'s mark. Code stays
+    verbatim, so an id inside code is marked before the outermost code element."""
+    code: LexborNode | None = None
+    node: LexborNode | None = el
+    while node is not None and node is not content:
+        if node.tag in _CODE_TAGS:
+            code = node
+        node = node.parent
+    if code is not None:
+        return code, False
+    if el.tag in _VOID:
+        return el, False
+    node = el
+    while True:  # down through the blocks that open el, to its first line of text
+        child = node.child
+        while child is not None and child.is_text_node and not (child.text_content or "").strip():
+            child = child.next
+        if child is None or not child.is_element_node or child.tag not in _CONTAINERS:
+            return node, True
+        node = child
 
 
 def _headings(content: LexborNode) -> list[Heading]:
@@ -533,7 +618,9 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     terms = _normalise_definitions(content)
     _fix_images(content)
     _trim_urls(content)
+    _drop_unsafe_urls(content)
     headings = _headings(content)
+    marked = _mark_targets(content, {h.anchor for h in headings if h.anchor})
     return Extracted(
         title=_title(tree, headings),
         content_html=content.html or "",
@@ -544,4 +631,5 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         headings=headings,
         terms=terms,
         code_languages=languages,
+        marked=marked,
     )

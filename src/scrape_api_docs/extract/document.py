@@ -32,6 +32,11 @@ class Document:
     headings: list[Heading] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     """Terms with ids, in page order: what else a link's ``#id`` may land on."""
+    places: dict[str, int] = field(default_factory=dict)
+    """Where each other id of the content sits (a ``<div id>`` entry, a ``<span id>``, an
+    ``<a name>``, a term's paragraph): the character offset in ``markdown`` of the line,
+    or of the spot in it, where that element's text begins. A link to ``page#id`` lands
+    there."""
     links: list[str] = field(default_factory=list)
     """Every http(s) page the page links to, absolute, fragment dropped, in page order."""
     content_links: list[str] = field(default_factory=list)

@@ -1,7 +1,15 @@
-"""Clean content HTML to Markdown: one converter for every path (static, rendered, exports)."""
+"""Clean content HTML to Markdown: one converter for every path (static, rendered, exports).
+
+What may reach any Markdown we write is decided here: ``escape_markdown`` for every text
+we put into Markdown ourselves (titles, summaries), and one URL rule (``link_allowed``,
+``image_allowed``): links only to http(s) and mailto (relative ones become http(s) against
+the page), images only from http(s) or raster ``data:`` pictures. Extraction applies it to
+the page's HTML; the prose pass here catches what text spells out in Markdown syntax.
+"""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -13,6 +21,7 @@ _OPTIONS = ConversionOptions(
     bullets="-",
     list_indent_width=2,
     escape_asterisks=True,
+    escape_underscores=True,
     code_block_style="backticks",
     extract_metadata=False,
     autolinks=True,
@@ -25,7 +34,85 @@ _CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 # "<" that would open an HTML tag (text such as ``impl<T>`` or "the <b> tag"), but not an
 # autolink (``<https://...>``): the converter leaves it bare, and Markdown renderers
 # would turn it into a tag and lose the text.
-_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])(?!(?:https?|mailto|ftp):)")
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])(?!(?:https?|mailto):)")
+_DESTINATION = re.compile(r"\]\(\s*<?([^\s)>]*)")
+"""The start of a link's or image's destination: ``](url``."""
+_REFERENCE = re.compile(r"^( {0,3})\[(?=(?:[^\]\\\n]|\\.)+\]:)", re.M)
+"""A line that would be a link reference definition (``[label]: url``): the converter
+writes none, so one in the prose is text that would define a link."""
+
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+"""The schemes a link in an export may have (relative links resolve to http(s))."""
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f]+")
+_RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|jpg|gif|webp)[;,]")
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_TEXT_SPECIALS = re.compile(r"([\\`*_\[\]<>#~|])|&(?=#?\w+;)")
+
+
+def _scheme(url: str) -> tuple[str | None, str]:
+    """(scheme or None for a relative URL, the URL as a browser reads it): without ASCII
+    whitespace and control characters (browsers drop them), lower case."""
+    clean = _URL_JUNK.sub("", url).lower()
+    match = _SCHEME.match(clean)
+    return (match.group(1) if match else None), clean
+
+
+def link_allowed(url: str) -> bool:
+    """A link we keep: relative, or to an http(s) or mailto URL."""
+    scheme, _ = _scheme(url)
+    return scheme is None or scheme in LINK_SCHEMES
+
+
+def image_allowed(url: str) -> bool:
+    """An image we keep: relative, http(s), or a raster picture in a ``data:`` URL."""
+    scheme, clean = _scheme(url)
+    if scheme == "data":
+        return _RASTER_DATA.match(clean) is not None
+    return scheme is None or scheme in ("http", "https")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as Markdown that shows exactly that text, on one line (titles, summaries):
+    no markup, no tags, no entities, no links."""
+    one_line = " ".join(text.split())
+    return _TEXT_SPECIALS.sub(lambda m: f"\\{m.group(0)}", one_line)
+
+
+MAX_MARKS = 0xFFFE
+"""Marks one page may carry (one character each, from Unicode's plane 15)."""
+_MARK_BASE = 0xF0000
+_MARK_CHARS = "[\U000f0000-\U000ffffd]"
+_MARKS = re.compile(f"^({_MARK_CHARS}+)[ \t]*(?:\n\n|\n?\\Z)|{_MARK_CHARS}", re.M)
+"""A line of marks alone (a block of its own: it goes, blank line and all), or one mark."""
+
+
+def mark(index: int) -> str:
+    """The ``index``-th mark: a character extraction puts where an id sits, which the
+    converter keeps as text and ``take_marks`` takes out again."""
+    return chr(_MARK_BASE + index)
+
+
+def take_marks(markdown: str, count: int) -> tuple[str, list[int | None]]:
+    """``markdown`` without its marks, and where each of the first ``count`` was (a
+    character offset: the start of its block when it was a line of its own; None when the
+    converter dropped it)."""
+    places: list[int | None] = [None] * count
+    if not count:
+        return markdown, places
+    out: list[str] = []
+    size = position = 0
+    for match in _MARKS.finditer(markdown):
+        piece = markdown[position : match.start()]
+        out.append(piece)
+        size += len(piece)
+        for char in match.group(1) or match.group(0):
+            index = ord(char) - _MARK_BASE
+            if index < count and places[index] is None:
+                places[index] = size
+        position = match.end()
+    out.append(markdown[position:])
+    return "".join(out), places
 
 
 def to_markdown(content_html: str, base_url: str) -> str:
@@ -80,14 +167,34 @@ def _tidy_prose(text: str) -> str:
 
 
 def _escape_tags(prose: str) -> str:
-    """``\\<`` for a "<" that Markdown would read as the start of a tag (code spans kept)."""
-    if "<" not in prose:
+    """Outside code spans: ``\\<`` for a "<" that Markdown would read as the start of a tag,
+    ``\\](`` for a link or image whose URL the rule refuses, ``\\[`` for a line that
+    would define a link."""
+    if "<" not in prose and "](" not in prose and "]:" not in prose:
         return prose
     out: list[str] = []
     position = 0
     for span in _CODE_SPAN.finditer(prose):
-        out.append(_TAG_OPEN.sub(r"\\<", prose[position : span.start()]))
+        out.append(_escape_text(prose[position : span.start()]))
         out.append(span.group(0))
         position = span.end()
-    out.append(_TAG_OPEN.sub(r"\\<", prose[position:]))
+    out.append(_escape_text(prose[position:]))
     return "".join(out)
+
+
+def _escape_text(text: str) -> str:
+    text = _TAG_OPEN.sub(r"\\<", text)
+    if "](" in text:
+        text = _DESTINATION.sub(_refuse_destination, text)
+    if "]:" in text:
+        text = _REFERENCE.sub(r"\1\\[", text)
+    return text
+
+
+def _refuse_destination(match: re.Match[str]) -> str:
+    """A destination, as CommonMark reads it (entities decoded, escapes removed), that
+    neither rule allows is refused (``](`` escaped, the text stays). A link and an image
+    are not told apart here: the converter's own links passed the link rule in extraction,
+    and a raster picture is inert whichever it is."""
+    url = _MD_ESCAPE.sub(r"\1", html.unescape(match.group(1)))
+    return match.group(0) if link_allowed(url) or image_allowed(url) else "\\" + match.group(0)

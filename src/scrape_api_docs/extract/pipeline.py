@@ -13,7 +13,7 @@ from typing import Any
 from scrape_api_docs.crawler.encoding import decode_html
 from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.document import Document
-from scrape_api_docs.extract.markdown import to_markdown
+from scrape_api_docs.extract.markdown import take_marks, to_markdown
 
 
 def build_document(
@@ -26,13 +26,18 @@ def build_document(
     from_cache: bool = False,
 ) -> Document:
     extracted = extract(page_html, final_url, want_content_links=depth == 0)
+    markdown, at = take_marks(
+        to_markdown(extracted.content_html, extracted.base_url), len(extracted.marked)
+    )
+    places = {a: p for a, p in zip(extracted.marked, at, strict=True) if p is not None}
     return Document(
         url=url,
         final_url=final_url,
         title=extracted.title,
-        markdown=to_markdown(extracted.content_html, extracted.base_url),
+        markdown=markdown,
         headings=extracted.headings,
         terms=extracted.terms,
+        places=places,
         links=extracted.links,
         content_links=extracted.content_links,
         toc_links=extracted.toc_links,

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS documents (
 _META_FIELDS = (
     "headings",
     "terms",
+    "places",
     "links",
     "content_links",
     "toc_links",
@@ -98,8 +99,8 @@ class SqlitePageStore:
             toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
             anchors, opening = link_anchors(
                 [(level, anchor) for level, _, anchor in data["headings"]],
-                # pages stored before terms were kept have none
-                [anchor for _, anchor in data.get("terms", [])],
+                # pages stored before terms (or places) were kept have none
+                [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
             )
             out.append(PageRef(key, toc, content, title, url, anchors, opening))
         return out
