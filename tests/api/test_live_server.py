@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.server import Reply, TestServer
+from scrape_api_docs.crawler.browser import find_browser
+from tests.support.server import QuietHTTPServer, Reply, TestServer
 from tests.support.sites import page
 
 CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
@@ -134,6 +136,11 @@ class LiveServer:
             ) from None
         return time.monotonic() - started
 
+    def helpers(self) -> list[psutil.Process]:
+        """The processes the server started, and theirs, as of now."""
+        assert self.process is not None
+        return psutil.Process(self.process.pid).children(recursive=True)
+
     def cleanup(self) -> None:
         if self.process is None:
             return
@@ -163,6 +170,16 @@ def live(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in servers:
         server.cleanup()
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``processes`` that have not ended (psutil tells a reused pid apart)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
 
 
 # --- the fixture site and a webhook receiver ------------------------------------------------
@@ -227,8 +244,7 @@ def webhooks() -> Iterator[WebhookReceiver]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    receiver.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.httpd.daemon_threads = True
+    receiver.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=receiver.httpd.serve_forever, daemon=True)
     thread.start()
     yield receiver
@@ -508,6 +524,30 @@ def test_sigkill_mid_job_resumes_and_completes_once(
         assert webhooks.events("failed") == []
 
 
+# --- c2. SIGKILL leaves no helper process behind (checklist 36) --------------------------------
+def test_sigkill_leaves_no_helper_process_behind(
+    live: Callable[..., LiveServer], server: TestServer
+) -> None:
+    """The extraction pool (forkserver, its workers, the resource tracker) and the browser
+    (Playwright's driver, Chromium) end with the server, even though it could not stop them."""
+    slow_site(server, pages=4, delay=0)
+    srv = live(env={"SCRAPER_EXTRACT_PROCESSES": "2"})
+    options: dict[str, Any] = {"rate_limit": 10, "cache_enabled": False}
+    if find_browser() is not None:
+        options["render_javascript"] = True
+    with srv.client() as client:
+        job = job_when(client, submit(client, server.url("/docs/"), options=options), finished, 60)
+        assert job["status"] == "completed", job
+    helpers = srv.helpers()
+    names = " ".join(" ".join(p.cmdline()) for p in helpers)
+    assert "forkserver" in names and "resource_tracker" in names, names
+    if "render_javascript" in options:
+        assert "chrom" in names, names
+    srv.signal(signal.SIGKILL)
+    srv.wait_exit(10)
+    wait_until(lambda: not still_running(helpers), 10, "the server's helpers to end")
+
+
 # --- d. SIGTERM (checklist 25) -----------------------------------------------------------------
 async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
     live: Callable[..., LiveServer], server: TestServer, tmp_path: Path
@@ -521,6 +561,8 @@ async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
         )
         job_when(client, job_id, lambda j: j["statistics"]["pages_processed"] >= 5, 30)
     # A WebSocket client is following the job: it must not hold the shutdown up.
+    helpers = first.helpers()
+    assert helpers  # at least the extraction pool's processes
     async with asyncio.timeout(20), connect(f"{first.ws_base}/api/v1/jobs/{job_id}/stream") as ws:
         assert json.loads(await ws.recv())["type"] == "progress"
         first.signal(signal.SIGTERM)
@@ -532,7 +574,12 @@ async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
     assert all(m["type"] != "complete" for m in seen)  # handed back, not finished
     seconds = first.wait_exit(10)
     assert seconds < 10
-    assert first.process is not None and first.process.returncode in (0, -signal.SIGTERM)
+    # A normal exit (not death by the re-raised signal): the interpreter's exit handlers
+    # ran, so the extraction pool's semaphores were released, not reported leaked.
+    assert first.process is not None and first.process.returncode == 0
+    wait_until(lambda: not still_running(helpers), 10, f"the server's helpers {helpers} to end")
+    assert "leaked semaphore" not in first.log_path.read_text()
+    assert "Traceback" not in first.log_path.read_text()
     row = job_row(data_dir, job_id)
     assert row["status"] == "queued", row
     assert row["completed_at"] is None and row["error_message"] is None
