@@ -535,3 +535,23 @@ async def test_service_rotation_end_to_end(
         assert job["status"] == "failed", job
         assert "decrypt" in job["error_message"]
         assert TOKEN not in str(job)
+
+
+async def test_a_crawl_with_stored_credentials_says_it_skips_the_page_cache(
+    api: Any, server: TestServer, other_server: TestServer, tmp_path: Path
+) -> None:
+    site = ProtectedSite(server, other_server)
+    cached = {**FAST, "cache_enabled": True}
+    async with api() as (_, client):
+        stored = await client.post(
+            "/api/v1/auth/credentials",
+            json={"domain": site.domain, "auth_type": "bearer", "credentials": {"token": TOKEN}},
+        )
+        assert stored.status_code == 201, stored.text
+        submitted = await client.post("/api/v1/scrape", json={"url": site.start, "options": cached})
+        job = await wait_for_status(client, submitted.json()["job_id"], timeout=30)
+        assert job["status"] == "completed", job
+        assert job["statistics"]["cache_hits"] == 0
+        skipped = [line for line in job["logs"] if "Page cache not used" in line["message"]]
+        assert len(skipped) == 1 and skipped[0]["level"] == "info", job["logs"]
+        assert "credentials" in skipped[0]["message"]

@@ -294,10 +294,15 @@ class JobRunner:
             render_images=bool(IMAGE_FORMATS & set(job.export_formats)),
         )
         credentials = await self.credentials_for(job)
-        if credentials:
+        if credentials and config.cache_enabled:
             # The page cache is shared by URL: pages fetched with someone's credentials must
             # never be served to another job (or owner), so authenticated crawls bypass it.
             config = dataclasses.replace(config, cache_enabled=False)
+            reporter.log(
+                "info",
+                "Page cache not used: this crawl sends credentials (stored for the site or "
+                "given with the job), and pages fetched with them are never cached",
+            )
         job_dir = self.ctx.job_dir(job.id)
         store = SqlitePageStore(job_dir / "pages.sqlite")
         try:
