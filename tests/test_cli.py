@@ -23,6 +23,8 @@ def run(
     args: list[str], cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
+    # The page cache goes to the user's cache folder: a test's own, never the real one.
+    full_env["XDG_CACHE_HOME"] = str(cwd / "xdg-cache")
     full_env.update(env or {})
     return subprocess.run(
         [*CLI, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
@@ -53,7 +55,7 @@ def test_scrape_writes_the_book_and_reports(site_server: Any, tmp_path: Path) ->
     summary = next(line for line in lines if line.startswith("done:"))
     assert "5 pages" in summary and "errors" in summary and "skipped" in summary
     assert any("HTTP 404" in line for line in lines)  # genindex.html etc. are dead links
-    assert (tmp_path / "data" / "cache" / "pages.sqlite").exists()  # SCRAPER_DATA_DIR default
+    assert (tmp_path / "xdg-cache" / "scrape-api-docs" / "pages.sqlite").exists()
 
 
 def test_several_formats_with_a_title_and_author(site_server: Any, tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_several_formats_with_a_title_and_author(site_server: Any, tmp_path: Pat
 def test_second_run_is_served_from_the_cache(site_server: Any, tmp_path: Path) -> None:
     server = site_server("plain")
     args = ["scrape", server.url("/index.html"), "-o", str(tmp_path / "a.md"), "--no-rate-limit"]
-    env = {"SCRAPER_ALLOW_PRIVATE_NETWORKS": "1", "SCRAPER_DATA_DIR": str(tmp_path / "state")}
+    env = {"SCRAPER_ALLOW_PRIVATE_NETWORKS": "1", "XDG_CACHE_HOME": str(tmp_path / "state")}
     assert run(args, tmp_path, env).returncode == 0
     hits = len(server.hits)
     second = run(args, tmp_path, env)
@@ -129,6 +131,14 @@ def test_private_networks_are_refused_without_the_opt_in(site_server: Any, tmp_p
         (["scrape", "not a url"], "INVALID_URL"),
         (["scrape", "http://x.org/", "--format", "docx"], "Invalid value for '--format'"),
         (["scrape"], "Missing argument 'URL'"),
+        (
+            ["scrape", "http://x.org/", "--user-agent", "é"],
+            "--user-agent: the user agent must be printable ASCII",
+        ),
+        (["scrape", "http://x.org/", "--user-agent", "bot\tv1"], "--user-agent: the user agent"),
+        (["scrape", "http://x.org/", "--max-pages", "lots"], "'lots' is not a valid integer"),
+        (["scrape", "http://x.org/", "--wait-for-selector", "div["], "--wait-for-selector"),
+        (["keys", "revoke", "key_nope"], "no key with id 'key_nope'"),
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -189,3 +199,60 @@ def test_live_progress_bar_on_a_terminal(site_server: Any, tmp_path: Path) -> No
     assert "crawling" in text  # the live bar was drawn
     assert "done: 4 pages" in text
     assert (tmp_path / "b.md").exists()
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_crawling(
+    server: TestServer, tmp_path: Path
+) -> None:
+    server.route("/docs/", Reply(200, "<html><title>Docs</title><p>Some words.</p></html>"))
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    (tmp_path / "folder").mkdir()
+    scrape = ["scrape", server.url("/docs/"), "--allow-private-networks"]
+    cases = [
+        (["-o", str(a_file / "x.md")], f"{a_file} is a file, not a folder"),
+        (["-o", str(a_file / "deeper" / "x.md")], f"{a_file} is a file, not a folder"),
+        (["-o", "/proc/x.md"], "cannot write in /proc"),
+        (["-o", str(tmp_path / "folder")], "is a folder; give a file name"),
+        (["-o", str(a_file), "--format", "json", "--format", "epub"], "is a file; several"),
+    ]
+    for args, message in cases:
+        one_line_error(run([*scrape, *args], tmp_path), 2, message)
+    assert server.hits == []  # refused before any request
+
+
+def test_an_invalid_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    result = run(["scrape", "http://x.org/"], tmp_path, {"SCRAPER_USER_AGENT": "bot ü"})
+    one_line_error(result, 2, "SCRAPER_USER_AGENT: the user agent must be printable ASCII")
+
+
+def test_an_unwritable_cache_folder_is_one_line(server: TestServer, tmp_path: Path) -> None:
+    server.route("/docs/", Reply(200, "<html><title>Docs</title><p>Some words.</p></html>"))
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    result = run(
+        ["scrape", server.url("/docs/"), "--allow-private-networks", "-o", str(tmp_path / "b.md")],
+        tmp_path,
+        {"XDG_CACHE_HOME": str(blocker)},
+    )
+    one_line_error(result, 1, str(blocker / "scrape-api-docs"))
+
+
+def test_the_page_cache_lives_in_the_user_cache_folder(site_server: Any, tmp_path: Path) -> None:
+    """``$XDG_CACHE_HOME/scrape-api-docs``, never ``./data`` of the current folder."""
+    server = site_server("plain")
+    work, cache_home = tmp_path / "work", tmp_path / "cache-home"
+    work.mkdir()
+    args = ["scrape", server.url("/index.html"), "-o", "book.md", "--no-rate-limit"]
+    env = {"SCRAPER_ALLOW_PRIVATE_NETWORKS": "1", "XDG_CACHE_HOME": str(cache_home)}
+    result = run(args, work, env)
+    assert result.returncode == 0, result.stderr
+    assert (cache_home / "scrape-api-docs" / "pages.sqlite").is_file()
+    assert sorted(p.name for p in work.iterdir()) == ["book.md"]

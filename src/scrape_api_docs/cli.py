@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import sys
 import tempfile
 import time
@@ -116,9 +118,16 @@ def scrape(
     author: str | None,
 ) -> None:
     """Crawl the docs site at URL and write it as a book (Markdown by default)."""
-    settings = Settings()
+    from scrape_api_docs.logs import configure_logging
+
+    configure_logging("WARNING")
+    settings = _settings()
+    update: dict[str, object] = {}
     if allow_private_networks:
-        settings = settings.model_copy(update={"allow_private_networks": True})
+        update["allow_private_networks"] = True
+    if settings.page_cache_dir is None:
+        update["page_cache_dir"] = user_cache_dir()
+    settings = settings.model_copy(update=update)
     options = ScrapeOptions(
         max_depth=max_depth,
         max_pages=max_pages,
@@ -144,6 +153,7 @@ def scrape(
         render_images=bool({"pdf", "epub"} & set(chosen)),
     )
     target = output or Path(_default_name(url, chosen))
+    _check_output(target, folder=len(chosen) > 1)
     progress = _progress_reporter()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
@@ -210,6 +220,7 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
             "Create one with 'scrape-docs keys create NAME', or listen on 127.0.0.1"
         )
     configure_logging()
+    _exit_normally_on_sigterm()
     click.echo(
         f"serving on http://{host}:{port} (docs at /api/docs), data in {settings.data_dir}",
         err=True,
@@ -226,6 +237,18 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
+
+
+def _exit_normally_on_sigterm() -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler
+    it found installed. The default one kills the process before the interpreter's exit
+    handlers run: the extraction pool's semaphores are never released (the resource
+    tracker reports them leaked). With this handler the process exits normally, status 0."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 @cli.group()
@@ -271,7 +294,7 @@ def keys_revoke(key_id: str) -> None:
 
 def _service_settings() -> Settings:
     """Settings of the service, with its data folder made (SQLite cannot create folders)."""
-    settings = Settings()
+    settings = _settings()
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -279,6 +302,36 @@ def _service_settings() -> Settings:
             f"cannot create the data folder {settings.data_dir}: {exc.strerror or exc}"
         ) from exc
     return settings
+
+
+def user_cache_dir() -> Path:
+    """The command line's page cache: ``$XDG_CACHE_HOME/scrape-api-docs``, by default
+    ``~/.cache/scrape-api-docs`` (never the current folder)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "scrape-api-docs"
+
+
+def _check_output(target: Path, *, folder: bool) -> None:
+    """Refuse, before crawling, an output the exports could not be written to: a file
+    where a folder is needed or the reverse, or a place this user cannot write."""
+    if folder and target.exists() and not target.is_dir():
+        raise click.UsageError(f"-o {target}: is a file; several formats need a folder")
+    if not folder and target.is_dir():
+        raise click.UsageError(f"-o {target}: is a folder; give a file name for one format")
+    existing = target if folder else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise click.UsageError(f"-o {target}: {existing} is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".scrape-docs-"):
+            pass
+    except OSError as exc:
+        raise click.UsageError(
+            f"-o {target}: cannot write in {existing} ({exc.strerror or exc}); "
+            "choose a folder you can write to"
+        ) from exc
 
 
 def _default_name(url: str, formats: list[str]) -> str:
@@ -365,10 +418,26 @@ def _progress_reporter() -> _PlainProgress | _LiveProgress:
     return _LiveProgress() if sys.stderr.isatty() else _PlainProgress()
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _settings() -> Settings:
+    """The SCRAPER_* settings; one that is invalid is bad input, named as it is set."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "SCRAPER_" + str(error["loc"][0]).upper() if error["loc"] else "a SCRAPER_ setting"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise click.UsageError(f"{name}: {_one_line(message)}") from exc
+
+
 def _first_validation_problem(exc: ValidationError) -> str:
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error["loc"] else "options"
-    return f"{FLAG_FOR_FIELD.get(field, field)}: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{FLAG_FOR_FIELD.get(field, field)}: {message}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -393,6 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
+    except OSError as exc:  # a file or folder that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{_one_line(exc.strerror or str(exc))}", err=True)
+        return 1
+    except Exception as exc:  # a bug: still one line, with what to quote when reporting
+        click.echo(f"error: internal error ({type(exc).__name__}: {_one_line(str(exc))})", err=True)
+        return 1
     return 0
 
 

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from scrape_api_docs.crawler.options import header_safe_user_agent
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -19,7 +21,10 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
-    """Where the database, page cache, artifacts and key file live."""
+    """Where the service's database, page cache, artifacts and key file live."""
+    page_cache_dir: Path | None = None
+    """The page cache's folder; default: ``<data_dir>/cache`` for the service, the user's
+    cache folder (``$XDG_CACHE_HOME/scrape-api-docs``) for the command line."""
 
     allow_private_networks: bool = False
     """Let the crawler reach loopback and private addresses (tests, intranet docs)."""
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
     browser_memory_limit_mb: int = Field(default=2048, ge=128)
     """Restart the browser (between pages) when its processes use more than this (PSS)."""
 
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str) -> str:
+        return header_safe_user_agent(value)
+
     @field_validator(
         "allowed_hosts", "cors_origins", "trusted_proxies", "server_names", mode="before"
     )
@@ -82,7 +92,7 @@ class Settings(BaseSettings):
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_dir / "cache"
+        return self.page_cache_dir or self.data_dir / "cache"
 
     @property
     def jobs_dir(self) -> Path:

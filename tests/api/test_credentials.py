@@ -535,3 +535,40 @@ async def test_service_rotation_end_to_end(
         assert job["status"] == "failed", job
         assert "decrypt" in job["error_message"]
         assert TOKEN not in str(job)
+
+
+async def test_a_crawl_with_stored_credentials_says_it_skips_the_page_cache(
+    api: Any, server: TestServer, other_server: TestServer, tmp_path: Path
+) -> None:
+    site = ProtectedSite(server, other_server)
+    cached = {**FAST, "cache_enabled": True}
+    async with api() as (_, client):
+        stored = await client.post(
+            "/api/v1/auth/credentials",
+            json={"domain": site.domain, "auth_type": "bearer", "credentials": {"token": TOKEN}},
+        )
+        assert stored.status_code == 201, stored.text
+        submitted = await client.post("/api/v1/scrape", json={"url": site.start, "options": cached})
+        job = await wait_for_status(client, submitted.json()["job_id"], timeout=30)
+        assert job["status"] == "completed", job
+        assert job["statistics"]["cache_hits"] == 0
+        skipped = [line for line in job["logs"] if "Page cache not used" in line["message"]]
+        assert len(skipped) == 1 and skipped[0]["level"] == "info", job["logs"]
+        assert "credentials" in skipped[0]["message"]
+
+
+async def test_a_password_in_the_start_url_never_reaches_the_job_log(
+    api: Any, server: TestServer
+) -> None:
+    server.route(
+        "/docs/",
+        Reply(200, "<html><title>Docs</title><main><p>Words for readers.</p></main></html>"),
+    )
+    url = server.url("/docs/").replace("http://", f"http://reader:{PASSWORD}@")
+    async with api() as (_, client):
+        submitted = await client.post("/api/v1/scrape", json={"url": url, "options": FAST})
+        assert submitted.status_code == 202, submitted.text
+        job = await wait_for_status(client, submitted.json()["job_id"], timeout=30)
+    messages = [line["message"] for line in job["logs"]]
+    assert all(PASSWORD not in m for m in messages), messages
+    assert any(m.startswith("Started crawling http://[REDACTED]@127.0.0.1:") for m in messages)

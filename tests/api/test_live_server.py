@@ -9,6 +9,7 @@ started on the same data folder.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -27,11 +28,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.server import Reply, TestServer
+from scrape_api_docs.crawler.browser import find_browser
+from tests.support.server import QuietHTTPServer, Reply, RequestInfo, TestServer
 from tests.support.sites import page
 
 CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
@@ -134,6 +137,11 @@ class LiveServer:
             ) from None
         return time.monotonic() - started
 
+    def helpers(self) -> list[psutil.Process]:
+        """The processes the server started, and theirs, as of now."""
+        assert self.process is not None
+        return psutil.Process(self.process.pid).children(recursive=True)
+
     def cleanup(self) -> None:
         if self.process is None:
             return
@@ -163,6 +171,16 @@ def live(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in servers:
         server.cleanup()
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``processes`` that have not ended (psutil tells a reused pid apart)."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
 
 
 # --- the fixture site and a webhook receiver ------------------------------------------------
@@ -227,8 +245,7 @@ def webhooks() -> Iterator[WebhookReceiver]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    receiver.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.httpd.daemon_threads = True
+    receiver.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=receiver.httpd.serve_forever, daemon=True)
     thread.start()
     yield receiver
@@ -508,6 +525,30 @@ def test_sigkill_mid_job_resumes_and_completes_once(
         assert webhooks.events("failed") == []
 
 
+# --- c2. SIGKILL leaves no helper process behind (checklist 36) --------------------------------
+def test_sigkill_leaves_no_helper_process_behind(
+    live: Callable[..., LiveServer], server: TestServer
+) -> None:
+    """The extraction pool (forkserver, its workers, the resource tracker) and the browser
+    (Playwright's driver, Chromium) end with the server, even though it could not stop them."""
+    slow_site(server, pages=4, delay=0)
+    srv = live(env={"SCRAPER_EXTRACT_PROCESSES": "2"})
+    options: dict[str, Any] = {"rate_limit": 10, "cache_enabled": False}
+    if find_browser() is not None:
+        options["render_javascript"] = True
+    with srv.client() as client:
+        job = job_when(client, submit(client, server.url("/docs/"), options=options), finished, 60)
+        assert job["status"] == "completed", job
+    helpers = srv.helpers()
+    names = " ".join(" ".join(p.cmdline()) for p in helpers)
+    assert "forkserver" in names and "resource_tracker" in names, names
+    if "render_javascript" in options:
+        assert "chrom" in names, names
+    srv.signal(signal.SIGKILL)
+    srv.wait_exit(10)
+    wait_until(lambda: not still_running(helpers), 10, "the server's helpers to end")
+
+
 # --- d. SIGTERM (checklist 25) -----------------------------------------------------------------
 async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
     live: Callable[..., LiveServer], server: TestServer, tmp_path: Path
@@ -521,6 +562,8 @@ async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
         )
         job_when(client, job_id, lambda j: j["statistics"]["pages_processed"] >= 5, 30)
     # A WebSocket client is following the job: it must not hold the shutdown up.
+    helpers = first.helpers()
+    assert helpers  # at least the extraction pool's processes
     async with asyncio.timeout(20), connect(f"{first.ws_base}/api/v1/jobs/{job_id}/stream") as ws:
         assert json.loads(await ws.recv())["type"] == "progress"
         first.signal(signal.SIGTERM)
@@ -532,7 +575,12 @@ async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
     assert all(m["type"] != "complete" for m in seen)  # handed back, not finished
     seconds = first.wait_exit(10)
     assert seconds < 10
-    assert first.process is not None and first.process.returncode in (0, -signal.SIGTERM)
+    # A normal exit (not death by the re-raised signal): the interpreter's exit handlers
+    # ran, so the extraction pool's semaphores were released, not reported leaked.
+    assert first.process is not None and first.process.returncode == 0
+    wait_until(lambda: not still_running(helpers), 10, f"the server's helpers {helpers} to end")
+    assert "leaked semaphore" not in first.log_path.read_text()
+    assert "Traceback" not in first.log_path.read_text()
     row = job_row(data_dir, job_id)
     assert row["status"] == "queued", row
     assert row["completed_at"] is None and row["error_message"] is None
@@ -649,3 +697,130 @@ def test_public_address_needs_a_key(live: Callable[..., LiveServer], tmp_path: P
         ok = client.get("/api/v1/jobs", headers={"X-API-Key": key})
         assert ok.status_code == 200, ok.text
     assert key not in srv.log_path.read_text()
+
+
+# --- f. secrets never reach the server's log (checklist 26) ---------------------------------
+BEARER = "tok-Sup3rSecret-bearer-0001"
+COOKIE_VALUE = "sess-Sup3rSecret-cookie-0002"
+PASSWORD = "pw-Sup3rSecret-basic-0003"
+SITE_KEY = "ak-Sup3rSecret-apikey-0004"
+JOB_WEBHOOK_SECRET = "wh-Sup3rSecret-signing-0005"
+
+
+def protected(server: TestServer, expect: Callable[[dict[str, str]], bool]) -> None:
+    """``/docs/`` and two pages, answered only to requests whose headers ``expect`` likes."""
+    paths = ["/docs/a.html", "/docs/b.html"]
+    for path, title, links in [
+        ("/docs/", "Docs home", paths),
+        *((p, p, ["/docs/"]) for p in paths),
+    ]:
+        html = page(title, links, "Only signed-in readers see this page of the guide. " * 4)
+
+        def route(req: RequestInfo, html: str = html) -> Reply:
+            return Reply(body=html) if expect(req.headers) else Reply(403, b"no")
+
+        server.route(path, route)
+
+
+def keys_create(data_dir: Path, name: str) -> tuple[str, str]:
+    """``scrape-docs keys create NAME``: (the API key, its webhook signing secret)."""
+    created = subprocess.run(
+        [*CLI, "keys", "create", name],
+        cwd=data_dir.parent,
+        env=cli_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    values = dict(line.split(":", 1) for line in created.stdout.splitlines())
+    return values["api key"].strip(), values["webhook secret"].strip()
+
+
+async def test_a_crashing_authenticated_crawl_logs_no_secret(
+    live: Callable[..., LiveServer],
+    server: TestServer,
+    webhooks: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    """Jobs crawling with stored bearer, cookie, API-key and basic credentials crash (the
+    database lost a table under the running server), a request with X-API-Key gets a 500,
+    a WebSocket authenticates with ?api_key=: the whole server log holds none of it."""
+    basic_site = TestServer().start()
+    try:
+        basic = "Basic " + base64.b64encode(f"reader:{PASSWORD}".encode()).decode()
+        protected(
+            server,
+            lambda h: (
+                h.get("authorization") == f"Bearer {BEARER}"
+                and f"session={COOKIE_VALUE}" in h.get("cookie", "")
+                and h.get("x-docs-key") == SITE_KEY
+            ),
+        )
+        protected(basic_site, lambda h: h.get("authorization") == basic)
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        key, key_webhook_secret = keys_create(data_dir, "ci")
+        srv = live(data_dir)
+        stored = [
+            (server, "bearer", {"token": BEARER}),
+            (server, "cookie", {"cookies": {"theme": "dark", "session": COOKIE_VALUE}}),
+            (server, "api_key", {"api_key": SITE_KEY, "header_name": "X-Docs-Key"}),
+            (basic_site, "basic", {"username": "reader", "password": PASSWORD}),
+        ]
+        with srv.client(headers={"X-API-Key": key}) as client:
+            for site, auth_type, values in stored:
+                response = client.post(
+                    "/api/v1/auth/credentials",
+                    json={
+                        "domain": f"127.0.0.1:{site.port}",
+                        "auth_type": auth_type,
+                        "credentials": values,
+                    },
+                )
+                assert response.status_code == 201, response.text
+            # A fault no request can cause: the artifacts table is gone, so each job crashes
+            # when it records its export, and so does a request reading a job.
+            db = sqlite3.connect(data_dir / "scraper.db")
+            db.execute("DROP TABLE artifacts")
+            db.commit()
+            db.close()
+            jobs = [
+                submit(
+                    client,
+                    site.url("/docs/"),
+                    options={"rate_limit": 10, "cache_enabled": False},
+                    webhook_url=webhooks.url,
+                    webhook_secret=JOB_WEBHOOK_SECRET,
+                )
+                for site in (server, basic_site)
+            ]
+            wait_until(
+                lambda: srv.log_path.read_text().count('"job_crashed"') == 2, 60, "both crashes"
+            )
+            # The crawls were authenticated: every page was answered.
+            assert len(server.hits) >= 3 and len(basic_site.hits) >= 3
+            failed = client.get(f"/api/v1/jobs/{jobs[0]}")
+            assert failed.status_code == 500, failed.text
+            assert failed.json()["error"]["code"] == "INTERNAL_ERROR"
+        await read_stream(f"{srv.ws_base}/api/v1/jobs/{jobs[0]}/stream?api_key={key}")
+        srv.signal(signal.SIGTERM)
+        srv.wait_exit(20)
+    finally:
+        basic_site.stop()
+
+    logged = srv.log_path.read_text()
+    secrets = [
+        BEARER,
+        COOKIE_VALUE,
+        PASSWORD,
+        SITE_KEY,
+        JOB_WEBHOOK_SECRET,
+        key,
+        key_webhook_secret,
+    ]
+    for secret in [*secrets, basic.removeprefix("Basic "), key[4:20]]:
+        assert secret not in logged, f"{secret!r} in the server log"
+    assert '"locals"' not in logged  # no stack frame's variables
+    assert '"unhandled_error"' in logged  # the 500 was logged, with its exception
+    assert "stream?api_key=[REDACTED]" in logged  # uvicorn's line for the WebSocket

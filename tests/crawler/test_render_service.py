@@ -140,6 +140,4 @@ def test_cli_render_javascript_auto(site_server: Any, tmp_path: Path) -> None:
         [*args, "--render-javascript", "auto", "--wait-for-selector", "div["], tmp_path, env
     )
     assert selector.returncode == 2
-    assert "--wait-for-selector: Value error, wait_for_selector 'div[' is not a valid" in (
-        selector.stderr
-    )
+    assert "--wait-for-selector: wait_for_selector 'div[' is not a valid" in (selector.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +47,18 @@ class RequestInfo:
     headers: dict[str, str]
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server for which a client hanging up is normal (a crawler that
+    stopped reading, a server process that was killed): no traceback printed for it."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class TestServer:
     __test__ = False
 
@@ -68,8 +81,7 @@ class TestServer:
             def do_HEAD(self) -> None:
                 server._handle(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -7,6 +7,7 @@ engine runs with: the same knobs, plus things only a library caller or test sets
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -16,6 +17,20 @@ from selectolax.lexbor import LexborHTMLParser
 DEFAULT_MAX_PAGES = 1000
 RenderMode = Literal["never", "always", "auto"]
 RENDER_MODES: dict[bool | str, RenderMode] = {False: "never", True: "always", "auto": "auto"}
+
+
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+def header_safe_user_agent(value: str) -> str:
+    """A User-Agent goes into an HTTP header: printable ASCII only (no accents, emoji, tabs
+    or line breaks)."""
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValueError(
+            "the user agent must be printable ASCII (it is sent as an HTTP header): "
+            "no accents, emoji, tabs or line breaks"
+        )
+    return value
 
 
 class ScrapeOptions(BaseModel):
@@ -53,7 +68,16 @@ class ScrapeOptions(BaseModel):
     timeout: int = Field(default=30, ge=5, le=300, description="Seconds per request.")
     cache_enabled: bool = True
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
-    user_agent: str | None = Field(default=None, max_length=500)
+    user_agent: str | None = Field(
+        default=None,
+        max_length=500,
+        description="User-Agent header (printable ASCII); robots.txt rules are matched to it.",
+    )
+
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str | None) -> str | None:
+        return None if value is None else header_safe_user_agent(value)
 
     @field_validator("wait_for_selector")
     @classmethod

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrape_api_docs.errors import ExportFailedError
 from scrape_api_docs.exporters.html_render import escape
+from scrape_api_docs.lifetime import end_with_parent
 
 if TYPE_CHECKING:
     from scrape_api_docs.exporters.book import Book
@@ -132,6 +133,7 @@ def _fetcher(images: Mapping[str, list[str]]) -> Any:
 
 
 def main(job_path: str) -> None:
+    end_with_parent()  # an export worker that ends takes its printer with it
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     limit = int(job["memory_limit"])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

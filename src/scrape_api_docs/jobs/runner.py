@@ -25,6 +25,7 @@ from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, SqlitePageStore
 
@@ -44,14 +45,17 @@ def extraction_pool(settings: Settings) -> Executor:
     """Processes for the CPU side of crawling (the HTML parser holds the GIL).
 
     ``forkserver`` children start from a clean interpreter, not from a copy of a process
-    that has an event loop and database connections open.
+    that has an event loop and database connections open. Each ends with this process,
+    even a SIGKILLed one (and with them the forkserver and the resource tracker).
     """
     workers = settings.extract_processes or min(4, os.cpu_count() or 1)
     context = multiprocessing.get_context("forkserver")
     # Workers are forked from a server that imported only the extraction code, not the
     # caller's whole program (the default preloads ``__main__``).
     context.set_forkserver_preload(["scrape_api_docs.extract.pipeline"])
-    return ProcessPoolExecutor(workers, mp_context=context)
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
+    )
 
 
 async def crawl_site(

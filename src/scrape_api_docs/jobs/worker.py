@@ -27,6 +27,7 @@ from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_fo
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
+from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.pages import SqlitePageStore
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
@@ -112,6 +113,7 @@ class JobReporter:
         self._last_publish = 0.0
 
     def log(self, level: str, message: str) -> None:
+        message = redact_text(message)  # a start URL's user:password@, a ?token= ...
         stamp = now()
         self._logs.append((stamp, level, message))
         self.ctx.bus.publish(
@@ -294,10 +296,15 @@ class JobRunner:
             render_images=bool(IMAGE_FORMATS & set(job.export_formats)),
         )
         credentials = await self.credentials_for(job)
-        if credentials:
+        if credentials and config.cache_enabled:
             # The page cache is shared by URL: pages fetched with someone's credentials must
             # never be served to another job (or owner), so authenticated crawls bypass it.
             config = dataclasses.replace(config, cache_enabled=False)
+            reporter.log(
+                "info",
+                "Page cache not used: this crawl sends credentials (stored for the site or "
+                "given with the job), and pages fetched with them are never cached",
+            )
         job_dir = self.ctx.job_dir(job.id)
         store = SqlitePageStore(job_dir / "pages.sqlite")
         try:
