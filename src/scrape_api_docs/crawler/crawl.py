@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.browser import BrowserUnavailable
@@ -117,6 +117,9 @@ class Crawler:
         self._start_error: str | None = None
         self._stored: set[str] = set()
         """Canonical keys of pages stored, under their own URL or as a redirect target."""
+        self._waited: dict[asyncio.Task[Any] | None, float] = {}
+        """Seconds each worker's current page spent waiting for its turn at the host
+        (rate limit, concurrency cap, retry back-off): not part of the page's time."""
 
     # --- public --------------------------------------------------------------------
     async def run(self) -> CrawlResult:
@@ -231,6 +234,7 @@ class Crawler:
             return
         self.stats.current_url = item.url
         began = time.monotonic()
+        self._waited[asyncio.current_task()] = 0.0
         page = await self._get_page(item)
         if page is None:
             return
@@ -263,7 +267,8 @@ class Crawler:
         )
         self.store.add(doc)
         self.stats.processed += 1
-        self.stats.page_time_total += time.monotonic() - began
+        waited = self._waited.pop(asyncio.current_task(), 0.0)
+        self.stats.page_time_total += max(0.0, time.monotonic() - began - waited)
         for link in doc.links:
             self._admit(link, item.depth + 1, item.url)
         self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
@@ -313,8 +318,10 @@ class Crawler:
         while True:
             error: FetchError | None = None
             response: FetchResponse | None = None
+            waiting = time.monotonic()
             async with self.limiter.semaphore(host):
                 await self.limiter.acquire(host)
+                self._wait_done(waiting)
                 self.stats.requests += 1
                 try:
                     response = await self.fetcher.get(url, headers=headers, html_only=html_only)
@@ -345,8 +352,16 @@ class Crawler:
             if decision.host_pause:
                 self.limiter.pause(host, decision.delay)
             else:
+                waiting = time.monotonic()
                 await self.clock.sleep(decision.delay)
+                self._wait_done(waiting)
             attempt += 1
+
+    def _wait_done(self, since: float) -> None:
+        """Count a politeness wait that began at ``since`` out of the current page's time."""
+        task = asyncio.current_task()
+        if task in self._waited:
+            self._waited[task] += time.monotonic() - since
 
     # --- JavaScript rendering ----------------------------------------------------------------
     async def _start_rendering(self) -> None:
