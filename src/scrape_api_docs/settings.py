@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     """Past this many queued jobs, submissions get 429."""
     sync_max_pages: int = Field(default=50, ge=1, le=1000)
     sync_timeout: float = Field(default=120.0, ge=5)
+    sync_concurrency: int = Field(default=2, ge=1, le=64)
+    """Synchronous scrapes (POST /scrape/sync) run at once; past it, 429 with Retry-After."""
     job_log_limit: int = Field(default=500, ge=10)
     requests_per_minute: int = Field(default=600, ge=1)
     """API rate limit per key (or per client address without keys)."""

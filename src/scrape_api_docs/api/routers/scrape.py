@@ -11,10 +11,13 @@ from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ScrapeRequest, ValidateRequest
 from scrape_api_docs.api.models.responses import ScrapeAccepted, SyncScrapeResult, ValidateResult
 from scrape_api_docs.api.routers.views import export_info, statistics, utc
+from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobSpec
 from scrape_api_docs.jobs.validate import validate_site
 
 router = APIRouter()
+SYNC_RETRY_AFTER = 5
+"""Seconds a client turned away by the synchronous-scrape bound is told to wait."""
 
 
 def spec_of(body: ScrapeRequest) -> JobSpec:
@@ -54,12 +57,29 @@ async def submit(
 async def scrape_sync(
     body: ScrapeRequest, who: CallerDep, svc: ServiceDep, ctx: ContextDep, run: RunnerDep
 ) -> SyncScrapeResult:
-    """Crawl a small site and answer when done (server caps: pages and seconds)."""
+    """Crawl a small site and answer when done (server caps: pages, seconds, and how many
+    run at once)."""
     cap, limit = ctx.settings.sync_max_pages, ctx.settings.sync_timeout
-    job = await svc.submit(who.owner, spec_of(body), sync=True)
+    bound = ctx.settings.sync_concurrency
+    if ctx.sync_running >= bound:
+        raise APIError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"{bound} synchronous scrape(s) already running, the most this server runs at "
+            f"once; retry in {SYNC_RETRY_AFTER} s, or submit to POST /api/v1/scrape",
+            details={"sync_concurrency": bound, "retry_after": SYNC_RETRY_AFTER},
+            headers={"Retry-After": str(SYNC_RETRY_AFTER)},
+        )
+    ctx.sync_running += 1  # held until the crawl ends, even if the client goes away
+    try:
+        job = await svc.submit(who.owner, spec_of(body), sync=True)
+    except BaseException:
+        ctx.sync_running -= 1
+        raise
     task = asyncio.create_task(run.run(job.id))
     ctx.background.add(task)  # keep a reference until it ends, whatever the client does
     task.add_done_callback(ctx.background.discard)
+    task.add_done_callback(lambda _: _release_sync_slot(ctx))
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout=limit)
     except TimeoutError:
@@ -100,11 +120,18 @@ async def validate(body: ValidateRequest, who: CallerDep, ctx: ContextDep) -> Va
     return ValidateResult.model_validate(result)
 
 
+def _release_sync_slot(ctx: JobContext) -> None:
+    ctx.sync_running -= 1
+
+
 def _too_big(what: str, job_id: str, **limit: float) -> APIError:
-    """413: past a cap of the synchronous endpoint; the answer points to the async one."""
+    """413: past a cap of the synchronous endpoint; the answer points to the async one, and
+    to the job that holds what was fetched before the cap (its pages; no export is built
+    after a time cap)."""
     return APIError(
         413,
         "PAYLOAD_TOO_LARGE",
-        f"the site {what}, the limit of /scrape/sync; submit it to POST /api/v1/scrape instead",
-        details={"job_id": job_id, **limit},
+        f"the site {what}, the limit of /scrape/sync; submit it to POST /api/v1/scrape "
+        f"instead (what was fetched is kept in job {job_id})",
+        details={"job_id": job_id, "status_url": f"/api/v1/jobs/{job_id}", **limit},
     )
