@@ -4,7 +4,12 @@ timed-out export stops, progress and statistics of the exports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +17,8 @@ import pytest
 
 from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.jobs.export_process import descendants
-from tests.api.conftest import assert_envelope, wait_for_status
-from tests.support.server import Reply, TestServer
+from tests.api.conftest import assert_envelope, make_settings, running_app, wait_for_status
+from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
 
 FAST = {"requests_per_minute": 100_000}
@@ -118,3 +123,108 @@ async def test_export_progress_and_statistics(api: Any, server: TestServer) -> N
         assert all(seconds >= 0 for seconds in stats["export_durations"].values())
         assert 0 < stats["crawl_duration"] <= job["duration"]
         assert stats["crawl_duration"] + sum(stats["export_durations"].values()) <= job["duration"]
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_mb: int) -> Iterator[Path]:
+    """A real filesystem of ``size_mb`` (tmpfs) at ``folder``: writes past it fail with
+    ENOSPC, as on a full disk. Needs root (CI runs as root); skipped otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if os.geteuid() != 0 or mount is None or umount is None:
+        pytest.skip("mounting a small tmpfs to fill up needs root and mount(8)")
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run([umount, "-l", str(folder)], check=False)
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """A file taking all of ``folder``'s disk but ``leave`` bytes."""
+    filler = folder / "filler.bin"
+    size = shutil.disk_usage(folder).free - leave
+    with filler.open("wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, size)
+    return filler
+
+
+@pytest.mark.parametrize(
+    ("where", "second_page", "leave"),
+    [
+        ("crawl", 20_000, 64 * 1024),  # storing the second (big) page fills the disk
+        ("export", 10, 1_500_000),  # the pages fit; the Markdown book (~2.6 MB) does not
+    ],
+)
+async def test_disk_full_mid_job(
+    tmp_path: Path, server: TestServer, where: str, second_page: int, leave: int
+) -> None:
+    """The disk fills up while a job runs: the job ends failed with a clear message and
+    its files removed (no truncated export left); with the disk still short of the
+    minimum, health says degraded with the free space and submissions get 507."""
+    gate = threading.Event()
+    no_robots(server)
+    server.route(
+        "/index.html",
+        Reply(body=big_page(20_000).replace("</main>", '<a href="/two.html">two</a></main>')),
+    )
+
+    def gated(_request: RequestInfo) -> Reply:
+        gate.wait(30)
+        return Reply(body=big_page(second_page))
+
+    server.route("/two.html", gated)
+    data = tmp_path / "data"
+    try:
+        with small_disk(data, 40):
+            settings = make_settings(data, min_free_disk_mb=20, **FAST)
+            async with running_app(settings) as (app, client):
+                submitted = await client.post(
+                    "/api/v1/scrape",
+                    json={
+                        "url": server.url("/index.html"),
+                        "options": {"rate_limit": 10, "cache_enabled": False},
+                        "export_formats": ["markdown"],
+                    },
+                )
+                assert submitted.status_code == 202, submitted.text
+                job_id = submitted.json()["job_id"]
+                for _ in range(600):
+                    if server.hits_for("/two.html"):
+                        break
+                    await asyncio.sleep(0.05)
+                filler = fill(data, leave)
+                gate.set()
+                job = await wait_for_status(client, job_id)
+                assert job["status"] == "failed", job
+                assert "disk holding the data folder filled up" in job["error_message"]
+                assert "partial files were removed" in job["error_message"]
+                assert job["exports"] == []
+                # The crawl stopped at the full disk: not a page error, and nothing after it.
+                assert job["statistics"]["errors"] == 0, job["statistics"]
+                assert job["statistics"]["pages_processed"] == (1 if where == "crawl" else 2)
+                job_dir = app.state.ctx.job_dir(job_id)
+                assert not job_dir.exists() or list(job_dir.iterdir()) == []
+
+                health = (await client.get("/api/v1/system/health")).json()
+                assert health["status"] == "degraded", health
+                assert health["dependencies"]["storage"] == "degraded"
+                assert "MB free" in health["details"]["storage"]
+                refused = await client.post(
+                    "/api/v1/scrape", json={"url": server.url("/index.html")}
+                )
+                error = assert_envelope(refused, 507, "INSUFFICIENT_STORAGE")
+                assert error["details"]["min_free_mb"] == 20
+                assert error["details"]["free_mb"] < 20
+
+                filler.unlink()  # room again: healthy, and submissions are taken
+                health = (await client.get("/api/v1/system/health")).json()
+                assert health["dependencies"]["storage"] == "healthy", health
+    finally:
+        gate.set()

@@ -41,6 +41,7 @@ from scrape_api_docs.errors import FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
+from scrape_api_docs.storage.space import is_disk_full
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
@@ -117,6 +118,8 @@ class Crawler:
         self._start_error: str | None = None
         self._stored: set[str] = set()
         """Canonical keys of pages stored, under their own URL or as a redirect target."""
+        self._disk_full: Exception | None = None
+        """A full disk met while storing a page: the crawl stops and raises it."""
         self._waited: dict[asyncio.Task[Any] | None, float] = {}
         """Seconds each worker's current page spent waiting for its turn at the host
         (rate limit, concurrency cap, retry back-off): not part of the page's time."""
@@ -156,6 +159,8 @@ class Crawler:
             if self._own_executor:
                 self.executor.shutdown(wait=False, cancel_futures=True)
             await self._stop_rendering()
+        if self._disk_full is not None:
+            raise self._disk_full
         if self.stats.processed == 0:
             raise ScrapingFailedError(
                 f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
@@ -187,6 +192,8 @@ class Crawler:
             )
 
     def _admit(self, url: str, depth: int, parent: str | None) -> None:
+        if self._disk_full is not None:
+            return
         outcome = self.frontier.admit(url, depth, parent)
         if isinstance(outcome, QueuedURL):
             self.stats.discovered += 1
@@ -209,6 +216,15 @@ class Crawler:
             self._start_error = message.removeprefix(f"{item.url}: ")
         self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
 
+    def _stop_for(self, exc: Exception) -> None:
+        """End the crawl with ``exc``: nothing more is admitted, the queue is emptied (the
+        pages in flight finish), and ``run`` raises it."""
+        if self._disk_full is None:
+            self._disk_full = exc
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+
     # --- workers -------------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
@@ -220,7 +236,10 @@ class Crawler:
             except FetchError as exc:
                 self._fail(item, exc.reason, exc.message)
             except Exception as exc:  # one bad page must not end the crawl
-                self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")
+                if is_disk_full(exc):  # ...but a full disk fails every page after it
+                    self._stop_for(exc)
+                else:
+                    self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
 

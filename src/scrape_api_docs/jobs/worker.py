@@ -41,6 +41,7 @@ from scrape_api_docs.storage.repositories import (
     now,
 )
 from scrape_api_docs.storage.secrets import SecretsError
+from scrape_api_docs.storage.space import free_mb, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
 
 log = structlog.get_logger("worker")
@@ -49,6 +50,10 @@ CRAWL_CONCURRENCY = 8  # CrawlConfig.concurrency's default
 IMAGE_FORMATS = frozenset({"pdf", "epub"})
 """Exports that embed images: a rendering crawl lets the browser load them (lazy loaders)."""
 FLUSH_EVERY = 1.0
+FINISH_ATTEMPTS = 30
+FINISH_RETRY_DELAY = 2.0
+"""A final status the database could not store for a full disk is tried again this
+often, this many times (a minute) before the job is left to the next start's recovery."""
 PUBLISH_EVERY = 0.2
 
 
@@ -318,13 +323,16 @@ class JobRunner:
             else:
                 outcome = ("queued", None)  # shutdown: hand the job back for the next start
                 reporter.log("warning", "worker stopping; job handed back to the queue")
-        except ScraperError as exc:
-            outcome = ("failed", exc.message)
-            reporter.log("error", exc.message)
         except Exception as exc:
-            log.exception("job_crashed", job_id=job.id)
-            outcome = ("failed", f"internal error ({type(exc).__name__}); see the server log")
-            reporter.log("error", outcome[1] or "")
+            if is_disk_full(exc):
+                error = await self._out_of_space(job)
+            elif isinstance(exc, ScraperError):
+                error = exc.message
+            else:
+                log.exception("job_crashed", job_id=job.id)
+                error = f"internal error ({type(exc).__name__}); see the server log"
+            outcome = ("failed", error)
+            reporter.log("error", error)
         finally:
             flusher.cancel()
             status, message = outcome
@@ -426,6 +434,21 @@ class JobRunner:
                 artifacts.append(artifact)
         return artifacts
 
+    async def _out_of_space(self, job: Job) -> str:
+        """The disk filled up under the job: remove everything it wrote (pages, exports,
+        images; also what makes room for its final status) and say so."""
+        log.error("job_disk_full", job_id=job.id)
+        await asyncio.to_thread(shutil.rmtree, self.ctx.job_dir(job.id), True)
+        with contextlib.suppress(Exception):
+            async with self.ctx.sessions() as session, session.begin():
+                await ArtifactRepository(session).delete_for_job(job.id)
+        free = free_mb(self.ctx.settings.data_dir)
+        return (
+            f"the disk holding the data folder filled up ({free:g} MB free now): the job "
+            "stopped and its partial files were removed; free some space (delete old jobs) "
+            "and submit it again"
+        )
+
     async def _finish(
         self,
         job: Job,
@@ -442,25 +465,23 @@ class JobRunner:
             await asyncio.wait([flusher])  # never two flushes of one job at once
         with contextlib.suppress(Exception):
             await reporter.flush()
-        async with self.ctx.sessions() as session, session.begin():
-            jobs = JobRepository(session)
-            current = await jobs.get(job.id)
-            if current is None:
-                return
-            if current.status == "cancelled":
-                status = "cancelled"
-            values: dict[str, Any] = {"status": status, "error_message": message}
-            if status in ("completed", "failed", "cancelled"):
-                operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
-                values.update(
-                    completed_at=finished_at,
-                    duration=duration,
-                    progress=progress_payload(
-                        reporter.stats, operation, finished=status == "completed"
-                    ),
+        written: tuple[str, list[Artifact]] | None = None
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                written = await self._write_outcome(
+                    job, reporter, status, message, duration, finished_at
                 )
-            await jobs.update(job.id, **values)
-            artifacts = list(await ArtifactRepository(session).for_job(job.id))
+                break
+            except Exception as exc:
+                # A full disk must not leave the job "running" with no worker on it: try
+                # again while space may come back, then leave it to the next start.
+                if not is_disk_full(exc) or attempt == FINISH_ATTEMPTS - 1:
+                    raise
+                log.warning("job_status_disk_full", job_id=job.id, attempt=attempt + 1)
+                await asyncio.sleep(FINISH_RETRY_DELAY)
+        if written is None:
+            return
+        status, artifacts = written
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
         exports = [artifact_payload(a) for a in artifacts]
@@ -489,6 +510,37 @@ class JobRunner:
                     "statistics": reporter.statistics(),
                 },
             )
+
+    async def _write_outcome(
+        self,
+        job: Job,
+        reporter: JobReporter,
+        status: str,
+        message: str | None,
+        duration: float,
+        finished_at: datetime,
+    ) -> tuple[str, list[Artifact]] | None:
+        """The job's final status (a cancel recorded meanwhile wins) and its artifacts;
+        None when the job is gone."""
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            current = await jobs.get(job.id)
+            if current is None:
+                return None
+            if current.status == "cancelled":
+                status = "cancelled"
+            values: dict[str, Any] = {"status": status, "error_message": message}
+            if status in ("completed", "failed", "cancelled"):
+                operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
+                values.update(
+                    completed_at=finished_at,
+                    duration=duration,
+                    progress=progress_payload(
+                        reporter.stats, operation, finished=status == "completed"
+                    ),
+                )
+            await jobs.update(job.id, **values)
+            return status, list(await ArtifactRepository(session).for_job(job.id))
 
     async def _webhook(self, job: Job, event: str, extra: dict[str, Any]) -> None:
         if not job.webhook_url:
