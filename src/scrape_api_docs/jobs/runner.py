@@ -39,6 +39,8 @@ class Artifact:
     path: Path
     size_bytes: int
     content_type: str
+    seconds: float | None = None
+    """How long the export took (on its main file; None on the files written beside it)."""
 
 
 def extraction_pool(settings: Settings) -> Executor:
@@ -155,8 +157,12 @@ def export_all(
         targets = [output / exporter.filename for exporter in exporters]
     artifacts = []
     for exporter, target in zip(exporters, targets, strict=True):
+        began = time.monotonic()
         path = exporter.build(book, target, context)
-        artifacts.append(Artifact(exporter.name, path, path.stat().st_size, exporter.content_type))
+        seconds = time.monotonic() - began
+        artifacts.append(
+            Artifact(exporter.name, path, path.stat().st_size, exporter.content_type, seconds)
+        )
         for label, name, content_type in exporter.extra_files:
             extra = path.with_name(name)
             artifacts.append(Artifact(label, extra, extra.stat().st_size, content_type))
