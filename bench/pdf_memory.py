@@ -77,7 +77,20 @@ class Sampler(threading.Thread):
 def make_page(folder: Path, size: int = 9_300_000) -> None:
     """A reference page of ``size`` bytes: headings, prose, code blocks and tables."""
     rng = random.Random(1)
-    words = "the quick brown fox returns a value object method class module raises".split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "returns",
+        "a",
+        "value",
+        "object",
+        "method",
+        "class",
+        "module",
+        "raises",
+    ]
 
     def prose(n: int) -> str:
         return " ".join(rng.choice(words) for _ in range(n))
@@ -200,9 +213,8 @@ def main() -> int:
         server.join(10)
     print(f"{'pool worker (before)' if args.pool else 'process per export (after)'}:")
     print(f"  PDF {f['bytes'] / MB:.1f} MB in {f['seconds']:.1f} s")
-    print(
-        f"  export process: peak RSS {f['own_rss'] / MB:.0f} MB, peak PSS {f['own_pss'] / MB:.0f} MB"
-    )
+    own_rss, own_pss = f["own_rss"] / MB, f["own_pss"] / MB
+    print(f"  export process: peak RSS {own_rss:.0f} MB, peak PSS {own_pss:.0f} MB")
     print(
         f"  Chromium + driver: peak RSS {f['tree_rss'] / MB:.0f} MB (summed), "
         f"peak PSS {f['tree_pss'] / MB:.0f} MB"
