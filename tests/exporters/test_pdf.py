@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import struct
 import zlib
@@ -17,12 +18,13 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
-from scrape_api_docs.crawler.browser import find_browser
+from scrape_api_docs.crawler.browser import find_browser, memory_of
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.errors import ExportFailedError
 from scrape_api_docs.exporters import pdf
 from scrape_api_docs.exporters.pdf_weasy import print_with_weasyprint
 from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
+from scrape_api_docs.jobs.export_process import descendants
 from scrape_api_docs.jobs.runner import Artifact, export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
@@ -34,6 +36,8 @@ needs_chromium = pytest.mark.skipif(
 )
 METADATA = {"title": "The Quillstore Handbook", "author": "Ada Example"}
 LONG_TOKEN = "Q" * 400
+MEMORY_BOUND = 500 * 2**20
+"""Chromium's PSS printing pieces of 250 KB of HTML (what the huge-page test allows)."""
 
 
 def png(width: int = 24, height: int = 16) -> bytes:
@@ -404,3 +408,42 @@ async def test_a_huge_page_printed_in_pieces_keeps_its_bookmarks_and_links(
     first_page = reader.get_destination_page_number(chapter)
     assert pages[-1] in link_targets(reader, first_page)  # top -> last section
     assert pages[0] in link_targets(reader, len(reader.pages) - 1)  # end -> first section
+
+
+def chromium_pss() -> int:
+    """Summed PSS of the Chromium processes under this one (the printer's)."""
+    pids = [
+        pid
+        for pid in descendants(os.getpid())
+        if "chrom" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+    return memory_of(pids) or 0
+
+
+@needs_chromium
+async def test_a_huge_page_prints_within_a_memory_bound(
+    server: TestServer, crawl: CrawlFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chromium's memory follows the size of a piece, not of the page: a 6.5 MB page in
+    pieces of 250 KB peaked at ~240 MB (PSS), under MEMORY_BOUND; printed whole, ~950 MB."""
+    monkeypatch.setattr(pdf, "SPLIT_BYTES", 250_000)
+    monkeypatch.setattr(pdf, "BATCH_BYTES", 250_000)
+    text = "".join(
+        f"<p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again, "
+        "so that the printer has many pages to lay out.</p>"
+        for i in range(50_000)
+    )
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    server.route("/index.html", Reply(body=page("Huge", f"<h1>Huge</h1>{text}")))
+    start = server.url("/index.html")
+    _, store = await crawl(start)
+    peak = 0
+    export = asyncio.ensure_future(
+        export_pdf(store, start, tmp_path / "book.pdf", context(tmp_path))
+    )
+    while not export.done():
+        peak = max(peak, await asyncio.to_thread(chromium_pss))
+        await asyncio.sleep(0.3)
+    [artifact] = export.result()
+    assert len(PdfReader(artifact.path).pages) > 300
+    assert 0 < peak < MEMORY_BOUND, peak / 2**20
