@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.jobs.export_process import descendants
 from tests.api.conftest import assert_envelope, make_settings, running_app, wait_for_status
+from tests.api.test_live_server import LiveServer
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
 
@@ -228,3 +231,42 @@ async def test_disk_full_mid_job(
                 assert health["dependencies"]["storage"] == "healthy", health
     finally:
         gate.set()
+
+
+@pytest.mark.skipif(find_browser(None) is None, reason="needs Chromium to print a PDF")
+def test_sigkill_of_the_server_stops_its_export(tmp_path: Path, server: TestServer) -> None:
+    """The service is killed with SIGKILL while Chromium prints: the export process and
+    the browser under it end too, instead of printing on into a job nobody runs."""
+    no_robots(server)
+    server.route("/big.html", Reply(body=big_page(70_000)))  # ~9 MB: a minute to print
+    live = LiveServer(tmp_path / "data").start()
+    try:
+        with live.client() as client:
+            submitted = client.post(
+                "/api/v1/scrape",
+                json={"url": server.url("/big.html"), "export_formats": ["pdf"]},
+            )
+            assert submitted.status_code == 202, submitted.text
+            job_id = submitted.json()["job_id"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                job = client.get(f"/api/v1/jobs/{job_id}").json()
+                if "Exporting pdf" in [line["message"] for line in job["logs"]]:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"the export never started: {job}")
+        assert live.process is not None
+        time.sleep(1)  # Chromium started
+        tree: set[int] = set()
+        for pid in holders_of(tmp_path / "data" / "jobs" / job_id) - {live.process.pid}:
+            tree.update([pid, *descendants(pid)])
+        assert len(tree) >= 3, tree  # the export process, Playwright's driver, Chromium
+        live.signal(signal.SIGKILL)
+        live.wait_exit(10)
+        deadline = time.monotonic() + 10
+        while [pid for pid in tree if alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in tree if alive(pid)] == []
+    finally:
+        live.cleanup()

@@ -13,21 +13,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1
 
 PRELOAD = ["scrape_api_docs.jobs.runner", "scrape_api_docs.exporters.registry"]
 """Imported once by the fork server, so a child starts without importing the exporters."""
 
 
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies. The parent is the fork
+    server, which exits with the service: a service killed with SIGKILL leaves no export
+    printing on into a job nobody runs (Playwright's driver then sees its pipe close and
+    closes the browser)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    _die_with_parent()
     try:
         outcome: tuple[str, Any] = ("ok", fn(*args))
     except BaseException as exc:
