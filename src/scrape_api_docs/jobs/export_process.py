@@ -13,39 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-PR_SET_PDEATHSIG = 1
+WATCH_EVERY = 0.5
+"""Seconds between an export process's checks that the service is still there."""
 
 PRELOAD = ["scrape_api_docs.jobs.runner", "scrape_api_docs.exporters.registry"]
 """Imported once by the fork server, so a child starts without importing the exporters."""
 
 
-def _die_with_parent() -> None:
-    """Have the kernel SIGKILL this process when its parent dies. The parent is the fork
-    server, which exits with the service: a service killed with SIGKILL leaves no export
-    printing on into a job nobody runs (Playwright's driver then sees its pipe close and
-    closes the browser)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the request was in place
-        os._exit(1)
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
 
 
-def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    _die_with_parent()
+def _watch(service: int) -> None:
+    """End this export, and what it started, once the service that asked for it is gone:
+    a service killed with SIGKILL cannot stop its exports, and nobody would run the job
+    they write into. (The fork server this process comes from outlives the service, so
+    the kernel's parent-death signal would not fire.)"""
+    while not _gone(service):
+        time.sleep(WATCH_EVERY)
+    for pid in descendants(os.getpid()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    os._exit(1)
+
+
+def _child(conn: Connection, service: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    if Path(f"/proc/{service}/stat").exists():
+        threading.Thread(target=_watch, args=(service,), daemon=True).start()
     try:
         outcome: tuple[str, Any] = ("ok", fn(*args))
     except BaseException as exc:
@@ -92,7 +102,7 @@ async def run_in_child(fn: Callable[..., T], *args: Any) -> T:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)  # no effect once the server runs
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(send, fn, args), name="export")
+    process = context.Process(target=_child, args=(send, os.getpid(), fn, args), name="export")
     process.start()
     send.close()  # the child holds the other end: its death is EOF here
     answer = asyncio.ensure_future(asyncio.to_thread(receive.recv))
