@@ -72,7 +72,7 @@ async def test_timed_out_sync_scrape_stops_its_pdf_export(api: Any, server: Test
     """The sync time cap passes while Chromium prints: the export process and the browser
     under it are killed, nothing is written into the job afterwards, the job is cancelled."""
     no_robots(server)
-    server.route("/big.html", Reply(body=big_page(20_000)))  # ~2.6 MB, hundreds of A4 pages
+    server.route("/big.html", Reply(body=big_page(35_000)))  # ~4.5 MB: well past 5 s to print
     async with api(sync_timeout=5, **FAST) as (app, client):
         job_dir_of = app.state.ctx.job_dir
         request = asyncio.create_task(
