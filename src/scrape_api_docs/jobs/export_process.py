@@ -98,36 +98,56 @@ def kill_tree(pid: int) -> None:
 
 async def run_in_child(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a fresh child process; its result, or its exception re-raised.
-    Cancelling the caller kills the child and everything it started, then re-raises."""
+    Cancelling the caller kills the child and everything it started, then re-raises.
+
+    Waiting holds no thread (the event loop watches the pipe and the process's sentinel):
+    an export can take minutes, and a thread per export would starve the default pool
+    that the rest of the service uses for short file work."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)  # no effect once the server runs
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(send, os.getpid(), fn, args), name="export")
     process.start()
     send.close()  # the child holds the other end: its death is EOF here
-    answer = asyncio.ensure_future(asyncio.to_thread(receive.recv))
     try:
-        status, value = await asyncio.shield(answer)
-    except EOFError:
-        await asyncio.to_thread(process.join)
-        raise RuntimeError(
-            f"the export process ended without an answer (exit code {process.exitcode})"
-        ) from None
+        try:
+            await _readable(receive.fileno())
+            status, value = receive.recv()  # written at once by the child: no waiting
+        except EOFError:
+            await _readable(process.sentinel)
+            process.join()
+            raise RuntimeError(
+                f"the export process ended without an answer (exit code {process.exitcode})"
+            ) from None
     except BaseException:
         if process.pid is not None:
             kill_tree(process.pid)
         raise
     finally:
-        # Killed or finished, the child is gone soon: wait for it and for the reading
-        # thread (which sees EOF) before the pipe is closed under it.
-        await asyncio.shield(_reap(process, answer, receive))
+        # Killed or finished, the child is gone soon: reap it before the pipe is closed.
+        await asyncio.shield(_reap(process, receive))
     if status == "error":
         raise value
     return value  # type: ignore[no-any-return]
 
 
-async def _reap(process: Any, answer: asyncio.Future[Any], receive: Connection) -> None:
-    await asyncio.to_thread(process.join)
-    with contextlib.suppress(BaseException):
-        await answer
+async def _readable(fd: int) -> None:
+    """Until ``fd`` can be read (data, or end of file)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+async def _reap(process: Any, receive: Connection) -> None:
+    await _readable(process.sentinel)
+    process.join()
     receive.close()
