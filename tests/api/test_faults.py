@@ -279,3 +279,38 @@ def test_sigkill_of_the_server_stops_its_export(tmp_path: Path, server: TestServ
         assert [pid for pid in tree if alive(pid)] == []
     finally:
         live.cleanup()
+
+
+async def test_sync_scrape_that_fills_the_disk_answers_507(
+    tmp_path: Path, server: TestServer
+) -> None:
+    gate = threading.Event()
+    no_robots(server)
+    server.route("/index.html", Reply(body=page("/index.html", ["/two.html"])))
+
+    def gated(_request: RequestInfo) -> Reply:
+        gate.wait(30)
+        return Reply(body=big_page(20_000))
+
+    server.route("/two.html", gated)
+    data = tmp_path / "data"
+    try:
+        with small_disk(data, 40):
+            settings = make_settings(data, min_free_disk_mb=20, **FAST)
+            async with running_app(settings) as (_, client):
+                request = asyncio.create_task(
+                    client.post(
+                        "/api/v1/scrape/sync",
+                        json={"url": server.url("/index.html"), "options": {"rate_limit": 10}},
+                    )
+                )
+                for _ in range(600):
+                    if server.hits_for("/two.html"):
+                        break
+                    await asyncio.sleep(0.05)
+                fill(data, 64 * 1024)
+                gate.set()
+                error = assert_envelope(await request, 507, "INSUFFICIENT_STORAGE")
+                assert "filled up" in error["message"] and error["details"]["job_id"]
+    finally:
+        gate.set()

@@ -41,7 +41,7 @@ from scrape_api_docs.storage.repositories import (
     now,
 )
 from scrape_api_docs.storage.secrets import SecretsError
-from scrape_api_docs.storage.space import free_mb, is_disk_full
+from scrape_api_docs.storage.space import filled_up_message, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
 
 log = structlog.get_logger("worker")
@@ -442,12 +442,7 @@ class JobRunner:
         with contextlib.suppress(Exception):
             async with self.ctx.sessions() as session, session.begin():
                 await ArtifactRepository(session).delete_for_job(job.id)
-        free = free_mb(self.ctx.settings.data_dir)
-        return (
-            f"the disk holding the data folder filled up ({free:g} MB free now): the job "
-            "stopped and its partial files were removed; free some space (delete old jobs) "
-            "and submit it again"
-        )
+        return filled_up_message(self.ctx.settings.data_dir)
 
     async def _finish(
         self,

@@ -16,6 +16,8 @@ from pathlib import Path
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 SQLITE_FULL = "database or disk is full"
 MB = 1024 * 1024
+FILLED_UP = "the disk holding the data folder filled up"
+"""How the message of a job that failed on a full disk begins."""
 
 
 def is_disk_full(exc: BaseException | None) -> bool:
@@ -44,3 +46,11 @@ def free_bytes(folder: Path) -> int:
 
 def free_mb(folder: Path) -> float:
     return round(free_bytes(folder) / MB, 1)
+
+
+def filled_up_message(folder: Path) -> str:
+    """The error of a job stopped by a full disk (its files were removed)."""
+    return (
+        f"{FILLED_UP} ({free_mb(folder):g} MB free now): the job stopped and its partial "
+        "files were removed; free some space (delete old jobs) and submit it again"
+    )

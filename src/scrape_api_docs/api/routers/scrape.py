@@ -14,6 +14,7 @@ from scrape_api_docs.api.routers.views import export_info, statistics, utc
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobSpec
 from scrape_api_docs.jobs.validate import validate_site
+from scrape_api_docs.storage.space import FILLED_UP
 
 router = APIRouter()
 SYNC_RETRY_AFTER = 5
@@ -92,6 +93,10 @@ async def scrape_sync(
     stats = statistics(view.job)
     if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):
         raise _too_big(f"has more than {cap} pages", job.id, limit_pages=cap)
+    if view.job.status == "failed" and (view.job.error_message or "").startswith(FILLED_UP):
+        raise APIError(
+            507, "INSUFFICIENT_STORAGE", view.job.error_message or "", details={"job_id": job.id}
+        )
     if view.job.status == "failed":
         raise APIError(
             422,
