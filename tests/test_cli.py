@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -256,3 +257,32 @@ def test_the_page_cache_lives_in_the_user_cache_folder(site_server: Any, tmp_pat
     assert result.returncode == 0, result.stderr
     assert (cache_home / "scrape-api-docs" / "pages.sqlite").is_file()
     assert sorted(p.name for p in work.iterdir()) == ["book.md"]
+
+
+def test_summary_gives_the_crawl_rate_and_each_exports_time(
+    site_server: Any, tmp_path: Path
+) -> None:
+    """The rate is pages over the crawl's own time, and each export's time is its own
+    line: exports must not be counted as crawl time."""
+    server = site_server("sphinx_classic")
+    out = tmp_path / "out"
+    result = run(
+        [
+            "scrape",
+            server.url("/index.html"),
+            *("--format", "markdown", "--format", "json"),
+            *("-o", str(out), "--no-rate-limit", "--allow-private-networks"),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = next(line for line in result.stderr.splitlines() if line.startswith("done:"))
+    found = re.match(r"done: (\d+) pages crawled in ([\d.]+)s \(([\d.]+) pages/s\)", summary)
+    assert found, summary
+    pages, seconds, rate = int(found[1]), float(found[2]), float(found[3])
+    assert pages == 5 and seconds > 0
+    assert abs(rate - pages / seconds) <= 0.1 * rate + 0.5  # both printed rounded
+    for name in ("markdown", "json"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"{name}:"))
+        assert re.search(r", built in \d+\.\ds\)$", line), line
+    assert re.search(r"^total: [\d.]+s$", result.stderr, re.M), result.stderr

@@ -177,10 +177,11 @@ def scrape(
             progress.finish()
             pool.shutdown(cancel_futures=True)
             store.close()
-    stats = result.stats
-    _summary(stats, time.monotonic() - started, result.robots)
+    _summary(result.stats, result.duration, result.robots)
     for artifact in artifacts:
-        click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)})")
+        took = f", built in {artifact.seconds:.1f}s" if artifact.seconds is not None else ""
+        click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)}{took})")
+    click.echo(f"total: {time.monotonic() - started:.1f}s", err=True)
 
 
 @cli.command()
@@ -344,9 +345,11 @@ def _size(n: int) -> str:
 
 
 def _summary(stats: CrawlStats, seconds: float, robots: str) -> None:
+    """The crawl's figures; ``seconds`` is the crawl's own time (each export's time is on
+    its own line: a long PDF must not read as a slow crawl)."""
     rate = stats.processed / seconds if seconds > 0 else 0.0
     click.echo(
-        f"done: {stats.processed} pages in {seconds:.1f}s ({rate:.1f} pages/s), "
+        f"done: {stats.processed} pages crawled in {seconds:.1f}s ({rate:.1f} pages/s), "
         f"{stats.errors} errors, {stats.skipped_total} skipped, "
         f"cache {stats.cache_hits} hits / {stats.cache_misses} misses, robots.txt {robots}",
         err=True,

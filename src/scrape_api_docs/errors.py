@@ -70,3 +70,9 @@ class FetchError(ScrapingFailedError):
 
 class ExportFailedError(ScraperError):
     code = "EXPORT_FAILED"
+
+
+class InsufficientStorageError(ScraperError):
+    """The disk holding the data folder is full, or below the configured free space."""
+
+    code = "INSUFFICIENT_STORAGE"

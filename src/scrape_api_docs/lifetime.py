@@ -19,18 +19,22 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 POLL_SECONDS = 1.0
 """Without pidfds (not Linux), how often a worker checks that its owner still runs."""
 _PR_SET_PDEATHSIG = 1
 
 
-def end_with(owner: int) -> None:
-    """Exit this process as soon as process ``owner`` has ended (a daemon thread waits)."""
-    threading.Thread(target=_watch, args=(owner,), name="end-with-owner", daemon=True).start()
+def end_with(owner: int, before_exit: Callable[[], None] | None = None) -> None:
+    """Exit this process as soon as process ``owner`` has ended (a daemon thread waits),
+    after calling ``before_exit`` (e.g. to end what this process started)."""
+    threading.Thread(
+        target=_watch, args=(owner, before_exit), name="end-with-owner", daemon=True
+    ).start()
 
 
-def _watch(owner: int) -> None:
+def _watch(owner: int, before_exit: Callable[[], None] | None = None) -> None:
     try:
         pidfd = os.pidfd_open(owner)
     except ProcessLookupError:
@@ -42,6 +46,9 @@ def _watch(owner: int) -> None:
     else:
         while _running(owner):
             time.sleep(POLL_SECONDS)
+    if before_exit is not None:
+        with contextlib.suppress(Exception):
+            before_exit()
     os._exit(0)
 
 

@@ -47,7 +47,12 @@ class Settings(BaseSettings):
     """Past this many queued jobs, submissions get 429."""
     sync_max_pages: int = Field(default=50, ge=1, le=1000)
     sync_timeout: float = Field(default=120.0, ge=5)
+    sync_concurrency: int = Field(default=2, ge=1, le=64)
+    """Synchronous scrapes (POST /scrape/sync) run at once; past it, 429 with Retry-After."""
     job_log_limit: int = Field(default=500, ge=10)
+    min_free_disk_mb: int = Field(default=200, ge=0)
+    """Below this much free space on the data folder's disk, new scrapes and conversions
+    get 507 and the health check says degraded (0: no check)."""
     requests_per_minute: int = Field(default=600, ge=1)
     """API rate limit per key (or per client address without keys)."""
     view_cache_seconds: float = Field(default=1.0, ge=0, le=60)

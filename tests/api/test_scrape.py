@@ -3,6 +3,7 @@ against real HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import threading
@@ -133,8 +134,45 @@ async def test_sync_time_cap_answers_413_and_cancels_the_job(api: Any, server: T
             assert "/api/v1/scrape" in error["message"]
             assert "5 s" in error["message"]
             assert error["details"]["limit_seconds"] == 5
+            assert error["details"]["status_url"] == f"/api/v1/jobs/{error['details']['job_id']}"
             job = (await client.get(f"/api/v1/jobs/{error['details']['job_id']}")).json()
             assert job["status"] == "cancelled"
+    finally:
+        gate.set()
+
+
+async def test_sync_scrapes_past_the_concurrency_bound_get_429_with_retry_after(
+    api: Any, server: TestServer
+) -> None:
+    """One synchronous crawl at a time (bound 1): a second one while the first waits on a
+    slow site is turned away with 429 and Retry-After; once the first ends, a new one runs."""
+    gate = threading.Event()
+    no_robots(server)
+
+    def slow(_request: RequestInfo) -> Reply:
+        gate.wait(30)
+        return Reply(body=page("/slow.html"))
+
+    server.route("/slow.html", slow)
+    server.route("/fast.html", Reply(body=page("/fast.html")))
+    try:
+        async with api(sync_concurrency=1, workers=1, **FAST) as (_, client):
+            first = asyncio.create_task(scrape_sync(client, server.url("/slow.html")))
+            for _ in range(300):
+                if server.hits_for("/slow.html"):
+                    break
+                await asyncio.sleep(0.05)
+            assert server.hits_for("/slow.html"), "the first crawl never started"
+            response = await scrape_sync(client, server.url("/fast.html"))
+            error = assert_envelope(response, 429, "RATE_LIMIT_EXCEEDED")
+            assert int(response.headers["retry-after"]) > 0
+            assert error["details"]["sync_concurrency"] == 1
+            assert "POST /api/v1/scrape" in error["message"]
+            assert not server.hits_for("/fast.html"), "a refused scrape must not crawl"
+            gate.set()
+            assert (await first).status_code == 200
+            response = await scrape_sync(client, server.url("/fast.html"))
+            assert response.status_code == 200, response.text
     finally:
         gate.set()
 

@@ -603,3 +603,20 @@ async def test_server_cookies_are_not_replayed(server: TestServer, crawl: CrawlF
     server.route("/next.html", Reply(body=page("next")))
     await crawl(server.url("/"))
     assert "cookie" not in server.hits_for("/next.html")[0].headers
+
+
+async def test_avg_page_time_excludes_the_rate_limiters_wait(
+    server: TestServer, crawl: CrawlFn
+) -> None:
+    """At 2 requests/s the sixth page waits its turn 2.5 s; a page answered in
+    milliseconds still takes milliseconds to fetch and process."""
+    no_robots(server)
+    links = [f"/p{i}.html" for i in range(5)]
+    server.route("/index.html", Reply(body=page("/index.html", links)))
+    for link in links:
+        server.route(link, Reply(body=page(link)))
+    result, store = await crawl(server.url("/index.html"), rate_limit=2.0, use_sitemaps=False)
+    store.close()
+    assert result.stats.processed == 6
+    assert result.duration >= 2.0  # the limiter really spaced the requests
+    assert result.stats.avg_page_time < 0.4, result.stats.avg_page_time

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import struct
 import zlib
@@ -17,23 +18,26 @@ import pytest
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
-from scrape_api_docs.crawler.browser import find_browser
+from scrape_api_docs.crawler.browser import find_browser, memory_of
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.errors import ExportFailedError
 from scrape_api_docs.exporters import pdf
 from scrape_api_docs.exporters.pdf_weasy import print_with_weasyprint
 from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
+from scrape_api_docs.jobs.export_process import descendants
 from scrape_api_docs.jobs.runner import Artifact, export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
 from tests.exporters.common import HOSTILE_TITLE, SPHINX_TITLES
-from tests.support.server import TestServer
+from tests.support.server import Reply, TestServer
 
 needs_chromium = pytest.mark.skipif(
     find_browser() is None, reason="no Chromium (Debian: apt-get install chromium)"
 )
 METADATA = {"title": "The Quillstore Handbook", "author": "Ada Example"}
 LONG_TOKEN = "Q" * 400
+MEMORY_BOUND = 500 * 2**20
+"""Chromium's PSS printing pieces of 250 KB of HTML (what the huge-page test allows)."""
 
 
 def png(width: int = 24, height: int = 16) -> bytes:
@@ -336,3 +340,110 @@ async def test_chromium_too_slow_fails_cleanly(
     with pytest.raises(ExportFailedError, match="Chromium"):
         await export_pdf(store, start, tmp_path / "out" / "book.pdf", context(tmp_path))
     assert list((tmp_path / "out").iterdir()) == []  # no book, no parts left behind
+
+
+def long_chapter(sections: int) -> str:
+    """A page of ``sections`` sections, a link at the top to the last and one at the end
+    back to the first."""
+    body = [f'<p>Jump to <a href="#s{sections}">the last section</a>.</p>']
+    for n in range(1, sections + 1):
+        body.append(f'<h2 id="s{n}">Section {n}</h2>')
+        body.extend(
+            f"<p>Paragraph {k} of section {n}. {'Words to fill lines. ' * 20}</p>" for k in range(8)
+        )
+        body.append(f"<pre><code>print({n})\nprint({n} * 2)</code></pre>")
+    body.append('<p>Back to <a href="#s1">the first section</a>.</p>')
+    return page("Long reference", "<h1>Long reference</h1>" + "".join(body))
+
+
+def test_a_chapter_longer_than_the_limit_is_split_between_elements(
+    tmp_path: Path,
+) -> None:
+    """Pieces cut between top-level elements, in order, nothing lost: each heading's
+    bookmark and link target in the piece that holds it, links within the chapter sent
+    through the merger (their target may be in another piece)."""
+    from scrape_api_docs.exporters.html_render import RenderedChapter
+
+    body = "".join(
+        f'<h2 id="c--s{n}">Section {n}</h2><p>{"text " * 200}<br><img src="x{n}"></p>'
+        f'<table><tr><td><a href="#c--s{(n % 30) + 1}">next</a></td></tr></table>'
+        for n in range(1, 31)
+    )
+    chapter = RenderedChapter("c", "Chapter", "https://example.org/c", body, ())
+    whole = pdf.chapter_part(chapter, [])
+    parts = pdf.split_chapter(chapter, [], 5_000)
+    assert len(parts) > 5
+    assert all(len(part.html) < 5_000 + 2_000 for part in parts)
+    assert [entry for part in parts for entry in part.outline] == whole.outline
+    assert parts[0].html.startswith('<section class="chapter"><h1 id="c">Chapter</h1>')
+    pieces = [
+        re.sub(r'<div class="targets" hidden>.*?</div></section>$', "", part.html) for part in parts
+    ]
+    pieces[0] = pieces[0].split("</p>", 1)[1]  # after the title and source line
+    pieces[1:] = [piece.removeprefix('<section class="chapter-continued">') for piece in pieces[1:]]
+    assert "".join(pieces) == body.replace('href="#', f'href="{pdf.CHAPTER_LINK}')
+    for part in parts:
+        ids = re.findall(r' id="([^"]+)"', part.html)
+        targets = re.findall(r'<a href="#([^"]+)"></a>', part.html)
+        assert sorted(targets) == sorted(i for i in ids if i != "c") or part is parts[0]
+    assert pdf.split_chapter(chapter, [], 1_000_000) == [whole]
+
+
+@needs_chromium
+async def test_a_huge_page_printed_in_pieces_keeps_its_bookmarks_and_links(
+    server: TestServer, crawl: CrawlFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pdf, "SPLIT_BYTES", 20_000)
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    server.route("/index.html", Reply(body=long_chapter(40)))
+    start = server.url("/index.html")
+    _, store = await crawl(start)
+    [artifact] = await export_pdf(store, start, tmp_path / "book.pdf", context(tmp_path))
+    reader = PdfReader(artifact.path)
+    [chapter] = top_level_outline(reader)
+    sections = [item for item in reader.outline[1] if not isinstance(item, list)]
+    assert [item.title for item in sections] == [f"Section {n}" for n in range(1, 41)]
+    pages = [reader.get_destination_page_number(item) for item in sections]
+    assert pages == sorted(pages) and pages[-1] > pages[0] + 5
+    first_page = reader.get_destination_page_number(chapter)
+    assert pages[-1] in link_targets(reader, first_page)  # top -> last section
+    assert pages[0] in link_targets(reader, len(reader.pages) - 1)  # end -> first section
+
+
+def chromium_pss() -> int:
+    """Summed PSS of the Chromium processes under this one (the printer's)."""
+    pids = [
+        pid
+        for pid in descendants(os.getpid())
+        if "chrom" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+    return memory_of(pids) or 0
+
+
+@needs_chromium
+async def test_a_huge_page_prints_within_a_memory_bound(
+    server: TestServer, crawl: CrawlFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chromium's memory follows the size of a piece, not of the page: a 6.5 MB page in
+    pieces of 250 KB peaked at ~240 MB (PSS), under MEMORY_BOUND; printed whole, ~950 MB."""
+    monkeypatch.setattr(pdf, "SPLIT_BYTES", 250_000)
+    monkeypatch.setattr(pdf, "BATCH_BYTES", 250_000)
+    text = "".join(
+        f"<p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again, "
+        "so that the printer has many pages to lay out.</p>"
+        for i in range(50_000)
+    )
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    server.route("/index.html", Reply(body=page("Huge", f"<h1>Huge</h1>{text}")))
+    start = server.url("/index.html")
+    _, store = await crawl(start)
+    peak = 0
+    export = asyncio.ensure_future(
+        export_pdf(store, start, tmp_path / "book.pdf", context(tmp_path))
+    )
+    while not export.done():
+        peak = max(peak, await asyncio.to_thread(chromium_pss))
+        await asyncio.sleep(0.3)
+    [artifact] = export.result()
+    assert len(PdfReader(artifact.path).pages) > 300
+    assert 0 < peak < MEMORY_BOUND, peak / 2**20

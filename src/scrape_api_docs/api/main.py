@@ -81,6 +81,8 @@ _STATISTICS = {
     "avg_page_time": 0.212,
     "pages_skipped": 3,
     "skipped_reasons": {"other host": 2, "robots.txt": 1},
+    "crawl_duration": 22.4,
+    "export_durations": {"markdown": 0.8},
 }
 _EXPORT = {
     "format": "markdown",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.browser import BrowserUnavailable
@@ -41,6 +41,7 @@ from scrape_api_docs.errors import FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
+from scrape_api_docs.storage.space import is_disk_full
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
@@ -117,6 +118,11 @@ class Crawler:
         self._start_error: str | None = None
         self._stored: set[str] = set()
         """Canonical keys of pages stored, under their own URL or as a redirect target."""
+        self._disk_full: Exception | None = None
+        """A full disk met while storing a page: the crawl stops and raises it."""
+        self._waited: dict[asyncio.Task[Any] | None, float] = {}
+        """Seconds each worker's current page spent waiting for its turn at the host
+        (rate limit, concurrency cap, retry back-off): not part of the page's time."""
 
     # --- public --------------------------------------------------------------------
     async def run(self) -> CrawlResult:
@@ -153,6 +159,8 @@ class Crawler:
             if self._own_executor:
                 self.executor.shutdown(wait=False, cancel_futures=True)
             await self._stop_rendering()
+        if self._disk_full is not None:
+            raise self._disk_full
         if self.stats.processed == 0:
             raise ScrapingFailedError(
                 f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
@@ -184,6 +192,8 @@ class Crawler:
             )
 
     def _admit(self, url: str, depth: int, parent: str | None) -> None:
+        if self._disk_full is not None:
+            return
         outcome = self.frontier.admit(url, depth, parent)
         if isinstance(outcome, QueuedURL):
             self.stats.discovered += 1
@@ -206,6 +216,15 @@ class Crawler:
             self._start_error = message.removeprefix(f"{item.url}: ")
         self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
 
+    def _stop_for(self, exc: Exception) -> None:
+        """End the crawl with ``exc``: nothing more is admitted, the queue is emptied (the
+        pages in flight finish), and ``run`` raises it."""
+        if self._disk_full is None:
+            self._disk_full = exc
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+
     # --- workers -------------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
@@ -217,7 +236,10 @@ class Crawler:
             except FetchError as exc:
                 self._fail(item, exc.reason, exc.message)
             except Exception as exc:  # one bad page must not end the crawl
-                self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")
+                if is_disk_full(exc):  # ...but a full disk fails every page after it
+                    self._stop_for(exc)
+                else:
+                    self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")
             finally:
                 self._queue.task_done()
 
@@ -231,6 +253,7 @@ class Crawler:
             return
         self.stats.current_url = item.url
         began = time.monotonic()
+        self._waited[asyncio.current_task()] = 0.0
         page = await self._get_page(item)
         if page is None:
             return
@@ -263,7 +286,8 @@ class Crawler:
         )
         self.store.add(doc)
         self.stats.processed += 1
-        self.stats.page_time_total += time.monotonic() - began
+        waited = self._waited.pop(asyncio.current_task(), 0.0)
+        self.stats.page_time_total += max(0.0, time.monotonic() - began - waited)
         for link in doc.links:
             self._admit(link, item.depth + 1, item.url)
         self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
@@ -313,8 +337,10 @@ class Crawler:
         while True:
             error: FetchError | None = None
             response: FetchResponse | None = None
+            waiting = time.monotonic()
             async with self.limiter.semaphore(host):
                 await self.limiter.acquire(host)
+                self._wait_done(waiting)
                 self.stats.requests += 1
                 try:
                     response = await self.fetcher.get(url, headers=headers, html_only=html_only)
@@ -345,8 +371,16 @@ class Crawler:
             if decision.host_pause:
                 self.limiter.pause(host, decision.delay)
             else:
+                waiting = time.monotonic()
                 await self.clock.sleep(decision.delay)
+                self._wait_done(waiting)
             attempt += 1
+
+    def _wait_done(self, since: float) -> None:
+        """Count a politeness wait that began at ``since`` out of the current page's time."""
+        task = asyncio.current_task()
+        if task in self._waited:
+            self._waited[task] += time.monotonic() - since
 
     # --- JavaScript rendering ----------------------------------------------------------------
     async def _start_rendering(self) -> None:

@@ -70,6 +70,9 @@ ORIGIN = "https://pdf.invalid"
 """Where the printer's images and cross-chapter links point (``.invalid`` never resolves)."""
 IMAGE_PREFIX = f"{ORIGIN}/image/"
 BATCH_BYTES = 1_000_000
+SPLIT_BYTES = 1_000_000
+"""A chapter with more HTML than this is printed in pieces of about this size (cut between
+its top-level elements): one 9 MB page printed whole took Chromium 3.7 GB (PSS)."""
 # Printing uses one page at a time: one renderer process and the GPU thread in the browser
 # process are enough, and each process Chromium does not start saves its own copy of the
 # shared libraries in the summed RSS.
@@ -117,6 +120,26 @@ _BODY_H1 = re.compile(r"<(/?)h1\b")
 _HEADING = re.compile(r"<h([1-6])\b([^>]*)>(.*?)</h\1>", re.S)
 _ID = re.compile(r'\bid="([^"]+)"')
 _TAG = re.compile(r"<[^>]*>")
+_ELEMENT_TAG = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+_LOCAL_HREF = re.compile(r'href="#([^"]+)"')
 
 
 def export_pdf(book: Book, path: Path, ctx: ExportContext) -> Path:
@@ -209,14 +232,77 @@ def chapter_part(chapter: RenderedChapter, sections: Iterable[str] = ()) -> Chap
     return ChapterPart(html, chapter.image_urls, outline)
 
 
-def chapter_parts(book: Book, link_for: LinkMapper) -> Iterator[ChapterPart]:
-    """Each chapter in reading order, read and rendered one at a time."""
+def split_body(body: str, limit: int) -> list[str]:
+    """``body`` cut between its top-level elements into pieces of at least ``limit``
+    characters (the last one shorter; an element longer than ``limit`` stays whole).
+    ``body`` is sanitised HTML: no comments, ``<`` escaped in text and code."""
+    pieces: list[str] = []
+    start = depth = 0
+    for match in _ELEMENT_TAG.finditer(body):
+        closing, name, rest = match.group(1), match.group(2).lower(), match.group(3)
+        if closing:
+            depth = max(0, depth - 1)
+        elif name not in _VOID and not rest.endswith("/"):
+            depth += 1
+        if depth == 0 and match.end() - start >= limit:
+            pieces.append(body[start : match.end()])
+            start = match.end()
+    if start < len(body):
+        pieces.append(body[start:])
+    return pieces or [body]
+
+
+def split_chapter(
+    chapter: RenderedChapter, sections: Iterable[str], limit: int
+) -> list[ChapterPart]:
+    """A chapter with more than ``limit`` characters of HTML as several parts, each printed
+    on its own: the first with the title, each with the bookmarks and link targets of the
+    headings and ids it holds. Links within the chapter go through ``CHAPTER_LINK`` (like
+    links between chapters), so they are resolved after merging, whichever part holds
+    their target."""
+    sections = list(sections)
+    whole = chapter_part(chapter, sections)
+    if len(whole.html) <= limit:
+        return [whole]
+    body = _BODY_H1.sub(r"<\1h2", chapter.body_html)
+    linked = [htmllib.unescape(name) for name in _LOCAL_HREF.findall(body)]
+    body = _LOCAL_HREF.sub(lambda m: f'href="{CHAPTER_LINK}{m.group(1)}"', body)
+    names = list(dict.fromkeys([*(name for _, _, name in whole.outline), *sections, *linked]))
+    anchor, source = escape(chapter.anchor), escape(chapter.source_url)
+    parts = []
+    for number, piece in enumerate(split_body(body, limit)):
+        ids = {htmllib.unescape(found) for found in _ID.findall(piece)}
+        if number == 0:
+            ids.add(chapter.anchor)
+            head = (
+                f'<section class="chapter"><h1 id="{anchor}">{escape(chapter.title)}</h1>'
+                f'<p class="source"><a href="{source}">{source}</a></p>'
+            )
+        else:
+            head = '<section class="chapter-continued">'
+        targets = "".join(f'<a href="#{escape(name)}"></a>' for name in names if name in ids)
+        html = f'{head}{piece}<div class="targets" hidden>{targets}</div></section>'
+        images = tuple(url for url in chapter.image_urls if image_url(url) in piece)
+        outline = [entry for entry in whole.outline if entry[2] in ids]
+        parts.append(ChapterPart(html, images, outline))
+    return parts
+
+
+def chapter_parts(
+    book: Book, link_for: LinkMapper, split_at: int | None = None
+) -> Iterator[ChapterPart]:
+    """Each chapter in reading order, read and rendered one at a time; with ``split_at``,
+    one longer than that in several parts (``split_chapter``)."""
     for chapter in book:
         rendered = render_chapter(book, chapter, link_for)
         if rendered.image_urls:  # again, with the images at the URLs the printer serves
             names = {url: image_url(url) for url in rendered.image_urls}
             rendered = render_chapter(book, chapter, link_for, names)
-        yield chapter_part(rendered, book.marks(chapter.ref.anchor).values())
+        sections = book.marks(chapter.ref.anchor).values()
+        if split_at is None:
+            yield chapter_part(rendered, sections)
+        else:
+            yield from split_chapter(rendered, sections, split_at)
 
 
 def fetch_images(loader: ImageLoader | None, urls: list[str]) -> dict[str, LocalImage]:
@@ -237,7 +323,11 @@ class _Batch:
 
 
 def _batches(
-    book: Book, meta: Mapping[str, str], images: ImageLoader | None, limit: int
+    book: Book,
+    meta: Mapping[str, str],
+    images: ImageLoader | None,
+    limit: int,
+    split_at: int | None = None,
 ) -> Generator[_Batch, None, None]:
     def link_for(anchor: str) -> str:
         return CHAPTER_LINK + anchor
@@ -250,7 +340,7 @@ def _batches(
     size = len(parts[0])
     urls: list[str] = []
     outline: list[tuple[int, str, str]] = []
-    for chapter in chapter_parts(book, link_for):
+    for chapter in chapter_parts(book, link_for, split_at):
         parts.append(chapter.html)
         urls.extend(chapter.image_urls)
         outline.extend(chapter.outline)
@@ -271,7 +361,7 @@ def _export_chromium(
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pdf-parts-", dir=path.parent) as tmp:
-        batches = _batches(book, meta, images, BATCH_BYTES)
+        batches = _batches(book, meta, images, BATCH_BYTES, SPLIT_BYTES)
         try:
             parts = asyncio.run(_print_parts(batches, Path(tmp), browser_path))
         finally:

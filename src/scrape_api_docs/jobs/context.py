@@ -44,6 +44,8 @@ class JobContext:
     background: set[Any] = field(default_factory=set)
     """Fire-and-forget tasks (webhook deliveries, conversions), kept referenced."""
     """Jobs a user cancelled (as opposed to tasks stopped by a shutdown)."""
+    sync_running: int = 0
+    """Synchronous scrapes in progress (bounded by ``settings.sync_concurrency``)."""
     renderer: Renderer | None = None
     """This process's browser for JavaScript rendering (started on first use)."""
 

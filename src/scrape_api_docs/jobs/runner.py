@@ -25,6 +25,7 @@ from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.jobs.export_process import PRELOAD as EXPORT_PRELOAD
 from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, SqlitePageStore
@@ -39,6 +40,8 @@ class Artifact:
     path: Path
     size_bytes: int
     content_type: str
+    seconds: float | None = None
+    """How long the export took (on its main file; None on the files written beside it)."""
 
 
 def extraction_pool(settings: Settings) -> Executor:
@@ -52,7 +55,8 @@ def extraction_pool(settings: Settings) -> Executor:
     context = multiprocessing.get_context("forkserver")
     # Workers are forked from a server that imported only the extraction code, not the
     # caller's whole program (the default preloads ``__main__``).
-    context.set_forkserver_preload(["scrape_api_docs.extract.pipeline"])
+    # The exporters too: each export runs in a child of the same server (export_process).
+    context.set_forkserver_preload(["scrape_api_docs.extract.pipeline", *EXPORT_PRELOAD])
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
     )
@@ -157,8 +161,12 @@ def export_all(
         targets = [output / exporter.filename for exporter in exporters]
     artifacts = []
     for exporter, target in zip(exporters, targets, strict=True):
+        began = time.monotonic()
         path = exporter.build(book, target, context)
-        artifacts.append(Artifact(exporter.name, path, path.stat().st_size, exporter.content_type))
+        seconds = time.monotonic() - began
+        artifacts.append(
+            Artifact(exporter.name, path, path.stat().st_size, exporter.content_type, seconds)
+        )
         for label, name, content_type in exporter.extra_files:
             extra = path.with_name(name)
             artifacts.append(Artifact(label, extra, extra.stat().st_size, content_type))
@@ -172,15 +180,18 @@ def build_export_in_worker(
     target: Path,
     options: dict[str, object],
     settings: Settings,
+    images_dir: Path | None = None,
 ) -> list[Artifact]:
-    """``export_all`` of one format from a job's page store, for the service's process pool.
+    """``export_all`` of one format from a job's page store, for a child process.
 
     Not a thread: a 500-page export is seconds of pure-Python work, and in a thread it
     would hold the GIL against the API's event loop (every poll would wait for it).
+    ``images_dir`` (default: beside ``target``) keeps fetched images for later exports.
     """
     store = SqlitePageStore(store_path)
     try:
-        context = export_context(settings, target.parent / "images", options)
+        images = images_dir or target.parent / "images"
+        context = export_context(settings, images, options)
         return export_all(store, start_url, [format_name], target, context)
     finally:
         store.close()

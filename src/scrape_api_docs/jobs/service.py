@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from scrape_api_docs.crawler.browser import BrowserUnavailable, require_browser
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.errors import (
+    InsufficientStorageError,
     InvalidOptionsError,
     JobNotFoundError,
     ScraperError,
@@ -38,6 +39,7 @@ from scrape_api_docs.storage.repositories import (
     read_job_page,
     read_job_view,
 )
+from scrape_api_docs.storage.space import free_mb
 from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -80,9 +82,24 @@ class JobService:
         self.ctx = ctx
 
     # --- jobs ------------------------------------------------------------------------
+    def require_space(self) -> None:
+        """507 (INSUFFICIENT_STORAGE) while the data folder's disk has less free space than
+        ``min_free_disk_mb``: new work would only fill it up and fail."""
+        minimum = self.ctx.settings.min_free_disk_mb
+        if not minimum:
+            return
+        free = free_mb(self.ctx.settings.data_dir)
+        if free < minimum:
+            raise InsufficientStorageError(
+                f"the disk holding the data folder has {free:g} MB free, below this server's "
+                f"minimum of {minimum} MB; free some space (delete old jobs) and retry",
+                details={"free_mb": free, "min_free_mb": minimum},
+            )
+
     async def submit(self, owner: str, spec: JobSpec, *, sync: bool = False) -> Job:
         """Check everything a user can get wrong now, not in the worker later."""
         self.ctx.policy.check_url(spec.url)
+        self.require_space()
         if spec.webhook_url:
             await self._check_reachable_policy(spec.webhook_url)
             await require_signing_secret(
@@ -220,6 +237,7 @@ class JobService:
         self, owner: str, job_id: str, target_format: str, options: dict[str, Any]
     ) -> Conversion:
         job = await self.get(owner, job_id)
+        self.require_space()
         if not (self.ctx.job_dir(job_id) / "pages.sqlite").exists():
             raise InvalidOptionsError(
                 f"job {job_id} has no stored pages to convert (status {job.status})",

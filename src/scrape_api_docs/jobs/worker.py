@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,8 @@ from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.export_process import run_in_child
+from scrape_api_docs.jobs.runner import Artifact as BuiltFile
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
@@ -38,6 +42,7 @@ from scrape_api_docs.storage.repositories import (
     now,
 )
 from scrape_api_docs.storage.secrets import SecretsError
+from scrape_api_docs.storage.space import filled_up_message, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
 
 log = structlog.get_logger("worker")
@@ -46,7 +51,22 @@ CRAWL_CONCURRENCY = 8  # CrawlConfig.concurrency's default
 IMAGE_FORMATS = frozenset({"pdf", "epub"})
 """Exports that embed images: a rendering crawl lets the browser load them (lazy loaders)."""
 FLUSH_EVERY = 1.0
+FINISH_ATTEMPTS = 30
+FINISH_RETRY_DELAY = 2.0
+"""A final status the database could not store for a full disk is tried again this
+often, this many times (a minute) before the job is left to the next start's recovery."""
 PUBLISH_EVERY = 0.2
+
+
+def _move_into(files: list[BuiltFile], folder: Path) -> list[BuiltFile]:
+    """Move finished export files from their staging folder into ``folder`` (a rename on
+    the same disk: a download never sees half a file)."""
+    moved = []
+    for file in files:
+        target = folder / file.path.name
+        os.replace(file.path, target)
+        moved.append(dataclasses.replace(file, path=target))
+    return moved
 
 
 def sha256_file(path: Path) -> str:
@@ -73,7 +93,19 @@ def progress_payload(
     }
 
 
-def statistics_payload(stats: CrawlStats) -> dict[str, Any]:
+def statistics_payload(
+    stats: CrawlStats,
+    crawl_duration: float | None = None,
+    export_durations: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The crawl's counters; once known, the crawl's own duration (the rate of the crawl
+    is pages over this, not over the job's duration, which includes the exports) and the
+    seconds each export took."""
+    timings: dict[str, Any] = {}
+    if crawl_duration is not None:
+        timings["crawl_duration"] = round(crawl_duration, 3)
+    if export_durations:
+        timings["export_durations"] = {k: round(v, 3) for k, v in export_durations.items()}
     return {
         "pages_discovered": stats.discovered,
         "pages_processed": stats.processed,
@@ -83,6 +115,7 @@ def statistics_payload(stats: CrawlStats) -> dict[str, Any]:
         "avg_page_time": round(stats.avg_page_time, 4),
         "pages_skipped": stats.skipped_total,
         "skipped_reasons": dict(stats.skipped),
+        **timings,
     }
 
 
@@ -111,6 +144,31 @@ class JobReporter:
         """Lines not yet written, each with the time it happened (not the flush time)."""
         self._dirty = False
         self._last_publish = 0.0
+        self.crawl_duration: float | None = None
+        self.export_durations: dict[str, float] = {}
+
+    def statistics(self) -> dict[str, Any]:
+        return statistics_payload(self.stats, self.crawl_duration, self.export_durations)
+
+    def crawl_finished(self, stats: CrawlStats, duration: float) -> None:
+        self.stats, self.crawl_duration, self._dirty = stats, duration, True
+        rate = stats.processed / duration if duration > 0 else 0.0
+        self.log(
+            "info",
+            f"Crawl finished: {stats.processed} pages in {duration:.1f}s ({rate:.1f} pages/s)",
+        )
+
+    def export_started(self, name: str) -> None:
+        self.operation, self._dirty = f"Exporting {name}", True
+        self.log("info", self.operation)
+        self.publish_progress()
+
+    def export_finished(self, name: str, files: list[BuiltFile], seconds: float) -> None:
+        self.export_durations[name] = seconds
+        size = sum(file.size_bytes for file in files)
+        self.operation, self._dirty = f"{name} written ({_size(size)}, {seconds:.1f} s)", True
+        self.log("info", self.operation)
+        self.publish_progress()
 
     def log(self, level: str, message: str) -> None:
         message = redact_text(message)  # a start URL's user:password@, a ?token= ...
@@ -162,7 +220,7 @@ class JobReporter:
                 await JobRepository(session).update(
                     self.job.id,
                     progress=progress_payload(self.stats, self.operation),
-                    statistics=statistics_payload(self.stats),
+                    statistics=self.statistics(),
                 )
                 logs_repo = LogRepository(session)
                 for stamp, level, message in logs[-limit:]:
@@ -177,6 +235,10 @@ class JobReporter:
             await asyncio.sleep(FLUSH_EVERY)
             with contextlib.suppress(Exception):
                 await self.flush()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
 
 
 def _iso(value: datetime) -> str:
@@ -263,13 +325,16 @@ class JobRunner:
             else:
                 outcome = ("queued", None)  # shutdown: hand the job back for the next start
                 reporter.log("warning", "worker stopping; job handed back to the queue")
-        except ScraperError as exc:
-            outcome = ("failed", exc.message)
-            reporter.log("error", exc.message)
         except Exception as exc:
-            log.exception("job_crashed", job_id=job.id)
-            outcome = ("failed", f"internal error ({type(exc).__name__}); see the server log")
-            reporter.log("error", outcome[1] or "")
+            if is_disk_full(exc):
+                error = await self._out_of_space(job)
+            elif isinstance(exc, ScraperError):
+                error = exc.message
+            else:
+                log.exception("job_crashed", job_id=job.id)
+                error = f"internal error ({type(exc).__name__}); see the server log"
+            outcome = ("failed", error)
+            reporter.log("error", error)
         finally:
             flusher.cancel()
             status, message = outcome
@@ -319,45 +384,72 @@ class JobRunner:
                 resume=True,
                 renderer=self.ctx.renderer,
             )
-            reporter.stats = result.stats
-            reporter.operation = "Building exports"
-            reporter.publish_progress()
-            return await self.build_exports(job, store, job.export_formats, {})
+            reporter.crawl_finished(result.stats, result.duration)
+            return await self.build_exports(job, store, job.export_formats, {}, reporter)
         finally:
             store.close()
 
     async def build_exports(
-        self, job: Job, store: SqlitePageStore, formats: list[str], options: dict[str, Any]
+        self,
+        job: Job,
+        store: SqlitePageStore,
+        formats: list[str],
+        options: dict[str, Any],
+        reporter: JobReporter | None = None,
     ) -> list[Artifact]:
+        """Build each format in a child process of its own (cancelling the job kills it),
+        into a staging folder whose files are moved into the job's folder only once the
+        export is complete: a stopped or failed export leaves nothing behind."""
         job_dir = self.ctx.job_dir(job.id)
-        loop = asyncio.get_running_loop()
         artifacts = []
         for name in formats:
-            files = await loop.run_in_executor(
-                self.ctx.executor,
-                build_export_in_worker,
-                store.path,
-                job.url,
-                name,
-                job_dir / get_exporter(name).filename,
-                options,
-                self.ctx.settings,
-            )
-            for built in files:
+            exporter = get_exporter(name)
+            staging = job_dir / f".building-{name}"
+            if reporter is not None:
+                reporter.export_started(name)
+            began = time.monotonic()
+            try:
+                await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
+                built = await run_in_child(
+                    build_export_in_worker,
+                    store.path,
+                    job.url,
+                    name,
+                    staging / exporter.filename,
+                    options,
+                    self.ctx.settings,
+                    job_dir / "images",
+                )
+                files = await asyncio.to_thread(_move_into, built, job_dir)
+            finally:
+                await asyncio.shield(asyncio.to_thread(shutil.rmtree, staging, True))
+            if reporter is not None:
+                reporter.export_finished(name, files, time.monotonic() - began)
+            for file in files:
                 artifact = Artifact(
                     job_id=job.id,
-                    format=built.format,
-                    filename=built.path.name,
-                    path=str(built.path),
-                    size_bytes=built.size_bytes,
-                    checksum=await asyncio.to_thread(sha256_file, built.path),
-                    content_type=built.content_type,
+                    format=file.format,
+                    filename=file.path.name,
+                    path=str(file.path),
+                    size_bytes=file.size_bytes,
+                    checksum=await asyncio.to_thread(sha256_file, file.path),
+                    content_type=file.content_type,
                     created_at=now(),
                 )
                 async with self.ctx.sessions() as session, session.begin():
                     await ArtifactRepository(session).replace(artifact)
                 artifacts.append(artifact)
         return artifacts
+
+    async def _out_of_space(self, job: Job) -> str:
+        """The disk filled up under the job: remove everything it wrote (pages, exports,
+        images; also what makes room for its final status) and say so."""
+        log.error("job_disk_full", job_id=job.id)
+        await asyncio.to_thread(shutil.rmtree, self.ctx.job_dir(job.id), True)
+        with contextlib.suppress(Exception):
+            async with self.ctx.sessions() as session, session.begin():
+                await ArtifactRepository(session).delete_for_job(job.id)
+        return filled_up_message(self.ctx.settings.data_dir)
 
     async def _finish(
         self,
@@ -375,25 +467,23 @@ class JobRunner:
             await asyncio.wait([flusher])  # never two flushes of one job at once
         with contextlib.suppress(Exception):
             await reporter.flush()
-        async with self.ctx.sessions() as session, session.begin():
-            jobs = JobRepository(session)
-            current = await jobs.get(job.id)
-            if current is None:
-                return
-            if current.status == "cancelled":
-                status = "cancelled"
-            values: dict[str, Any] = {"status": status, "error_message": message}
-            if status in ("completed", "failed", "cancelled"):
-                operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
-                values.update(
-                    completed_at=finished_at,
-                    duration=duration,
-                    progress=progress_payload(
-                        reporter.stats, operation, finished=status == "completed"
-                    ),
+        written: tuple[str, list[Artifact]] | None = None
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                written = await self._write_outcome(
+                    job, reporter, status, message, duration, finished_at
                 )
-            await jobs.update(job.id, **values)
-            artifacts = list(await ArtifactRepository(session).for_job(job.id))
+                break
+            except Exception as exc:
+                # A full disk must not leave the job "running" with no worker on it: try
+                # again while space may come back, then leave it to the next start.
+                if not is_disk_full(exc) or attempt == FINISH_ATTEMPTS - 1:
+                    raise
+                log.warning("job_status_disk_full", job_id=job.id, attempt=attempt + 1)
+                await asyncio.sleep(FINISH_RETRY_DELAY)
+        if written is None:
+            return
+        status, artifacts = written
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
         exports = [artifact_payload(a) for a in artifacts]
@@ -419,9 +509,40 @@ class JobRunner:
                 {
                     "exports": exports,
                     "error_message": message,
-                    "statistics": statistics_payload(reporter.stats),
+                    "statistics": reporter.statistics(),
                 },
             )
+
+    async def _write_outcome(
+        self,
+        job: Job,
+        reporter: JobReporter,
+        status: str,
+        message: str | None,
+        duration: float,
+        finished_at: datetime,
+    ) -> tuple[str, list[Artifact]] | None:
+        """The job's final status (a cancel recorded meanwhile wins) and its artifacts;
+        None when the job is gone."""
+        async with self.ctx.sessions() as session, session.begin():
+            jobs = JobRepository(session)
+            current = await jobs.get(job.id)
+            if current is None:
+                return None
+            if current.status == "cancelled":
+                status = "cancelled"
+            values: dict[str, Any] = {"status": status, "error_message": message}
+            if status in ("completed", "failed", "cancelled"):
+                operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
+                values.update(
+                    completed_at=finished_at,
+                    duration=duration,
+                    progress=progress_payload(
+                        reporter.stats, operation, finished=status == "completed"
+                    ),
+                )
+            await jobs.update(job.id, **values)
+            return status, list(await ArtifactRepository(session).for_job(job.id))
 
     async def _webhook(self, job: Job, event: str, extra: dict[str, Any]) -> None:
         if not job.webhook_url:

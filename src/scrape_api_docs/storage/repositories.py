@@ -242,6 +242,10 @@ class ArtifactRepository:
         )
         self.session.add(artifact)
 
+    async def delete_for_job(self, job_id: str) -> None:
+        touch(self.session, job_id)
+        await self.session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+
     async def total_bytes(self) -> int:
         return int(await self.session.scalar(select(func.sum(Artifact.size_bytes))) or 0)
 

@@ -26,6 +26,14 @@ class JobStatistics(BaseModel):
     avg_page_time: float = 0.0
     pages_skipped: int = 0
     skipped_reasons: dict[str, int] = Field(default_factory=dict)
+    crawl_duration: float | None = Field(
+        default=None,
+        description="Seconds the crawl took (the job's duration includes the exports too); "
+        "the crawl's rate is pages_processed / crawl_duration. Null until the crawl ends.",
+    )
+    export_durations: dict[str, float] = Field(
+        default_factory=dict, description="Seconds each export took, by format, once built."
+    )
 
 
 class ExportInfo(BaseModel):

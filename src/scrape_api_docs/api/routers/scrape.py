@@ -17,10 +17,14 @@ from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ScrapeRequest, ValidateRequest
 from scrape_api_docs.api.models.responses import ScrapeAccepted, SyncScrapeResult, ValidateResult
 from scrape_api_docs.api.routers.views import export_info, statistics, utc
+from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobSpec
 from scrape_api_docs.jobs.validate import validate_site
+from scrape_api_docs.storage.space import FILLED_UP
 
 router = APIRouter(route_class=KeyedRoute)
+SYNC_RETRY_AFTER = 5
+"""Seconds a client turned away by the synchronous-scrape bound is told to wait."""
 
 
 def spec_of(body: ScrapeRequest) -> JobSpec:
@@ -60,12 +64,29 @@ async def submit(
 async def scrape_sync(
     body: ScrapeRequest, who: CallerDep, svc: ServiceDep, ctx: ContextDep, run: RunnerDep
 ) -> SyncScrapeResult:
-    """Crawl a small site and answer when done (server caps: pages and seconds)."""
+    """Crawl a small site and answer when done (server caps: pages, seconds, and how many
+    run at once)."""
     cap, limit = ctx.settings.sync_max_pages, ctx.settings.sync_timeout
-    job = await svc.submit(who.owner, spec_of(body), sync=True)
+    bound = ctx.settings.sync_concurrency
+    if ctx.sync_running >= bound:
+        raise APIError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"{bound} synchronous scrape(s) already running, the most this server runs at "
+            f"once; retry in {SYNC_RETRY_AFTER} s, or submit to POST /api/v1/scrape",
+            details={"sync_concurrency": bound, "retry_after": SYNC_RETRY_AFTER},
+            headers={"Retry-After": str(SYNC_RETRY_AFTER)},
+        )
+    ctx.sync_running += 1  # held until the crawl ends, even if the client goes away
+    try:
+        job = await svc.submit(who.owner, spec_of(body), sync=True)
+    except BaseException:
+        ctx.sync_running -= 1
+        raise
     task = asyncio.create_task(run.run(job.id))
     ctx.background.add(task)  # keep a reference until it ends, whatever the client does
     task.add_done_callback(ctx.background.discard)
+    task.add_done_callback(lambda _: _release_sync_slot(ctx))
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout=limit)
     except TimeoutError:
@@ -78,6 +99,10 @@ async def scrape_sync(
     stats = statistics(view.job)
     if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):
         raise _too_big(f"has more than {cap} pages", job.id, limit_pages=cap)
+    if view.job.status == "failed" and (view.job.error_message or "").startswith(FILLED_UP):
+        raise APIError(
+            507, "INSUFFICIENT_STORAGE", view.job.error_message or "", details={"job_id": job.id}
+        )
     if view.job.status == "failed":
         raise APIError(
             422,
@@ -106,11 +131,18 @@ async def validate(body: ValidateRequest, who: CallerDep, ctx: ContextDep) -> Va
     return ValidateResult.model_validate(result)
 
 
+def _release_sync_slot(ctx: JobContext) -> None:
+    ctx.sync_running -= 1
+
+
 def _too_big(what: str, job_id: str, **limit: float) -> APIError:
-    """413: past a cap of the synchronous endpoint; the answer points to the async one."""
+    """413: past a cap of the synchronous endpoint; the answer points to the async one, and
+    to the job that holds what was fetched before the cap (its pages; no export is built
+    after a time cap)."""
     return APIError(
         413,
         "PAYLOAD_TOO_LARGE",
-        f"the site {what}, the limit of /scrape/sync; submit it to POST /api/v1/scrape instead",
-        details={"job_id": job_id, **limit},
+        f"the site {what}, the limit of /scrape/sync; submit it to POST /api/v1/scrape "
+        f"instead (what was fetched is kept in job {job_id})",
+        details={"job_id": job_id, "status_url": f"/api/v1/jobs/{job_id}", **limit},
     )

@@ -17,6 +17,7 @@ from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, 
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
+from scrape_api_docs.storage.space import free_mb
 
 router = APIRouter(route_class=KeyedRoute)
 
@@ -60,6 +61,12 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
         with tempfile.NamedTemporaryFile(dir=ctx.settings.data_dir, prefix=".health-"):
             pass
         deps["storage"] = "healthy"
+        minimum = ctx.settings.min_free_disk_mb
+        free = free_mb(ctx.settings.data_dir)
+        details["storage"] = f"{free:g} MB free"
+        if free < minimum:
+            deps["storage"] = "degraded"
+            details["storage"] += f", below the minimum of {minimum} MB: new scrapes get 507"
     except OSError as exc:
         deps["storage"] = "unhealthy"
         details["storage"] = str(exc)
@@ -80,7 +87,7 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
     if any(deps[name] == "unhealthy" for name in critical):
         overall = "unhealthy"
         response.status_code = 503
-    elif deps["cache"] != "healthy" or deps["playwright"] == "degraded":
+    elif deps["cache"] != "healthy" or "degraded" in (deps["playwright"], deps["storage"]):
         overall = "degraded"  # (no browser at all is a missing feature, not degradation)
     return Health(
         status=overall,  # type: ignore[arg-type]
