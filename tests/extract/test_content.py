@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.markdown import to_markdown
@@ -149,6 +151,7 @@ def test_definition_lists_tables_and_asterisks() -> None:
     assert r"2 \* 3 \* 4" in out
 
 
+@pytest.mark.checklist(23)
 def test_scripts_styles_and_forms_never_reach_the_text() -> None:
     out = md(
         "<main><h1>T</h1><script>var secret = 'script text';</script>"
@@ -180,6 +183,7 @@ def test_title_falls_back_to_the_title_element() -> None:
     assert extract("<title> Only a title </title><p>x</p>", URL).title == "Only a title"
 
 
+@pytest.mark.checklist(22)
 def test_deep_nesting_is_capped_not_quadratic() -> None:
     nested = "<div>" * 100_000 + "deep text" + "</div>" * 100_000
     began = time.monotonic()
