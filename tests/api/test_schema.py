@@ -52,8 +52,11 @@ from scrape_api_docs.api.main import create_app
 from scrape_api_docs.api.models import requests as request_models
 from scrape_api_docs.api.models import responses as response_models
 from scrape_api_docs.crawler import options
+from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.settings import Settings
 from tests.api.test_live_server import CLI, LiveServer, cli_env
+from tests.support.server import Reply, TestServer
+from tests.support.sites import page
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 0)
 """``make fuzz``: examples per operation, every failure collected and summarised."""
@@ -70,7 +73,22 @@ CHECKS = [
 ]
 
 
-def _start(data_dir: Path, *, with_key: bool) -> LiveServer:
+@pytest.fixture(scope="module")
+def docs_site() -> Iterator[TestServer]:
+    """A three-page site on 127.0.0.1: each server crawls it once, so the operations on a
+    job get a real job (with its files) as well as generated ids."""
+    site = TestServer()
+    site.route("/robots.txt", Reply(404, "", content_type="text/plain"))
+    site.route("/docs/", Reply(body=page("Docs", ["/docs/a.html", "/docs/b.html"], "Start.")))
+    site.route("/docs/a.html", Reply(body=page("Page A", ["/docs/"], "Ä, ß and 語 too.")))
+    site.route("/docs/b.html", Reply(body=page("Page B", ["/docs/"], "The second page.")))
+    yield site.start()
+    site.stop()
+
+
+def _serve(data_dir: Path, site: TestServer, *, with_key: bool) -> LiveServer:
+    """``scrape-docs serve`` refusing private networks (127.0.0.1 alone excepted, for the
+    site), with ``api_key`` (or None) and ``job_id``, a completed crawl of the site."""
     key = None
     if with_key:
         created = subprocess.run(
@@ -90,31 +108,54 @@ def _start(data_dir: Path, *, with_key: bool) -> LiveServer:
         data_dir,
         env={
             "SCRAPER_ALLOW_PRIVATE_NETWORKS": "0",
+            "SCRAPER_ALLOWED_HOSTS": "127.0.0.1",
             "SCRAPER_MAX_QUEUED_JOBS": "3",
             "SCRAPER_WORKERS": "1",
             "SCRAPER_SYNC_TIMEOUT": "5",
         },
     )
     server.api_key = key  # type: ignore[attr-defined]
+    try:
+        server.start()
+        with server.client(headers={"X-API-Key": key} if key else {}) as client:
+            submitted = client.post(
+                "/api/v1/scrape",
+                json={"url": site.url("/docs/"), "export_formats": ["markdown", "json"]},
+            )
+            assert submitted.status_code == 202, submitted.text
+            job_id = submitted.json()["job_id"]
+            deadline = time.monotonic() + 60
+            while (job := client.get(f"/api/v1/jobs/{job_id}").json())["status"] != "completed":
+                assert job["status"] in ("queued", "running"), job
+                assert time.monotonic() < deadline, job
+                time.sleep(0.1)
+        server.job_id = job_id  # type: ignore[attr-defined]
+    except BaseException:
+        server.cleanup()
+        raise
     return server
 
 
 @pytest.fixture(scope="module")
-def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_api(
+    tmp_path_factory: pytest.TempPathFactory, docs_site: TestServer
+) -> Iterator[LiveServer]:
     """A server with one API key (``live_api.api_key``)."""
-    server = _start(tmp_path_factory.mktemp("schema") / "data", with_key=True)
+    server = _serve(tmp_path_factory.mktemp("schema") / "data", docs_site, with_key=True)
     try:
-        yield server.start()
+        yield server
     finally:
         server.cleanup()
 
 
 @pytest.fixture(scope="module")
-def keyless_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def keyless_api(
+    tmp_path_factory: pytest.TempPathFactory, docs_site: TestServer
+) -> Iterator[LiveServer]:
     """A server without keys: on loopback every caller is served as the local owner."""
-    server = _start(tmp_path_factory.mktemp("schema-keyless") / "data", with_key=False)
+    server = _serve(tmp_path_factory.mktemp("schema-keyless") / "data", docs_site, with_key=False)
     try:
-        yield server.start()
+        yield server
     finally:
         server.cleanup()
 
@@ -232,12 +273,26 @@ SECURED = {
 }
 
 
+def _real_ids(case: Any, server: LiveServer) -> dict[str, Any]:
+    """The case's path parameters, with the server's real job (and sometimes one of its
+    files) in place of about half the generated ids, so the operations on a job get past
+    the lookup. Never for DELETE: that would remove the job the other operations use."""
+    params = dict(case.path_parameters or {})
+    if "job_id" in params and case.method != "DELETE" and len(str(params["job_id"])) % 2 == 0:
+        params["job_id"] = server.job_id  # type: ignore[attr-defined]
+        if "filename" in params and len(str(params["filename"])) % 3 == 0:
+            params["filename"] = "output.md"
+    return params
+
+
 def _send(case: Any, server: LiveServer, variant: str, headers: dict[str, str]) -> int | None:
     """One request and its checks; outside ``make fuzz`` a failure fails the test at once
     (hypothesis then shrinks it), under it the failure is tallied and the run goes on."""
     operation = case.operation.label
     if case.method != case.operation.method.upper():  # the coverage phase's method probes
         operation = f"{operation} (as {case.method})"
+    generated = case.path_parameters
+    case.path_parameters = _real_ids(case, server)
     status: int | None = None
     try:
         response = case.call(base_url=server.base_url, headers=headers, timeout=30)
@@ -257,6 +312,8 @@ def _send(case: Any, server: LiveServer, variant: str, headers: dict[str, str]) 
             raise
         curl = case.as_curl_command(headers=headers, base_url=server.base_url)
         TALLY.add(Finding(operation, variant, status, (f"{type(exc).__name__}: {exc}",), curl))
+    finally:
+        case.path_parameters = generated
     return status
 
 
@@ -314,6 +371,24 @@ def test_generated_strings_are_not_only_ascii(method: str, path: str, part: str)
             lambda case: isinstance(case.body, dict) and _non_ascii(case.body.get("url", "")),
             settings=settings(max_examples=200, database=None, derandomize=True),
         )
+
+
+def test_every_file_a_job_serves_is_documented_with_its_media_type(live_api: LiveServer) -> None:
+    download = APP_SCHEMA["paths"]["/api/v1/exports/{job_id}/{filename}"]["get"]["responses"]
+    documented = set(download["200"]["content"])
+    for exporter in EXPORTERS.values():
+        for media in (exporter.content_type, *(extra[2] for extra in exporter.extra_files)):
+            assert media.split(";")[0] in documented, (exporter.name, media)
+    key = {"X-API-Key": live_api.api_key}  # type: ignore[attr-defined]
+    with live_api.client(headers=key) as client:
+        job_id = live_api.job_id  # type: ignore[attr-defined]
+        formats = client.get(f"/api/v1/exports/{job_id}/metadata").json()["formats"]
+        urls = [info["url"] for info in formats.values() if info["available"]]
+        assert len(urls) == 2  # markdown and json
+        for url in urls:
+            served = client.get(url)
+            assert served.status_code == 200, served.text
+            assert served.headers["content-type"].split(";")[0] in documented, url
 
 
 def test_huge_offset_is_a_validation_error(live_api: LiveServer) -> None:
