@@ -1,7 +1,7 @@
 """The OpenAPI schema against the running service: schemathesis sends generated requests
 (valid and invalid, with arbitrary Unicode in every string) to every operation of a real
 ``scrape-docs serve`` and checks each answer: no 5xx, a documented status code, content
-type and headers, a body that matches the schema.
+type and headers, a body that matches the schema, and a 4xx for input the schema forbids.
 
 Every generated request is sent three ways: with a valid key and without one to a server
 that has keys (without, no secured operation answers 2xx), and without one to a server that
@@ -46,6 +46,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -70,6 +71,7 @@ FUZZ_SEED = int(os.environ.get("FUZZ_SEED") or 20261130)
 NOT_FUZZED = {("POST", "/api/v1/scrape/sync")}  # crawls the generated URL while it waits
 CHECKS = [
     not_a_server_error,
+    negative_data_rejection,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
@@ -253,6 +255,10 @@ database = "none"
 codec = "utf-8"
 allow-x00 = true
 with-security-parameters = false
+
+# Invalid input answers 4xx (5xx is not_a_server_error's to report; 413: a body too large).
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "404", "405", "413", "415", "422", "429", "5xx"]
 """
 )
 
