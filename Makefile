@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps serve test lint bench bench-api bench-export bench-render clean
+.PHONY: install sysdeps serve test fuzz lint bench bench-api bench-export bench-render clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ test: $(STAMP) sysdeps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2
+
+# Schema fuzzing of a live server (tests/api/test_schema.py): FUZZ_EXAMPLES generated
+# requests per operation, each sent with a key, without one, and to a keyless server; every
+# failure is collected, a summary printed, and any server error or mismatch fails the run.
+# FUZZ_SEED=<n> draws other examples.
+FUZZ_EXAMPLES ?= 300
+FUZZ_SEED ?= 20261130
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m pytest -q -o timeout=0 tests/api/test_schema.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

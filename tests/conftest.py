@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.jobs.runner import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
+from tests.support import checklist
 from tests.support.server import TestServer
 
 FIXTURE_SITES = Path(__file__).parent / "fixtures" / "sites"
@@ -82,3 +85,15 @@ def site_server() -> Iterator[object]:
     yield serve
     for srv in started:
         srv.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Which security checklist cases every collected test covers, kept before ``-k`` or
+    ``-m`` deselect any (tests/test_security_checklist.py reads it); with
+    ``CHECKLIST_REPORT=<file>`` also written there, for a ``--collect-only`` run."""
+    found = checklist.collected(items)
+    config.stash[checklist.COLLECTED] = found
+    target = os.environ.get("CHECKLIST_REPORT")
+    if target:
+        Path(target).write_text(json.dumps(found.marks))

@@ -117,6 +117,7 @@ CREDENTIAL_BODIES = [
 ]
 
 
+@pytest.mark.checklist(14)
 async def test_store_list_delete_without_ever_returning_secrets(api: Any, tmp_path: Path) -> None:
     async with api() as (_, client):
         created = []
@@ -269,6 +270,7 @@ async def test_stored_credential_is_applied_to_its_domain_only(
     assert_absent_at_rest(tmp_path / "data", *SECRETS)
 
 
+@pytest.mark.checklist(11)
 async def test_stored_credential_for_another_domain_is_not_sent(
     api: Any, server: TestServer, other_server: TestServer
 ) -> None:
@@ -394,6 +396,7 @@ async def test_bad_job_authentication_is_refused_at_submission(api: Any, subtest
 
 
 # --- secrets at rest -----------------------------------------------------------------------
+@pytest.mark.checklist(14)
 def test_rotation_keeps_old_records_readable(tmp_path: Path) -> None:
     k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     old = Cipher.from_settings(k1, tmp_path)
@@ -412,6 +415,7 @@ def test_rotation_keeps_old_records_readable(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.checklist(14)
 def test_wrong_key_is_an_error_never_plaintext(tmp_path: Path) -> None:
     token = Cipher([Fernet.generate_key().decode()]).encrypt(TOKEN)
     wrong = Cipher([Fernet.generate_key().decode()])

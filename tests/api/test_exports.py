@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
+import pytest
 
 from scrape_api_docs.exporters.registry import EXPORTERS
 from tests.api.conftest import assert_envelope, wait_for_status
@@ -248,6 +249,7 @@ async def test_convert_builds_an_export_from_stored_pages(api: Any, site_server:
 
 
 # --- path traversal -------------------------------------------------------------------------------
+@pytest.mark.checklist(12)
 async def test_path_traversal_never_reads_outside_the_job_folder(
     api: Any, site_server: Any, tmp_path: Path
 ) -> None:

@@ -464,6 +464,7 @@ def test_download_full_and_ranges_are_byte_identical(
 
 
 # --- c. SIGKILL mid-job (checklist 24) --------------------------------------------------------
+@pytest.mark.checklist(24)
 def test_sigkill_mid_job_resumes_and_completes_once(
     live: Callable[..., LiveServer],
     server: TestServer,
@@ -550,6 +551,7 @@ def test_sigkill_leaves_no_helper_process_behind(
 
 
 # --- d. SIGTERM (checklist 25) -----------------------------------------------------------------
+@pytest.mark.checklist(25)
 async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
     live: Callable[..., LiveServer], server: TestServer, tmp_path: Path
 ) -> None:
@@ -600,6 +602,7 @@ async def test_sigterm_hands_the_job_back_and_a_restart_completes_it(
         assert len(server.hits_for(path)) == 1, path
 
 
+@pytest.mark.checklist(25)
 def test_sigterm_does_not_wait_for_a_long_sync_scrape(
     live: Callable[..., LiveServer], server: TestServer, tmp_path: Path
 ) -> None:

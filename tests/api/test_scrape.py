@@ -290,6 +290,7 @@ async def test_validate_unreachable_or_broken_start_page_is_invalid(
         "http://0.0.0.0/",
     ],
 )
+@pytest.mark.checklist(1, 3, 5)
 async def test_validate_refuses_link_local_and_unspecified_addresses(api: Any, url: str) -> None:
     async with api(**FAST) as (_, client):
         response = await client.post("/api/v1/scrape/validate", json={"url": url})
@@ -301,6 +302,7 @@ async def test_validate_refuses_link_local_and_unspecified_addresses(api: Any, u
 
 
 # --- 8. the error envelope -------------------------------------------------------------------
+@pytest.mark.checklist(16)
 async def test_every_error_uses_the_envelope(api: Any) -> None:
     site = "http://127.0.0.1:9/"
     cases: list[tuple[str, str, dict[str, Any], int | tuple[int, ...], str]] = [

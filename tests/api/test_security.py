@@ -128,6 +128,7 @@ async def test_a_key_revoked_while_serving_stops_working_within_the_cache_ttl(
         envelope(await client.get("/api/v1/jobs", headers=auth(key)), 401, "AUTHENTICATION_FAILED")
 
 
+@pytest.mark.checklist(15)
 async def test_missing_unknown_and_revoked_keys_get_identical_401s(
     api: Any, tmp_path: Path
 ) -> None:
@@ -191,6 +192,7 @@ async def test_key_created_while_running_applies_after_the_ttl(api: Any, tmp_pat
         assert (await client.get("/api/v1/jobs", headers=auth(key))).status_code == 200
 
 
+@pytest.mark.checklist(15)
 async def test_only_the_hash_is_stored_and_keys_are_never_logged(
     api: Any, tmp_path: Path, site_server: Any, capsys: Any, caplog: Any
 ) -> None:
@@ -248,6 +250,7 @@ async def test_only_the_hash_is_stored_and_keys_are_never_logged(
 
 
 # --- tenant isolation ----------------------------------------------------------------------
+@pytest.mark.checklist(13)
 async def test_another_key_cannot_see_or_touch_a_job(
     api: Any, tmp_path: Path, site_server: Any
 ) -> None:
@@ -321,6 +324,7 @@ async def test_another_key_cannot_see_or_touch_a_job(
         ]
 
 
+@pytest.mark.checklist(13)
 async def test_credentials_are_per_key(api: Any, tmp_path: Path) -> None:
     a, b = await new_keys(tmp_path, "a", "b")
     async with api() as (_, client):
@@ -473,6 +477,7 @@ ERROR_CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
 ]
 
 
+@pytest.mark.checklist(16)
 async def test_errors_use_the_envelope(api: Any, subtests: Any) -> None:
     async with api() as (_, client):
         for method, path, kwargs, status, code in ERROR_CASES:

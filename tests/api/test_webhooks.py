@@ -276,6 +276,7 @@ PRIVATE_HOOKS = [
 NON_HTTP_HOOKS = ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "data:,x"]
 
 
+@pytest.mark.checklist(10)
 async def test_private_webhook_is_refused_at_submission(
     api: Any, site_server: Any, subtests: Any
 ) -> None:
@@ -322,6 +323,7 @@ def resolving_to(*addresses: str) -> tuple[Any, list[str]]:
     return resolver, asked
 
 
+@pytest.mark.checklist(10)
 async def test_delivery_to_a_name_that_resolves_privately_is_refused() -> None:
     resolver, asked = resolving_to("10.0.0.5")
     sender = WebhookSender(NetworkPolicy(resolver=resolver), attempts=5, backoff=5, timeout=2)
@@ -335,6 +337,7 @@ async def test_delivery_to_a_name_that_resolves_privately_is_refused() -> None:
 
 
 @pytest.mark.parametrize("answers", [("127.0.0.1",), ("93.184.216.34", "127.0.0.1")])
+@pytest.mark.checklist(10)
 async def test_delivery_refusal_makes_no_connection(
     receiver: Receiver, answers: tuple[str, ...]
 ) -> None:
@@ -348,6 +351,7 @@ async def test_delivery_refusal_makes_no_connection(
     assert receiver.server.hits == [] and receiver.deliveries == []
 
 
+@pytest.mark.checklist(10)
 async def test_delivery_to_a_private_literal_is_refused_without_dns() -> None:
     resolver, asked = resolving_to("93.184.216.34")
     sender = WebhookSender(NetworkPolicy(resolver=resolver), backoff=5)

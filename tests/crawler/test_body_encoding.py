@@ -29,6 +29,7 @@ async def test_plain_gzip_and_deflate_bodies_decode() -> None:
     assert await read_capped(chunks(raw_deflate), "deflate", 10_000, "u") == text
 
 
+@pytest.mark.checklist(17)
 async def test_cap_counts_decompressed_bytes_with_bounded_memory() -> None:
     bomb = gzip.compress(b"\0" * (512 * 1024 * 1024), 9)  # 512 MB of zeros, ~500 KB on the wire
     tracemalloc.start()
@@ -79,6 +80,7 @@ def test_decoding(body: bytes, content_type: str | None, expected: str) -> None:
     assert expected in text
 
 
+@pytest.mark.checklist(22)
 def test_invalid_bytes_never_raise() -> None:
     text, _ = decode_html(bytes(range(256)) * 10, "text/html; charset=utf-8")
     assert isinstance(text, str)

@@ -118,6 +118,7 @@ async def test_every_spelling_of_a_page_is_fetched_once(server: TestServer, craw
     assert result.stats.processed == len(store) == 4
 
 
+@pytest.mark.checklist(20)
 async def test_page_budget_stops_an_endless_calendar(server: TestServer, crawl: CrawlFn) -> None:
     no_robots(server)
 
@@ -216,6 +217,7 @@ async def test_robots_disallow_is_skipped_and_reported(server: TestServer, crawl
         (Reply(503, "", content_type="text/plain"), "disallow-all (HTTP 503)", False),
     ],
 )
+@pytest.mark.checklist(21)
 async def test_robots_status_rules(
     server: TestServer, crawl: CrawlFn, robots: Reply, status_text: str, crawled: bool
 ) -> None:
@@ -231,6 +233,7 @@ async def test_robots_status_rules(
         assert server.hits_for("/") == []
 
 
+@pytest.mark.checklist(21)
 async def test_robots_timeout_means_disallow(server: TestServer, crawl: CrawlFn) -> None:
     server.route("/robots.txt", Reply(body="User-agent: *\nAllow: /\n", delay=1.5))
     serve_pages(server, {"/": []})
@@ -239,6 +242,7 @@ async def test_robots_timeout_means_disallow(server: TestServer, crawl: CrawlFn)
     assert server.hits_for("/") == []
 
 
+@pytest.mark.checklist(21)
 async def test_robots_one_megabyte_file_is_parsed(server: TestServer, crawl: CrawlFn) -> None:
     filler = "".join(f"Disallow: /junk/{i}/\n" for i in range(60_000))
     body = "User-agent: *\n" + filler + "Disallow: /secret.html\n"
@@ -321,6 +325,7 @@ async def test_timeouts_are_retried_then_reported(server: TestServer, crawl: Cra
     assert len(server.hits_for("/slow.html")) == 2
 
 
+@pytest.mark.checklist(18)
 async def test_a_trickling_body_is_stopped_by_the_deadline(
     server: TestServer, crawl: CrawlFn
 ) -> None:
@@ -340,6 +345,7 @@ async def test_a_trickling_body_is_stopped_by_the_deadline(
     assert time.monotonic() - began < 5
 
 
+@pytest.mark.checklist(18)
 async def test_huge_body_is_refused_at_the_cap(server: TestServer, crawl: CrawlFn) -> None:
     no_robots(server)
     serve_pages(server, {"/": ["/huge.html"]})
@@ -349,6 +355,7 @@ async def test_huge_body_is_refused_at_the_cap(server: TestServer, crawl: CrawlF
     assert len(store) == 1
 
 
+@pytest.mark.checklist(17)
 async def test_gzip_bomb_is_stopped_by_the_decompressed_size(
     server: TestServer, crawl: CrawlFn
 ) -> None:
@@ -361,6 +368,7 @@ async def test_gzip_bomb_is_stopped_by_the_decompressed_size(
     assert result.stats.error_reasons["body too large"] == 1
 
 
+@pytest.mark.checklist(19)
 async def test_redirect_loop_and_hop_limit(server: TestServer, crawl: CrawlFn) -> None:
     no_robots(server)
     serve_pages(server, {"/": ["/loop-a", "/chain/0"]})
@@ -374,6 +382,7 @@ async def test_redirect_loop_and_hop_limit(server: TestServer, crawl: CrawlFn) -
     assert len([h for h in server.hits if h.path.startswith("/chain/")]) == 11
 
 
+@pytest.mark.checklist(8)
 async def test_redirect_to_a_refused_address_stops_at_that_hop(
     server: TestServer, crawl: CrawlFn
 ) -> None:
@@ -512,6 +521,7 @@ async def test_cache_disabled_always_fetches(server: TestServer, crawl: CrawlFn,
     assert len(server.hits_for("/")) == 2
 
 
+@pytest.mark.checklist(22)
 async def test_encodings_are_decoded_correctly(server: TestServer, crawl: CrawlFn) -> None:
     no_robots(server)
     serve_pages(server, {"/": ["/cp1252.html", "/lying.html", "/mislabelled.html", "/page.xhtml"]})
@@ -557,6 +567,7 @@ async def test_encodings_are_decoded_correctly(server: TestServer, crawl: CrawlF
     assert "Ünïcödé" in texts["/page.xhtml"] and "xml version" not in texts["/page.xhtml"]
 
 
+@pytest.mark.checklist(22)
 async def test_hostile_markup_does_not_hang_or_fail(server: TestServer, crawl: CrawlFn) -> None:
     no_robots(server)
     nested = "<div>" * 100_000 + "deep text" + "</div>" * 100_000
@@ -571,6 +582,7 @@ async def test_hostile_markup_does_not_hang_or_fail(server: TestServer, crawl: C
     assert result.stats.errors == 0 and len(store) == 3
 
 
+@pytest.mark.checklist(11)
 async def test_credentials_never_leave_their_origin(server: TestServer, crawl: CrawlFn) -> None:
     other = TestServer().start()
     try:

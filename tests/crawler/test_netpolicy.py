@@ -129,6 +129,7 @@ MORE_REFUSED = [
 
 
 @pytest.mark.parametrize("url", CHECKLIST + MORE_REFUSED)
+@pytest.mark.checklist(1, 2, 3, 4, 5)
 async def test_default_policy_refuses(url: str) -> None:
     await assert_refused(policy(), url)
 
@@ -149,6 +150,7 @@ async def test_default_policy_refuses(url: str) -> None:
         "::ffff:127.0.0.1",
     ],
 )
+@pytest.mark.checklist(1, 2, 3)
 async def test_resolve_refuses_without_check_url(host: str) -> None:
     """The connect-time path refuses on its own: httpx passes '127.1' through as a name."""
     resolver = FakeResolver({})
@@ -203,6 +205,7 @@ async def test_cafe_style_names_are_not_mistaken_for_numbers() -> None:
 
 
 @pytest.mark.parametrize("private", ["10.0.0.7", "127.0.0.1", "169.254.169.254", "::1"])
+@pytest.mark.checklist(6)
 async def test_one_private_address_among_public_ones_refuses_the_host(private: str) -> None:
     resolver = FakeResolver({"docs.example.com": [PUBLIC, private]})
     error = await assert_refused(policy(resolver), "http://docs.example.com/")
@@ -321,6 +324,7 @@ async def test_allow_private_lets_localhost_names_through() -> None:
         "http://[::ffff:169.254.169.254]/",
     ],
 )
+@pytest.mark.checklist(1, 2, 3)
 async def test_allow_private_still_refuses_metadata_unspecified_and_spellings(url: str) -> None:
     await assert_refused(policy(allow_private=True), url)
 
@@ -416,6 +420,7 @@ def only_ip_literals(hosts: list[str]) -> bool:
     return True
 
 
+@pytest.mark.checklist(1, 3)
 async def test_default_policy_refuses_the_test_server_with_zero_hits(server: TestServer) -> None:
     server.route("/page", Reply(body="secret"))
     async with httpx.AsyncClient(transport=policy().transport()) as client:
@@ -442,6 +447,7 @@ async def test_refusal_at_connect_time_surfaces_as_invalid_url_error(server: Tes
     assert server.hits_for("/page") == []
 
 
+@pytest.mark.checklist(8)
 async def test_redirect_to_a_refused_address_is_refused(server: TestServer) -> None:
     server.route("/jump", Reply(302, headers={"Location": "http://169.254.169.254/"}))
     resolver = FakeResolver({"docs.test": ["127.0.0.1"]})
@@ -461,6 +467,7 @@ async def test_allow_private_reaches_the_test_server(server: TestServer) -> None
     assert len(server.hits_for("/page")) == 1
 
 
+@pytest.mark.checklist(7)
 async def test_dns_rebinding_connects_only_to_the_checked_address(
     server: TestServer, os_resolver_calls: list[str]
 ) -> None:

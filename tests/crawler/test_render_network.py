@@ -139,6 +139,7 @@ async def crawl_probe(
     return doc.markdown, messages
 
 
+@pytest.mark.checklist(9)
 async def test_probe_page_leaves_no_trace_on_a_refused_address(
     site_server: Any, tmp_path: Path, refused_listener: Listener
 ) -> None:
@@ -204,6 +205,7 @@ def text_json(text: str, headers: dict[str, str] | None = None) -> Reply:
     )
 
 
+@pytest.mark.checklist(8, 11)
 async def test_credentials_only_reach_their_own_origin_and_redirects_are_checked(
     crawl: CrawlFn,
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from lxml import etree
 
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
@@ -258,6 +259,7 @@ async def test_fixture_sites_make_valid_epubs(
     assert len(srcs) == 2 and all(s.startswith("../images/") for s in srcs)
 
 
+@pytest.mark.checklist(23)
 async def test_images_are_embedded_and_hostile_pages_stay_text(
     crawl: CrawlFn, tmp_path: Path
 ) -> None:

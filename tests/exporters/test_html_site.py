@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import lxml.html
+import pytest
 from playwright.async_api import Page, async_playwright
 
 from scrape_api_docs.crawler.browser import launch
@@ -194,6 +195,7 @@ async def check_search(page: Page, base: str) -> None:
     assert problems == [], problems
 
 
+@pytest.mark.checklist(23)
 async def test_hostile_page_shows_as_text_and_runs_nothing(crawl: CrawlFn, tmp_path: Path) -> None:
     server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
     try:

@@ -236,6 +236,7 @@ async def test_chromium_book_in_batches(
 
 
 @needs_chromium
+@pytest.mark.checklist(23)
 async def test_images_embedded_and_printers_fetch_nothing(crawl: CrawlFn, tmp_path: Path) -> None:
     elsewhere = TestServer().start()
     try:

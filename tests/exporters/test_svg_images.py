@@ -24,6 +24,7 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
+@pytest.mark.checklist(23)
 def test_svgs_that_run_or_reach_out_are_refused(name: str) -> None:
     assert self_contained_svg(REFUSED[name].encode()) is None
 

@@ -6,6 +6,7 @@ import re
 import time
 
 import pyromark
+import pytest
 
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.content import extract
@@ -152,6 +153,7 @@ def test_definition_lists_tables_and_asterisks() -> None:
     assert r"2 \* 3 \* 4" in out
 
 
+@pytest.mark.checklist(23)
 def test_scripts_styles_and_forms_never_reach_the_text() -> None:
     out = md(
         "<main><h1>T</h1><script>var secret = 'script text';</script>"
@@ -183,6 +185,7 @@ def test_title_falls_back_to_the_title_element() -> None:
     assert extract("<title> Only a title </title><p>x</p>", URL).title == "Only a title"
 
 
+@pytest.mark.checklist(22)
 def test_deep_nesting_is_capped_not_quadratic() -> None:
     nested = "<div>" * 100_000 + "deep text" + "</div>" * 100_000
     began = time.monotonic()

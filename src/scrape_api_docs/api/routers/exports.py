@@ -107,10 +107,21 @@ async def convert(
     )
 
 
+def _media_types() -> dict[str, dict[str, object]]:
+    """Every media type a job's file is served as (each exporter's, and its extra files')."""
+    types = {exporter.content_type for exporter in EXPORTERS.values()}
+    types |= {extra[2] for exporter in EXPORTERS.values() for extra in exporter.extra_files}
+    return {media.split(";")[0].strip(): {} for media in sorted(types)}
+
+
 @router.get(
     "/{job_id}/{filename}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"}},
+    responses={
+        200: {"content": _media_types(), "description": "The file, as its format's media type"},
+        206: {"content": _media_types(), "description": "The requested byte range of the file"},
+        304: {"description": "Not modified: the file still has the ETag sent in If-None-Match"},
+    },
 )
 async def download(
     job_id: str, filename: str, request: Request, who: CallerDep, svc: ServiceDep, ctx: ContextDep
