@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps serve test fuzz lint bench bench-api bench-export bench-render clean
+.PHONY: install sysdeps serve test fuzz lint bench bench-api bench-export bench-render bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ bench-render: $(STAMP) sysdeps
 bench-export: $(STAMP) sysdeps
 	@test -d /usr/share/doc/python3/html || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc; }
 	$(BIN)/python bench/export.py
+
+# Extraction quality on tests/fixtures/corpus (sites built by real generators; the corpus is
+# committed, tests/fixtures/corpus/build.py regenerates it). Chromium for the client-rendered ones.
+bench-quality: $(STAMP) sysdeps
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -41,6 +41,13 @@ def serve(root: Path, port: int, ready: multiprocessing.synchronize.Event | None
             if path.endswith("/"):
                 path += "index.html"
             entry = files.get(path)
+            if entry is None and path + "/index.html" in files:
+                # A folder asked for without its slash: redirect, as nginx and static hosts do.
+                self.send_response(301)
+                self.send_header("Location", path + "/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if entry is None:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
