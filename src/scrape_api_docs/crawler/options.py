@@ -7,18 +7,43 @@ engine runs with: the same knobs, plus things only a library caller or test sets
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from selectolax.lexbor import LexborHTMLParser
+
+from scrape_api_docs.strict import StrictModel
 
 DEFAULT_MAX_PAGES = 1000
 RenderMode = Literal["never", "always", "auto"]
 RENDER_MODES: dict[bool | str, RenderMode] = {False: "never", True: "always", "auto": "auto"}
+# Visible ASCII plus space and tab: what a header value sent by the crawler may hold.
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
-class ScrapeOptions(BaseModel):
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as an HTTP header value, or None when it can.
+
+    The one rule for every string that ends up in a request header (user agent, credential
+    values, cookies), used by the API models, the job service and the CLI alike. The
+    answer never quotes the value: it may be a secret.
+    """
+    if _HEADER_VALUE.fullmatch(value):
+        return None
+    if any(ch in "\r\n" for ch in value):
+        return "contains a line break, which cannot be sent in an HTTP header"
+    if not value.isascii():
+        return (
+            "contains non-ASCII characters, which cannot be sent in an HTTP header; "
+            "use plain ASCII letters, digits and punctuation"
+        )
+    return "contains control characters, which cannot be sent in an HTTP header"
+
+
+class ScrapeOptions(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     render_javascript: bool | Literal["auto"] = Field(
@@ -51,7 +76,27 @@ class ScrapeOptions(BaseModel):
     timeout: int = Field(default=30, ge=5, le=300, description="Seconds per request.")
     cache_enabled: bool = True
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
-    user_agent: str | None = None
+    user_agent: str | None = Field(
+        default=None,
+        description="User-Agent header for the crawl (printable ASCII); default: the server's.",
+    )
+
+    @field_validator("render_javascript", mode="before")
+    @classmethod
+    def _render_choice(cls, value: object) -> object:
+        if value is True or value is False or value == "auto":
+            return value
+        raise PydanticCustomError(
+            "render_choice", 'render_javascript must be true, false or "auto"'
+        )
+
+    @field_validator("user_agent")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        problem = None if value is None else header_value_problem(value)
+        if problem:
+            raise ValueError(f"user_agent {problem}")
+        return value
 
     @field_validator("wait_for_selector")
     @classmethod

@@ -63,9 +63,20 @@ class ScrapeAccepted(BaseModel):
     job_id: str
     status: JobStatusName
     created_at: datetime
-    estimated_duration: float | None
+    estimated_duration: float | None = Field(
+        description="Seconds the crawl should take (pages estimated x time per page), or "
+        "null when the site could not be read quickly enough to estimate."
+    )
     status_url: str
     websocket_url: str
+    webhook_secret: str | None = Field(
+        default=None,
+        description=(
+            "The secret this job's webhook deliveries are signed with, when the server made "
+            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
+            "only here: store it now."
+        ),
+    )
 
 
 class SyncScrapeResult(BaseModel):
@@ -76,6 +87,14 @@ class SyncScrapeResult(BaseModel):
     exports: list[ExportInfo]
     statistics: JobStatistics
     error_message: str | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        description=(
+            "The secret this job's webhook deliveries are signed with, when the server made "
+            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
+            "only here: store it now."
+        ),
+    )
 
 
 class ValidateResult(BaseModel):

@@ -37,16 +37,18 @@ async def submit(
     body: ScrapeRequest, request: Request, who: CallerDep, svc: ServiceDep
 ) -> ScrapeAccepted:
     """Queue a crawl; follow it at ``status_url`` or over the WebSocket."""
-    job = await svc.submit(who.owner, spec_of(body))
+    submitted = await svc.submit(who.owner, spec_of(body))
+    job = submitted.job
     ws_scheme = "wss" if request.url.scheme == "https" else "ws"
     base = f"{ws_scheme}://{request.url.netloc}"
     return ScrapeAccepted(
         job_id=job.id,
         status="queued",
         created_at=utc(job.created_at) or job.created_at,
-        estimated_duration=None,
+        estimated_duration=submitted.estimated_duration,
         status_url=f"/api/v1/jobs/{job.id}",
         websocket_url=f"{base}/api/v1/jobs/{job.id}/stream",
+        webhook_secret=submitted.webhook_secret,
     )
 
 
@@ -56,7 +58,8 @@ async def scrape_sync(
 ) -> SyncScrapeResult:
     """Crawl a small site and answer when done (server caps: pages and seconds)."""
     cap, limit = ctx.settings.sync_max_pages, ctx.settings.sync_timeout
-    job = await svc.submit(who.owner, spec_of(body), sync=True)
+    submitted = await svc.submit(who.owner, spec_of(body), sync=True)
+    job = submitted.job
     task = asyncio.create_task(run.run(job.id))
     ctx.background.add(task)  # keep a reference until it ends, whatever the client does
     task.add_done_callback(ctx.background.discard)
@@ -81,6 +84,7 @@ async def scrape_sync(
         )
     return SyncScrapeResult(
         job_id=job.id,
+        webhook_secret=submitted.webhook_secret,
         status=view.job.status,  # type: ignore[arg-type]
         duration=view.job.duration,
         pages_scraped=stats.pages_processed,
