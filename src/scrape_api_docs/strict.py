@@ -95,6 +95,8 @@ def error_sentence(field: str, error: Mapping[str, Any]) -> str:
         at = f" at character {where[-1]}" if where and isinstance(where[-1], int) else ""
         problem = _limit(error, "error") or "malformed"
         return f"the request body is not valid JSON{at} ({problem}); send a JSON object"
+    if kind == "missing" and not field:
+        return "the request body is missing; send a JSON object"
     phrase = _PHRASES.get(kind)
     if phrase is not None:
         return f"{name} {phrase(error)}"

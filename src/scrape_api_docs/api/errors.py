@@ -253,6 +253,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # FastAPI's answer to a body that is not even text (bad UTF-8): the same cause,
+            # code and status as any other body that is not JSON.
+            error = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": "not UTF-8"}}
+            code, status, problems = validation_problems([error])
+            return error_response(
+                request, status, code, problems[0]["message"], {"errors": problems}
+            )
         code = CODE_FOR_STATUS.get(exc.status_code, "HTTP_ERROR")
         message = str(exc.detail) if exc.detail else code.replace("_", " ").lower()
         headers = dict(exc.headers or {})
@@ -275,6 +283,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's words
 _WHERE = frozenset({"body", "query", "path", "header", "cookie"})
 URL_FIELDS = frozenset({"url", "webhook_url"})
 
