@@ -290,3 +290,36 @@ async def test_exports_available_lists_only_formats_a_client_can_ask_for(
             assert download.status_code == 200
     # The companion file is still among the job's exports, downloadable by its URL.
     assert "llms_full" in {export["format"] for export in job["exports"]}
+
+
+# --- the target site's 401/403 ------------------------------------------------------------
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_site_that_wants_credentials_is_authentication_failed(
+    api: Any, server: TestServer, status: int
+) -> None:
+    no_robots(server)
+    server.route("/docs/", Reply(status, "login required", content_type="text/plain"))
+    url = server.url("/docs/")
+    async with api(**FAST) as (_, client):
+        synced = await client.post("/api/v1/scrape/sync", json={"url": url, "options": OPTIONS})
+        error = assert_envelope(synced, 401, "AUTHENTICATION_FAILED")
+        assert url in error["message"] and f"HTTP {status}" in error["message"]
+        assert error["details"]["url"] == url
+        assert "www-authenticate" not in synced.headers  # the site's challenge, not ours
+        # Credentials the site refuses: the same answer.
+        refused = await client.post(
+            "/api/v1/scrape/sync",
+            json={
+                "url": url,
+                "options": OPTIONS,
+                "authentication": {"type": "bearer", "token": "wrong"},
+            },
+        )
+        assert_envelope(refused, 401, "AUTHENTICATION_FAILED")
+        queued = await client.post("/api/v1/scrape", json={"url": url, "options": OPTIONS})
+        job = await wait_for_status(client, queued.json()["job_id"])
+        assert job["status"] == "failed" and url in job["error_message"]
+        checked = await client.post(
+            "/api/v1/scrape/validate", json={"url": url, "options": OPTIONS}
+        )
+        assert any("AUTHENTICATION_FAILED" in w for w in checked.json()["warnings"])

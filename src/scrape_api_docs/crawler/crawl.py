@@ -37,10 +37,13 @@ from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_r
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.crawler.urls import canonical, hash_route, host_key, strip_fragment
-from scrape_api_docs.errors import FetchError, ScrapingFailedError
+from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
+
+AUTH_STATUSES = ("HTTP 401", "HTTP 403")
+"""Start-page answers that mean: this site needs (other) credentials."""
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
@@ -115,6 +118,7 @@ class Crawler:
         self._robots: dict[str, RobotsRules] = {}
         self._queue: asyncio.Queue[QueuedURL] = asyncio.Queue()
         self._start_error: str | None = None
+        self._start_reason: str | None = None
         self._stored: set[str] = set()
         """Canonical keys of pages stored, under their own URL or as a redirect target."""
 
@@ -153,6 +157,13 @@ class Crawler:
             if self._own_executor:
                 self.executor.shutdown(wait=False, cancel_futures=True)
             await self._stop_rendering()
+        if self.stats.processed == 0 and self._start_reason in AUTH_STATUSES:
+            # The site wants credentials we do not have (or refused the ones sent).
+            raise AuthenticationFailedError(
+                f"{start} answered {self._start_reason}: the site needs credentials that "
+                "work for this URL; nothing could be crawled without them",
+                details={"url": start, "status": int(self._start_reason.split()[-1])},
+            )
         if self.stats.processed == 0:
             raise ScrapingFailedError(
                 f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
@@ -204,6 +215,7 @@ class Crawler:
         self.stats.error_reasons[reason] += 1
         if item.depth == 0:
             self._start_error = message.removeprefix(f"{item.url}: ")
+            self._start_reason = reason
         self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
 
     # --- workers -------------------------------------------------------------------

@@ -60,7 +60,7 @@ async def validate_site(
                 False,
                 None,
                 options,
-                [*warnings, f"start page answered HTTP {page.status}"],
+                [*warnings, f"start page answered HTTP {page.status}", *_auth_hint(page.status)],
                 recommendations,
                 details,
             )
@@ -100,6 +100,15 @@ async def validate_site(
         return _result(valid, estimate, options, warnings, recommendations, details)
     finally:
         await fetcher.aclose()
+
+
+def _auth_hint(status: int) -> list[str]:
+    if status not in (401, 403):
+        return []
+    return [
+        "the site needs credentials: a scrape without them fails with AUTHENTICATION_FAILED; "
+        "send them in 'authentication' or store them with POST /api/v1/auth/credentials"
+    ]
 
 
 def _result(

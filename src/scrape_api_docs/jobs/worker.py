@@ -249,6 +249,7 @@ class JobRunner:
         reporter.log("info", f"Started crawling {job.url} (attempt {job.attempts})")
         await self._webhook(job, "started", {})
         outcome: tuple[str, str | None] = ("failed", "internal error")
+        error_code: str | None = None  # the design's code of a failure, for /scrape/sync
         try:
             artifacts = await self._crawl_and_export(job, reporter)
             outcome = ("completed", None)
@@ -263,6 +264,7 @@ class JobRunner:
                 reporter.log("warning", "worker stopping; job handed back to the queue")
         except ScraperError as exc:
             outcome = ("failed", exc.message)
+            error_code = exc.code
             reporter.log("error", exc.message)
         except Exception as exc:
             log.exception("job_crashed", job_id=job.id)
@@ -272,7 +274,7 @@ class JobRunner:
             flusher.cancel()
             status, message = outcome
             finish = asyncio.ensure_future(
-                self._finish(job, reporter, status, message, started, flusher)
+                self._finish(job, reporter, status, message, started, flusher, error_code)
             )
             self.finishing.add(finish)
             finish.add_done_callback(self.finishing.discard)
@@ -360,6 +362,7 @@ class JobRunner:
         message: str | None,
         started: float,
         flusher: asyncio.Task[None] | None = None,
+        error_code: str | None = None,
     ) -> None:
         # The moment the work ended, both ways: the writes below can wait on a busy
         # database, and completed_at - started_at should still say the duration.
@@ -376,6 +379,8 @@ class JobRunner:
             if current.status == "cancelled":
                 status = "cancelled"
             values: dict[str, Any] = {"status": status, "error_message": message}
+            if status == "failed" and error_code:
+                values["statistics"] = {**(current.statistics or {}), "error_code": error_code}
             if status in ("completed", "failed", "cancelled"):
                 operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
                 values.update(

@@ -76,6 +76,14 @@ async def scrape_sync(
     if body.options.max_pages > cap and stats.skipped_reasons.get("page budget"):
         raise _too_big(f"has more than {cap} pages", job.id, limit_pages=cap)
     if view.job.status == "failed":
+        if (view.job.statistics or {}).get("error_code") == "AUTHENTICATION_FAILED":
+            # The target site's 401/403, not this API's: no WWW-Authenticate challenge.
+            raise APIError(
+                401,
+                "AUTHENTICATION_FAILED",
+                view.job.error_message or "the site needs credentials",
+                details={"job_id": job.id, "url": job.url},
+            )
         raise APIError(
             422,
             "SCRAPING_FAILED",
