@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     sync_max_pages: int = Field(default=50, ge=1, le=1000)
     sync_timeout: float = Field(default=120.0, ge=5)
     job_log_limit: int = Field(default=500, ge=10)
+    estimate_seconds: float = Field(default=3.0, ge=0, le=30)
+    """Seconds ``POST /scrape`` may spend estimating the site's size (its sitemap, else a
+    sample of up to 20 pages at the job's rate limit) for ``estimated_duration``. 0: no
+    estimate (null), and the site sees no request before the job runs."""
     requests_per_minute: int = Field(default=600, ge=1)
     """API rate limit per key (or per client address without keys)."""
     view_cache_seconds: float = Field(default=1.0, ge=0, le=60)

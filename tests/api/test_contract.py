@@ -5,6 +5,7 @@ message is a sentence naming the field. Real app, real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from scrape_api_docs.crawler.options import header_value_problem
 from tests.api.conftest import assert_envelope, wait_for_status
 from tests.support.server import Reply, TestServer
 from tests.support.sites import no_robots, page, serve_pages
+from tests.test_cli import run
 
 FAST = {"requests_per_minute": 100_000}
 OPTIONS = {"rate_limit": 10, "timeout": 5}
@@ -323,3 +325,13 @@ async def test_a_site_that_wants_credentials_is_authentication_failed(
             "/api/v1/scrape/validate", json={"url": url, "options": OPTIONS}
         )
         assert any("AUTHENTICATION_FAILED" in w for w in checked.json()["warnings"])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/", "http://127.1/"]
+)
+def test_the_cli_refuses_alternate_ip_spellings_too(url: str, tmp_path: Path) -> None:
+    result = run(["scrape", url, "--allow-private-networks"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: INVALID_URL:") and "spelling" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -13,7 +13,7 @@ from tests.api.conftest import wait_for_status
 from tests.support.server import Reply, TestServer
 from tests.support.sites import no_robots, page, serve_pages
 
-FAST = {"requests_per_minute": 100_000}
+FAST = {"requests_per_minute": 100_000, "estimate_seconds": 3.0}  # the default
 RATE = 10.0
 
 
@@ -153,7 +153,7 @@ async def test_a_slow_site_falls_back_to_the_start_page_and_says_so(
     api: Any, server: TestServer
 ) -> None:
     """Pages past the start page answer after 5 s: submission does not wait for them
-    (bounded: SUBMIT_BUDGET, 3 s) and validate says its estimate is the start page's."""
+    (bounded: SCRAPER_ESTIMATE_SECONDS, 3 s) and validate says its estimate is the start page's."""
     no_robots(server)
     links = [f"/docs/p{i}.html" for i in range(4)]
     server.route("/docs/", Reply(body=page("/docs/", links)))

@@ -35,8 +35,6 @@ from scrape_api_docs.jobs.auth import Origin
 MAX_SITEMAPS = 10
 SAMPLE_PAGES = 20
 """Pages the breadth-first sample fetches at most."""
-SUBMIT_BUDGET = 3.0
-"""Seconds ``POST /scrape`` may spend estimating before it answers."""
 MAX_GROWTH = 3.0
 """Each page still to visit is assumed to lead to at most this many more."""
 DEFAULT_FETCH_SECONDS = 0.5
@@ -247,7 +245,7 @@ async def estimate_site(
     *,
     policy: NetworkPolicy,
     user_agent: str,
-    budget: float = SUBMIT_BUDGET,
+    budget: float,
     credentials: Mapping[Origin, Mapping[str, str]] | None = None,
 ) -> Estimate | None:
     """The estimate at submission: robots.txt, start page, then as above, all within

@@ -94,7 +94,7 @@ class JobService:
     # --- jobs ------------------------------------------------------------------------
     async def submit(self, owner: str, spec: JobSpec, *, sync: bool = False) -> Submission:
         """Check everything a user can get wrong now, not in the worker later; then, for a
-        queued job, estimate its duration (bounded: ``SUBMIT_BUDGET`` seconds) and queue it.
+        queued job, estimate its duration (bounded: ``estimate_seconds``) and queue it.
 
         A ``webhook_url`` with nothing to sign with (no ``webhook_secret``, no API key's
         secret) gets a secret made here, returned once in the submission."""
@@ -121,19 +121,29 @@ class JobService:
                 ) from exc
         auth_enc = self.ctx.cipher.encrypt(spec.authentication) if spec.authentication else None
         estimate = None
+        budget = self.ctx.settings.estimate_seconds
         if not sync:
             await self._check_queue_room()  # a full queue answers at once, not after estimating
+        if not sync and budget > 0:
             # With the credentials the crawl will send (a protected site is estimated as the
             # crawl will see it), to the same origins only.
-            credentials = await JobRunner(self.ctx).credentials_for(
-                Job(url=spec.url, owner=owner, auth_enc=auth_enc)
-            )
-            estimate = await estimate_site(
-                spec.url,
-                spec.options,
-                policy=self.ctx.policy,
-                user_agent=self.ctx.settings.user_agent,
-                credentials=credentials,
+            try:
+                credentials = await JobRunner(self.ctx).credentials_for(
+                    Job(url=spec.url, owner=owner, auth_enc=auth_enc)
+                )
+            except ScraperError:  # e.g. a stored credential no key can decrypt: the job says
+                credentials = None
+            estimate = (
+                None
+                if credentials is None
+                else await estimate_site(
+                    spec.url,
+                    spec.options,
+                    policy=self.ctx.policy,
+                    user_agent=self.ctx.settings.user_agent,
+                    budget=budget,
+                    credentials=credentials,
+                )
             )
         async with self.ctx.sessions() as session, session.begin():
             jobs = JobRepository(session)

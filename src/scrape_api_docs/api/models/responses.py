@@ -71,10 +71,11 @@ class ScrapeAccepted(BaseModel):
     websocket_url: str
     webhook_secret: str | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         description=(
             "The secret this job's webhook deliveries are signed with, when the server made "
             "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
-            "only here: store it now."
+            "only here: store it now. Absent otherwise."
         ),
     )
 
@@ -89,10 +90,11 @@ class SyncScrapeResult(BaseModel):
     error_message: str | None = None
     webhook_secret: str | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         description=(
             "The secret this job's webhook deliveries are signed with, when the server made "
             "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
-            "only here: store it now."
+            "only here: store it now. Absent otherwise."
         ),
     )
 
