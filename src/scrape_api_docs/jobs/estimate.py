@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.encoding import decode_html
@@ -51,9 +51,12 @@ class Estimate:
     sitemap_pages: int = 0
     sampled_pages: int = 1
     """Pages fetched to make the estimate, the start page included."""
+    crawl_delay: float = 0.0
+    """robots.txt's Crawl-delay for our user agent: the crawl waits at least that long."""
 
     def duration(self, rate_limit: float) -> float:
-        return round(self.pages * max(1.0 / rate_limit, self.fetch_seconds), 1)
+        per_page = max(1.0 / rate_limit, self.crawl_delay, self.fetch_seconds)
+        return round(self.pages * per_page, 1)
 
     def describe(self) -> str:
         """One line for the job log."""
@@ -214,29 +217,33 @@ async def estimate_pages(
     it was read from), by ``deadline`` (``time.monotonic()``); plus what was skipped."""
     scope = scope_of(start, options)
     start_links = await asyncio.to_thread(links_in_scope, start_html, start, scope)
+    fallback = _start_page_only(start, start_links, options, start_seconds)
+    skipped: list[str] = []
     try:
         async with asyncio.timeout(max(deadline - time.monotonic(), 0.01)):
             listed, skipped = await sitemap_pages(fetcher, start, rules.sitemaps, scope)
     except TimeoutError:
-        return _start_page_only(start, start_links, options, start_seconds), []
-    if listed:
-        known = listed | set(start_links) | {canonical(start)}
-        pages = min(len(known), options.max_pages)
-        return Estimate(pages, "sitemap", start_seconds, sitemap_pages=len(listed)), skipped
-    estimate = await sample(
-        fetcher,
-        start,
-        start_links,
-        options,
-        rules,
-        agent,
-        scope,
-        deadline=deadline,
-        start_seconds=start_seconds,
-    )
-    if estimate.basis == "start page":
-        estimate = _start_page_only(start, start_links, options, start_seconds)
-    return estimate, skipped
+        estimate = fallback
+    else:
+        if listed:
+            known = listed | set(start_links) | {canonical(start)}
+            pages = min(len(known), options.max_pages)
+            estimate = Estimate(pages, "sitemap", start_seconds, sitemap_pages=len(listed))
+        else:
+            estimate = await sample(
+                fetcher,
+                start,
+                start_links,
+                options,
+                rules,
+                agent,
+                scope,
+                deadline=deadline,
+                start_seconds=start_seconds,
+            )
+            if estimate.basis == "start page":
+                estimate = fallback
+    return replace(estimate, crawl_delay=rules.crawl_delay(agent) or 0.0), skipped
 
 
 async def estimate_site(

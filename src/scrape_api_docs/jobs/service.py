@@ -25,7 +25,7 @@ from scrape_api_docs.errors import (
 )
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.estimate import estimate_site
+from scrape_api_docs.jobs.estimate import Estimate, estimate_site
 from scrape_api_docs.jobs.webhooks import has_signing_secret, new_webhook_secret
 from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import (
@@ -121,30 +121,9 @@ class JobService:
                 ) from exc
         auth_enc = self.ctx.cipher.encrypt(spec.authentication) if spec.authentication else None
         estimate = None
-        budget = self.ctx.settings.estimate_seconds
         if not sync:
             await self._check_queue_room()  # a full queue answers at once, not after estimating
-        if not sync and budget > 0:
-            # With the credentials the crawl will send (a protected site is estimated as the
-            # crawl will see it), to the same origins only.
-            try:
-                credentials = await JobRunner(self.ctx).credentials_for(
-                    Job(url=spec.url, owner=owner, auth_enc=auth_enc)
-                )
-            except ScraperError:  # e.g. a stored credential no key can decrypt: the job says
-                credentials = None
-            estimate = (
-                None
-                if credentials is None
-                else await estimate_site(
-                    spec.url,
-                    spec.options,
-                    policy=self.ctx.policy,
-                    user_agent=self.ctx.settings.user_agent,
-                    budget=budget,
-                    credentials=credentials,
-                )
-            )
+            estimate = await self._estimate(owner, spec, auth_enc)
         async with self.ctx.sessions() as session, session.begin():
             jobs = JobRepository(session)
             if not sync and await jobs.queued_count() >= self.ctx.settings.max_queued_jobs:
@@ -181,6 +160,27 @@ class JobService:
             await self.ctx.queue.put(job.id, job.priority, job.seq)
         duration = estimate.duration(spec.options.rate_limit) if estimate else None
         return Submission(job, duration, generated)
+
+    async def _estimate(self, owner: str, spec: JobSpec, auth_enc: str | None) -> Estimate | None:
+        """The site's size within ``estimate_seconds`` (0: none), fetched with the
+        credentials the crawl will send, to the same origins only."""
+        budget = self.ctx.settings.estimate_seconds
+        if budget <= 0:
+            return None
+        try:
+            credentials = await JobRunner(self.ctx).credentials_for(
+                Job(url=spec.url, owner=owner, auth_enc=auth_enc)
+            )
+        except ScraperError:  # e.g. a stored credential no key can decrypt: the job says so
+            return None
+        return await estimate_site(
+            spec.url,
+            spec.options,
+            policy=self.ctx.policy,
+            user_agent=self.ctx.settings.user_agent,
+            budget=budget,
+            credentials=credentials,
+        )
 
     async def _check_queue_room(self) -> None:
         async with self.ctx.sessions() as session:
