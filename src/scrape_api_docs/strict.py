@@ -47,6 +47,11 @@ def _limit(error: Mapping[str, Any], key: str) -> Any:
     return (error.get("ctx") or {}).get(key)
 
 
+def _count(error: Mapping[str, Any], key: str, noun: str) -> str:
+    n = _limit(error, key)
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "missing": lambda e: "is required",
     "int_type": lambda e: "must be a whole number",
@@ -68,10 +73,10 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "greater_than_equal": lambda e: f"must be at least {_limit(e, 'ge')}",
     "less_than": lambda e: f"must be less than {_limit(e, 'lt')}",
     "less_than_equal": lambda e: f"must be at most {_limit(e, 'le')}",
-    "string_too_short": lambda e: f"must be at least {_limit(e, 'min_length')} characters long",
-    "string_too_long": lambda e: f"must be at most {_limit(e, 'max_length')} characters long",
-    "too_short": lambda e: f"must have at least {_limit(e, 'min_length')} item(s)",
-    "too_long": lambda e: f"must have at most {_limit(e, 'max_length')} items",
+    "string_too_short": lambda e: f"must be at least {_count(e, 'min_length', 'character')} long",
+    "string_too_long": lambda e: f"must be at most {_count(e, 'max_length', 'character')} long",
+    "too_short": lambda e: f"must have at least {_count(e, 'min_length', 'item')}",
+    "too_long": lambda e: f"must have at most {_count(e, 'max_length', 'item')}",
     "string_pattern_mismatch": lambda e: "does not have the expected form",
     "enum": lambda e: f"must be one of {_choices(str(_limit(e, 'expected')))}",
     "literal_error": lambda e: f"must be {_choices(str(_limit(e, 'expected')))}",
@@ -80,7 +85,7 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     ),
     "url_scheme": lambda e: "must be an http or https URL",
     "url_type": lambda e: "must be a URL string",
-    "url_too_long": lambda e: f"must be at most {_limit(e, 'max_length')} characters long",
+    "url_too_long": lambda e: f"must be at most {_count(e, 'max_length', 'character')} long",
     "url_syntax_violation": lambda e: f"is not a valid URL ({_limit(e, 'error')})",
 }
 

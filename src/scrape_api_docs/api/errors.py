@@ -303,7 +303,9 @@ def validation_problems(errors: Sequence[Any]) -> tuple[str, int, list[dict[str,
         loc = [part for part in error.get("loc", ()) if part not in _WHERE]
         if error.get("type") == "json_invalid":
             loc = []
-        field = ".".join(str(part) for part in loc)
+        field = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc
+        ).removeprefix(".")
         problem = {"field": field, "message": error_sentence(field, error)}
         problems.append(problem)
         if len(loc) == 1 and loc[0] in URL_FIELDS:
