@@ -285,12 +285,38 @@ def keys_list() -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key by id: its requests get 401 from then on."""
+    """Revoke a key by id: its requests get 401 from then on. Revoking the last key keeps
+    the server closed; 'keys create' or 'keys delete' are the ways back."""
     from scrape_api_docs.keys import revoke_key
 
     if not asyncio.run(revoke_key(_service_settings(), key_id)):
         raise click.UsageError(f"no key with id {key_id!r} (see 'scrape-docs keys list')")
     click.echo(f"revoked {key_id}")
+
+
+@keys.command("delete")
+@click.argument("key_id")
+def keys_delete(key_id: str) -> None:
+    """Delete a revoked key for good. Its jobs, credentials and exports go back to the
+    keyless owner; with no key left the server is keyless again (loopback clients only)."""
+    from scrape_api_docs.keys import KeyStillActive, delete_key, keys_on_record
+
+    settings = _service_settings()
+    try:
+        found, moved = asyncio.run(delete_key(settings, key_id))
+    except KeyStillActive:
+        raise click.UsageError(
+            f"key {key_id} is still active; revoke it first ('scrape-docs keys revoke {key_id}')"
+        ) from None
+    if not found:
+        raise click.UsageError(f"no key with id {key_id!r} (see 'scrape-docs keys list')")
+    click.echo(f"deleted {key_id}; {moved} job(s) now belong to the keyless owner")
+    if asyncio.run(keys_on_record(settings)) == 0:
+        click.echo(
+            "No key is left: the server is keyless again and answers only clients on this "
+            "machine, without a key. 'scrape-docs keys create NAME' makes a new one.",
+            err=True,
+        )
 
 
 def _service_settings() -> Settings:

@@ -1,4 +1,16 @@
-"""API keys: made on the command line, shown once, stored as SHA-256 only."""
+"""API keys: made on the command line, shown once, stored as SHA-256 only.
+
+The rules (README, "Keys"):
+
+* The server is keyless while no key is on record; revoked keys stay on record, so
+  revoking the last key (say, a leaked one) locks the API instead of opening it.
+* ``keys delete`` removes a revoked key for good. Once no key is left the server is
+  keyless again: it answers without a key, but only clients on loopback, so deleting the
+  last key never opens a public server. The other way back is ``keys create``.
+* What is made without a key (jobs, credentials, conversions) belongs to the keyless
+  owner. The first key created takes it over; a deleted key's things go back to the
+  keyless owner. Nothing is ever left without an owner who can reach it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +20,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scrape_api_docs.api.dependencies import hash_key
+from scrape_api_docs.api.dependencies import LOCAL_OWNER, hash_key
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
-from scrape_api_docs.storage.repositories import KeyRepository, now
+from scrape_api_docs.storage.repositories import KeyRepository, now, reassign_owner
 from scrape_api_docs.storage.secrets import Cipher
 from scrape_api_docs.storage.tables import ApiKey, Credential, Job
 
@@ -47,7 +59,11 @@ async def create_key(settings: Settings, name: str) -> NewKey:
     try:
         await migrate(engine)
         async with sessions(engine)() as session, session.begin():
-            KeyRepository(session).add(record)
+            keys = KeyRepository(session)
+            first = await keys.count() == 0
+            keys.add(record)
+            if first:  # what was made without a key stays reachable, now with this one
+                await reassign_owner(session, LOCAL_OWNER, record.id)
     finally:
         await engine.dispose()
     return NewKey(record.id, name, key, webhook_secret)
@@ -74,6 +90,42 @@ async def revoke_key(settings: Settings, key_id: str) -> bool:
             if record.revoked_at is None:  # revoking twice keeps the first date
                 record.revoked_at = now()
             return True
+    finally:
+        await engine.dispose()
+
+
+class KeyStillActive(Exception):
+    """``keys delete`` of a key not revoked yet."""
+
+
+async def delete_key(settings: Settings, key_id: str) -> tuple[bool, int]:
+    """Remove a revoked key for good: (found, how many jobs went back to the keyless owner,
+    together with its credentials and conversions). Raises KeyStillActive for a key in
+    use: revoke it first, so a delete never cuts off a client by surprise."""
+    engine = _engine(settings)
+    try:
+        await migrate(engine)
+        async with sessions(engine)() as session, session.begin():
+            keys = KeyRepository(session)
+            record = await keys.get(key_id)
+            if record is None:
+                return False, 0
+            if record.revoked_at is None:
+                raise KeyStillActive(key_id)
+            moved = await reassign_owner(session, key_id, LOCAL_OWNER)
+            await keys.delete(key_id)
+            return True, moved
+    finally:
+        await engine.dispose()
+
+
+async def keys_on_record(settings: Settings) -> int:
+    """Keys on record, revoked included (0: the server is keyless)."""
+    engine = _engine(settings)
+    try:
+        await migrate(engine)
+        async with sessions(engine)() as session:
+            return await KeyRepository(session).count()
     finally:
         await engine.dispose()
 

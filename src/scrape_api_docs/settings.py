@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from scrape_api_docs.crawler.options import header_safe_user_agent
+from scrape_api_docs.headers import header_safe_user_agent
 
 
 class Settings(BaseSettings):
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = Field(default=200, ge=0)
     """Below this much free space on the data folder's disk, new scrapes and conversions
     get 507 and the health check says degraded (0: no check)."""
+    estimate_seconds: float = Field(default=3.0, ge=0, le=30)
+    """Seconds ``POST /scrape`` may spend estimating the site's size (its sitemap, else a
+    sample of up to 20 pages at the job's rate limit) for ``estimated_duration``. 0: no
+    estimate (null), and the site sees no request before the job runs."""
     requests_per_minute: int = Field(default=600, ge=1)
     """API rate limit per key (or per client address without keys)."""
     view_cache_seconds: float = Field(default=1.0, ge=0, le=60)

@@ -24,6 +24,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "allow_private_networks": True,
         "workers": 2,
         "extract_processes": 1,
+        # No estimate at submission: tests count the requests a job makes (tests of the
+        # estimate itself turn it on).
+        "estimate_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -57,6 +57,7 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
         SCRAPER_ALLOW_PRIVATE_NETWORKS="1",
         SCRAPER_EXTRACT_PROCESSES="1",
         SCRAPER_REQUESTS_PER_MINUTE="100000",
+        SCRAPER_ESTIMATE_SECONDS="0",  # jobs' requests are counted; no estimate first
     )
     env.update(extra)
     return env

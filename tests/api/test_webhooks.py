@@ -20,10 +20,9 @@ from structlog.testing import capture_logs
 
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.jobs.webhooks import (
-    WebhookSecretRequiredError,
     WebhookSender,
     account_secret,
-    require_signing_secret,
+    has_signing_secret,
     signature,
     signing_secret,
     verify,
@@ -31,6 +30,7 @@ from scrape_api_docs.jobs.webhooks import (
 from scrape_api_docs.keys import create_key
 from tests.api.conftest import make_settings, wait_for_status
 from tests.support.server import Reply, RequestInfo, TestServer
+from tests.support.sites import serve_pages
 
 SECRET = "whsec_per-job-secret-0123456789"
 FAST = {"rate_limit": 10, "timeout": 5}
@@ -223,18 +223,77 @@ async def test_key_secret_signs_when_the_job_has_none(
     check_delivery(receiver.of("completed")[0], key.webhook_secret, job_id, "completed")
 
 
-async def test_without_keys_a_webhook_needs_a_secret(api: Any, receiver: Receiver) -> None:
+def design_example(site: TestServer, receiver: Receiver) -> dict[str, Any]:
+    """The request body of POST /api/v1/scrape in the API design, word for word, with
+    its URL on the fixture site and its webhook at the receiver."""
+    return {
+        "url": site.url("/docs/"),
+        "options": {
+            "render_javascript": False,
+            "max_depth": 10,
+            "include_patterns": ["*/docs/*"],
+            "exclude_patterns": ["*/blog/*"],
+            "rate_limit": 2.0,
+            "timeout": 30,
+            "cache_enabled": True,
+            "cache_ttl": 3600,
+        },
+        "export_formats": ["markdown", "pdf", "json"],
+        "authentication": {"type": "bearer", "token": "secret-token"},
+        "webhook_url": receiver.url(),
+        "priority": "normal",
+    }
+
+
+async def test_the_design_example_without_a_secret_is_signed_with_a_generated_one(
+    api: Any, receiver: Receiver
+) -> None:
+    """Keyless server, webhook_url without webhook_secret (the design's own example): 202,
+    with a secret made for the job, shown once, that signs every delivery."""
+    site = receiver.server
+    serve_pages(site, {"/docs/": ["/docs/guide.html", "/blog/news.html"], "/docs/guide.html": []})
     async with api() as (_, client):
-        response = await client.post(
+        response = await client.post("/api/v1/scrape", json=design_example(site, receiver))
+        assert response.status_code == 202, response.text
+        accepted = response.json()
+        secret = accepted["webhook_secret"]
+        assert isinstance(secret, str) and len(secret) >= 32
+        job_id = accepted["job_id"]
+        job = await wait_for_status(client, job_id)
+        assert job["status"] == "completed", job
+        for path in (f"/api/v1/jobs/{job_id}", "/api/v1/jobs"):
+            assert secret not in (await client.get(path)).text
+        await receiver.wait_for(lambda: {"started", "completed"} <= set(receiver.events()))
+        # A second job gets its own secret.
+        again = await client.post("/api/v1/scrape", json=design_example(site, receiver))
+        assert again.status_code == 202, again.text
+        assert again.json()["webhook_secret"] not in (secret, None)
+        await wait_for_status(client, again.json()["job_id"])
+    check_delivery(receiver.of("started")[0], secret, job_id, "started")
+    check_delivery(receiver.of("completed")[0], secret, job_id, "completed")
+
+
+async def test_a_secret_is_only_generated_when_nothing_else_can_sign(
+    api: Any, site_server: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    site = site_server("plain")
+    key = await create_key(make_settings(tmp_path / "data"), "hooks")
+    async with api() as (_, client):
+        body = {"url": site.url("/index.html"), "options": FAST, "webhook_url": receiver.url()}
+        with_key = await client.post("/api/v1/scrape", json=body, headers={"X-API-Key": key.key})
+        assert with_key.status_code == 202, with_key.text
+        assert "webhook_secret" not in with_key.json()  # the key's secret signs
+        own = await client.post(
             "/api/v1/scrape",
-            json={"url": receiver.url("/docs/"), "webhook_url": receiver.url()},
+            json={**body, "webhook_secret": SECRET},
+            headers={"X-API-Key": key.key},
         )
-        assert response.status_code == 400, response.text
-        error = response.json()["error"]
-        assert error["code"] == "BAD_REQUEST"
-        assert "webhook_secret" in error["message"]
-        assert error["request_id"] == response.headers["x-request-id"]
-        assert (await client.get("/api/v1/jobs")).json()["jobs"] == []
+        assert own.status_code == 202 and "webhook_secret" not in own.json()
+        assert SECRET not in own.text
+        no_hook = await client.post(
+            "/api/v1/scrape", json={"url": body["url"]}, headers={"X-API-Key": key.key}
+        )
+        assert "webhook_secret" not in no_hook.json()
 
 
 async def test_signing_secret_resolution(api: Any, tmp_path: Path) -> None:
@@ -250,11 +309,8 @@ async def test_signing_secret_resolution(api: Any, tmp_path: Path) -> None:
         )
         assert await signing_secret(ctx.sessions, ctx.cipher, "local", job_enc) == SECRET
         assert await signing_secret(ctx.sessions, ctx.cipher, "local", None) is None
-        await require_signing_secret(ctx.sessions, ctx.cipher, key.key_id, None)
-        await require_signing_secret(ctx.sessions, ctx.cipher, "local", SECRET)
-        with pytest.raises(WebhookSecretRequiredError) as caught:
-            await require_signing_secret(ctx.sessions, ctx.cipher, "local", None)
-        assert "webhook_secret" in caught.value.message
+        assert await has_signing_secret(ctx.sessions, ctx.cipher, key.key_id)
+        assert not await has_signing_secret(ctx.sessions, ctx.cipher, "local")
 
 
 # --- refused at submission ---------------------------------------------------------------
@@ -266,8 +322,7 @@ PRIVATE_HOOKS = [
     "http://[::ffff:10.0.0.5]/hook",
     "http://0.0.0.0/hook",
     "http://localhost/hook",
-    # Alternate spellings are normalised by the request model (to 10.0.0.5 here; the
-    # loopback ones become 127.0.0.1, which this policy allows on purpose).
+    # Alternate spellings are refused as written, before the URL type normalises them.
     "http://167772165/hook",
     "http://0x0a000005/hook",
     "http://012.0.0.5/hook",
@@ -292,8 +347,7 @@ async def test_private_webhook_is_refused_at_submission(
                         "webhook_secret": SECRET,
                     },
                 )
-                expected = 400 if hook in PRIVATE_HOOKS else 422
-                assert response.status_code == expected, response.text
+                assert response.status_code == 400, response.text  # INVALID_URL: one status
                 error = response.json()["error"]
                 assert error["code"] == "INVALID_URL", error
                 assert error["request_id"] == response.headers["x-request-id"]

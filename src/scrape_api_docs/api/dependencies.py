@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -61,9 +62,10 @@ class KeyCheck:
     """Looks keys up by hash; whether any key exists is re-read every ``ttl`` seconds, so a
     key made with ``scrape-docs keys create`` applies without a restart.
 
-    Revoked keys count as configured: once a server has had keys it never falls back to
-    open access, so revoking the last (say, leaked) key locks the API instead of opening
-    it. Only a server that never had a key serves callers without one.
+    Revoked keys count as configured: revoking the last (say, leaked) key locks the API
+    instead of opening it. Only once every key is deleted (``scrape-docs keys delete``) is
+    the server keyless again, and a keyless server answers loopback clients only
+    (``keyless_client_allowed``): deleting the last key never opens a public server.
     """
 
     def __init__(self, ttl: float = 5.0, max_cached: int = 10_000) -> None:
@@ -119,6 +121,24 @@ class KeyCheck:
         return await self._key_lookups.run(digest, read)
 
 
+def keyless_client_allowed(host: str | None) -> bool:
+    """Without keys, only a client on this machine is served (whatever address the server
+    listens on: ``serve`` refuses a public one without keys, but a running server whose
+    last key is deleted is still listening there)."""
+    if host in ("localhost", "testclient"):  # Starlette's TestClient names itself so
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+_KEYLESS_REMOTE = (
+    "this server has no API key and answers only clients on its own machine; "
+    "create a key with 'scrape-docs keys create NAME' and send it in X-API-Key"
+)
+
+
 def client_identity(request: Request) -> str:
     # The connection's peer: uvicorn rewrites it from X-Forwarded-For only for the proxies
     # in SCRAPER_TRUSTED_PROXIES (``scrape-docs serve`` passes them; none by default).
@@ -149,6 +169,8 @@ async def identify(request: Request, api_key: str | None) -> Caller:
     ctx: JobContext = request.app.state.ctx
     keys: KeyCheck = request.app.state.keys
     if not await keys.keys_configured(ctx):
+        if not keyless_client_allowed(request.client.host if request.client else None):
+            raise APIError(401, "AUTHENTICATION_FAILED", _KEYLESS_REMOTE)
         return Caller(LOCAL_OWNER, False)
     owner = await keys.owner_of(ctx, api_key) if api_key else None
     if owner is None:

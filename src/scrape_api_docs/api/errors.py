@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from scrape_api_docs.errors import ScraperError
-from scrape_api_docs.strict import UNKNOWN_NAME
+from scrape_api_docs.strict import UNKNOWN_NAME, error_sentence
 
 log = structlog.get_logger("api")
 _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header"
@@ -60,11 +60,9 @@ class ErrorDetail(BaseModel):
             "examples": [
                 {
                     "code": "INVALID_URL",
-                    "message": "url: URL scheme should be 'http' or 'https'",
+                    "message": "url must be an http or https URL",
                     "details": {
-                        "errors": [
-                            {"field": "url", "message": "URL scheme should be 'http' or 'https'"}
-                        ]
+                        "errors": [{"field": "url", "message": "url must be an http or https URL"}]
                     },
                     "timestamp": "2026-11-30T19:00:00Z",
                     "request_id": "req_9b1d2c3e4f5a6b7c",
@@ -118,7 +116,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses, each with the envelope and an example."""
     known: dict[int, tuple[str, dict[str, Any]]] = {
         400: (
-            "Refused: the URL is malformed or its address is not allowed",
+            "Refused: the URL is malformed or not allowed (INVALID_URL), or names an option "
+            "or format this server does not have (INVALID_OPTIONS)",
             error_example(
                 "INVALID_URL",
                 "http://169.254.169.254/ points to a private or reserved address (169.254.169.254)",
@@ -150,12 +149,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "The request does not match the schema",
             error_example(
                 "VALIDATION_ERROR",
-                "options.max_depth: Input should be less than or equal to 100",
+                "options.max_depth must be at most 100",
                 {
                     "errors": [
                         {
                             "field": "options.max_depth",
-                            "message": "Input should be less than or equal to 100",
+                            "message": "options.max_depth must be at most 100",
                         }
                     ]
                 },
@@ -263,29 +262,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
-                "message": error.get("msg", ""),
-            }
-            for error in exc.errors()
-        ]
-        url_problem = any(p["field"] in ("url", "webhook_url") for p in problems)
-        code = "INVALID_URL" if url_problem else "VALIDATION_ERROR"
-        status = 422
-        # A format or option we don't have is a 400 naming the valid ones; a value of the
-        # wrong form stays a 422.
-        unknown = [
-            p for p, e in zip(problems, exc.errors(), strict=True) if e.get("type") == UNKNOWN_NAME
-        ]
-        if unknown and not url_problem:
-            code, status, problems = "INVALID_OPTIONS", 400, unknown
-        first = problems[0] if problems else {"field": "", "message": "invalid request"}
-        message = f"{first['field'] or 'request'}: {first['message']}"
+        code, status, problems = validation_problems(exc.errors())
+        message = problems[0]["message"] if problems else "the request is not valid"
         return error_response(request, status, code, message, {"errors": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            # FastAPI's answer to a body that is not even text (bad UTF-8): the same cause,
+            # code and status as any other body that is not JSON.
+            error = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": "not UTF-8"}}
+            code, status, problems = validation_problems([error])
+            return error_response(
+                request, status, code, problems[0]["message"], {"errors": problems}
+            )
         code = CODE_FOR_STATUS.get(exc.status_code, "HTTP_ERROR")
         message = str(exc.detail) if exc.detail else code.replace("_", " ").lower()
         headers = dict(exc.headers or {})
@@ -306,6 +296,44 @@ def install_error_handlers(app: FastAPI) -> None:
             "unexpected server error; quote the request id when reporting it",
             headers={"X-Request-ID": request_id(request)},
         )
+
+
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's words
+_WHERE = frozenset({"body", "query", "path", "header", "cookie"})
+URL_FIELDS = frozenset({"url", "webhook_url"})
+
+
+def validation_problems(errors: Sequence[Any]) -> tuple[str, int, list[dict[str, str]]]:
+    """The code, status and ``[{field, message}]`` of a request the models refused.
+
+    By cause: a URL field that is wrong in any way is 400 ``INVALID_URL`` (as when the
+    network policy refuses it); a field, option or format we don't have is 400
+    ``INVALID_OPTIONS`` naming the valid ones; any other value of the wrong form is 422
+    ``VALIDATION_ERROR``. Each message is a sentence that names the field.
+    """
+    problems: list[dict[str, str]] = []
+    url_problem = unknown = False
+    kept: list[dict[str, str]] = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part not in _WHERE]
+        if error.get("type") == "json_invalid":
+            loc = []
+        field = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc
+        ).removeprefix(".")
+        problem = {"field": field, "message": error_sentence(field, error)}
+        problems.append(problem)
+        if len(loc) == 1 and loc[0] in URL_FIELDS:
+            url_problem = True
+        if error.get("type") == UNKNOWN_NAME:
+            unknown = True
+            kept.append(problem)
+    if url_problem:
+        urls = [p for p in problems if p["field"] in URL_FIELDS]
+        return "INVALID_URL", 400, urls + [p for p in problems if p not in urls]
+    if unknown:
+        return "INVALID_OPTIONS", 400, kept
+    return "VALIDATION_ERROR", 422, problems
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -37,11 +37,14 @@ from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_r
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.crawler.urls import canonical, hash_route, host_key, strip_fragment
-from scrape_api_docs.errors import FetchError, ScrapingFailedError
+from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
 from scrape_api_docs.storage.space import is_disk_full
+
+AUTH_STATUSES = ("HTTP 401", "HTTP 403")
+"""Start-page answers that mean: this site needs (other) credentials."""
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
@@ -116,6 +119,7 @@ class Crawler:
         self._robots: dict[str, RobotsRules] = {}
         self._queue: asyncio.Queue[QueuedURL] = asyncio.Queue()
         self._start_error: str | None = None
+        self._start_reason: str | None = None
         self._stored: set[str] = set()
         """Canonical keys of pages stored, under their own URL or as a redirect target."""
         self._disk_full: Exception | None = None
@@ -161,6 +165,13 @@ class Crawler:
             await self._stop_rendering()
         if self._disk_full is not None:
             raise self._disk_full
+        if self.stats.processed == 0 and self._start_reason in AUTH_STATUSES:
+            # The site wants credentials we do not have (or refused the ones sent).
+            raise AuthenticationFailedError(
+                f"{start} answered {self._start_reason}: the site needs credentials that "
+                "work for this URL; nothing could be crawled without them",
+                details={"url": start, "status": int(self._start_reason.split()[-1])},
+            )
         if self.stats.processed == 0:
             raise ScrapingFailedError(
                 f"nothing could be crawled from {start}: {self._start_error or 'no HTML page'}",
@@ -214,6 +225,7 @@ class Crawler:
         self.stats.error_reasons[reason] += 1
         if item.depth == 0:
             self._start_error = message.removeprefix(f"{item.url}: ")
+            self._start_reason = reason
         self._emit(CrawlEvent("error", item.url, message=message, reason=reason))
 
     def _stop_for(self, exc: Exception) -> None:

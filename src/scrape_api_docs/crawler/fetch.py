@@ -129,6 +129,14 @@ class HttpFetcher:
                     f"{current}: refused by network policy: {exc.message}",
                     reason="refused by network policy",
                 ) from exc
+            except httpx.InvalidURL as exc:
+                # httpx reads the Location of every redirect, even unfollowed: data:,
+                # javascript:, mailto: and malformed targets fail there.
+                raise FetchError(
+                    f"{current}: redirect to a URL that is not http(s) refused; only http "
+                    "and https URLs can be fetched",
+                    reason="redirect refused by network policy",
+                ) from exc
             except httpx.TimeoutException as exc:
                 raise FetchError(f"{current}: timed out ({exc!r})", reason="timeout") from exc
             except httpx.HTTPError as exc:

@@ -175,6 +175,20 @@ def _host_syntax_problem(host: str) -> str | None:
     return None
 
 
+def url_host_problem(url: str) -> str | None:
+    """What is wrong on its face with the host of ``url`` as written, or None.
+
+    For the entry points whose URL parser normalises hosts (the API's request models turn
+    ``http://2130706433/`` into ``http://127.0.0.1/``): call this on the raw text first, so
+    alternate IP spellings are refused everywhere, whatever the policy allows.
+    """
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return None  # malformed: the URL parser that follows says why
+    return _host_syntax_problem(host) if host else None
+
+
 def _ascii_host(host: str) -> str:
     """IDNA-encode a non-ASCII host the way it will be looked up ('ｌocalhost' is localhost)."""
     if host.isascii():

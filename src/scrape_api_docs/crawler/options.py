@@ -7,33 +7,22 @@ engine runs with: the same knobs, plus things only a library caller or test sets
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from selectolax.lexbor import LexborHTMLParser
+
+from scrape_api_docs.headers import header_safe_user_agent
+from scrape_api_docs.strict import StrictModel
 
 DEFAULT_MAX_PAGES = 1000
 RenderMode = Literal["never", "always", "auto"]
 RENDER_MODES: dict[bool | str, RenderMode] = {False: "never", True: "always", "auto": "auto"}
 
 
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
-
-
-def header_safe_user_agent(value: str) -> str:
-    """A User-Agent goes into an HTTP header: printable ASCII only (no accents, emoji, tabs
-    or line breaks)."""
-    if not _PRINTABLE_ASCII.fullmatch(value):
-        raise ValueError(
-            "the user agent must be printable ASCII (it is sent as an HTTP header): "
-            "no accents, emoji, tabs or line breaks"
-        )
-    return value
-
-
-class ScrapeOptions(BaseModel):
+class ScrapeOptions(StrictModel):
     model_config = ConfigDict(extra="forbid")
 
     render_javascript: bool | Literal["auto"] = Field(
@@ -70,13 +59,21 @@ class ScrapeOptions(BaseModel):
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
     user_agent: str | None = Field(
         default=None,
-        max_length=500,
-        description="User-Agent header (printable ASCII); robots.txt rules are matched to it.",
+        description="User-Agent header for the crawl (printable ASCII); default: the server's.",
     )
+
+    @field_validator("render_javascript", mode="before")
+    @classmethod
+    def _render_choice(cls, value: object) -> object:
+        if value is True or value is False or value == "auto":
+            return value
+        raise PydanticCustomError(
+            "render_choice", 'render_javascript must be true, false or "auto"'
+        )
 
     @field_validator("user_agent")
     @classmethod
-    def _user_agent(cls, value: str | None) -> str | None:
+    def _header_safe(cls, value: str | None) -> str | None:
         return None if value is None else header_safe_user_agent(value)
 
     @field_validator("wait_for_selector")

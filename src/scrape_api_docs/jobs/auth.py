@@ -8,13 +8,12 @@ from typing import Any
 
 from scrape_api_docs.crawler.urls import DEFAULT_PORTS, origin
 from scrape_api_docs.errors import InvalidOptionsError
+from scrape_api_docs.headers import header_value_problem
 
 Origin = tuple[str, str, int]
 
 # RFC 9110 token: what a header or cookie name may be made of.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-# Visible ASCII plus space and tab, no CR/LF/NUL: what a header value may hold here.
-_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 # Headers a credential may not set: they describe the message or connection, not the user.
 _RESERVED_HEADERS = frozenset(
     {
@@ -58,13 +57,9 @@ def headers_for(auth_type: str, values: dict[str, Any]) -> dict[str, str]:
         return header_safe(name, value)
 
     def header_safe(name: str, value: str) -> str:
-        if not _HEADER_VALUE.fullmatch(value):
-            raise _bad(
-                f"{auth_type} credentials: '{name}' contains line breaks, control or "
-                "non-ASCII characters and cannot be sent in an HTTP header",
-                auth_type,
-                name,
-            )
+        problem = header_value_problem(value)
+        if problem:
+            raise _bad(f"{auth_type} credentials: '{name}' {problem}", auth_type, name)
         return value
 
     if auth_type == "basic":
@@ -112,7 +107,7 @@ def headers_for(auth_type: str, values: dict[str, Any]) -> dict[str, str]:
                     auth_type,
                     "cookies",
                 )
-            if not isinstance(value, str) or ";" in value or not _HEADER_VALUE.fullmatch(value):
+            if not isinstance(value, str) or ";" in value or header_value_problem(value):
                 raise _bad(
                     f"cookie credentials: the value of cookie {name!r} in 'cookies' must be "
                     "a string without ';', line breaks or non-ASCII characters",

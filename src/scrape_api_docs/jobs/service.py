@@ -11,7 +11,7 @@ import contextlib
 import json
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +26,9 @@ from scrape_api_docs.errors import (
 )
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.webhooks import require_signing_secret
+from scrape_api_docs.jobs.estimate import Estimate, estimate_site
+from scrape_api_docs.jobs.webhooks import has_signing_secret, new_webhook_secret
+from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -66,6 +68,16 @@ class JobSpec:
     metadata: dict[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    estimated_duration: float | None
+    """Seconds, from ``jobs.estimate`` (None for sync jobs or when the site is unreadable)."""
+    webhook_secret: str | None
+    """The signing secret made for this job's webhook, shown once (None when the request
+    or the API key had one)."""
+
+
 @dataclass
 class JobView:
     job: Job
@@ -96,15 +108,22 @@ class JobService:
                 details={"free_mb": free, "min_free_mb": minimum},
             )
 
-    async def submit(self, owner: str, spec: JobSpec, *, sync: bool = False) -> Job:
-        """Check everything a user can get wrong now, not in the worker later."""
+    async def submit(self, owner: str, spec: JobSpec, *, sync: bool = False) -> Submission:
+        """Check everything a user can get wrong now, not in the worker later; then, for a
+        queued job, estimate its duration (bounded: ``estimate_seconds``) and queue it.
+
+        A ``webhook_url`` with nothing to sign with (no ``webhook_secret``, no API key's
+        secret) gets a secret made here, returned once in the submission."""
         self.ctx.policy.check_url(spec.url)
         self.require_space()
+        generated: str | None = None
         if spec.webhook_url:
             await self._check_reachable_policy(spec.webhook_url)
-            await require_signing_secret(
-                self.ctx.sessions, self.ctx.cipher, owner, spec.webhook_secret
-            )
+            if not spec.webhook_secret and not await has_signing_secret(
+                self.ctx.sessions, self.ctx.cipher, owner
+            ):
+                generated = new_webhook_secret()
+                spec = replace(spec, webhook_secret=generated)
         if spec.authentication:
             headers_for(spec.authentication.get("type", "none"), spec.authentication)
         if spec.options.render_mode != "never":
@@ -117,14 +136,15 @@ class JobService:
                     "false",
                     details={"option": "render_javascript", "reason": str(exc)},
                 ) from exc
+        auth_enc = self.ctx.cipher.encrypt(spec.authentication) if spec.authentication else None
+        estimate = None
+        if not sync:
+            await self._check_queue_room()  # a full queue answers at once, not after estimating
+            estimate = await self._estimate(owner, spec, auth_enc)
         async with self.ctx.sessions() as session, session.begin():
             jobs = JobRepository(session)
             if not sync and await jobs.queued_count() >= self.ctx.settings.max_queued_jobs:
-                raise QueueFullError(
-                    f"the queue is full ({self.ctx.settings.max_queued_jobs} jobs waiting); "
-                    "retry later",
-                    details={"queued": self.ctx.settings.max_queued_jobs},
-                )
+                raise self._queue_full()
             stamp = now()
             job = Job(
                 id=new_id("job"),
@@ -143,17 +163,53 @@ class JobService:
                 webhook_secret_enc=(
                     self.ctx.cipher.encrypt(spec.webhook_secret) if spec.webhook_secret else None
                 ),
-                auth_enc=(
-                    self.ctx.cipher.encrypt(spec.authentication) if spec.authentication else None
-                ),
+                auth_enc=auth_enc,
                 metadata_=spec.metadata or {},
                 attempts=0,
                 sync=int(sync),
             )
             jobs.add(job)
+            if estimate is not None:
+                await LogRepository(session).add(
+                    job.id, "info", estimate.describe(), self.ctx.settings.job_log_limit
+                )
         if not sync:
             await self.ctx.queue.put(job.id, job.priority, job.seq)
-        return job
+        duration = estimate.duration(spec.options.rate_limit) if estimate else None
+        return Submission(job, duration, generated)
+
+    async def _estimate(self, owner: str, spec: JobSpec, auth_enc: str | None) -> Estimate | None:
+        """The site's size within ``estimate_seconds`` (0: none), fetched with the
+        credentials the crawl will send, to the same origins only."""
+        budget = self.ctx.settings.estimate_seconds
+        if budget <= 0:
+            return None
+        try:
+            credentials = await JobRunner(self.ctx).credentials_for(
+                Job(url=spec.url, owner=owner, auth_enc=auth_enc)
+            )
+        except ScraperError:  # e.g. a stored credential no key can decrypt: the job says so
+            return None
+        return await estimate_site(
+            spec.url,
+            spec.options,
+            policy=self.ctx.policy,
+            user_agent=self.ctx.settings.user_agent,
+            budget=budget,
+            credentials=credentials,
+        )
+
+    async def _check_queue_room(self) -> None:
+        async with self.ctx.sessions() as session:
+            queued = await JobRepository(session).queued_count()
+        if queued >= self.ctx.settings.max_queued_jobs:
+            raise self._queue_full()
+
+    def _queue_full(self) -> QueueFullError:
+        return QueueFullError(
+            f"the queue is full ({self.ctx.settings.max_queued_jobs} jobs waiting); retry later",
+            details={"queued": self.ctx.settings.max_queued_jobs},
+        )
 
     async def _check_reachable_policy(self, url: str) -> None:
         self.ctx.policy.check_url(url)

@@ -3,22 +3,20 @@ JavaScript rendering. What ``POST /api/v1/scrape/validate`` answers."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.encoding import decode_html
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.crawler.robots import robots_url, rules_from_response
-from scrape_api_docs.crawler.scope import Scope
-from scrape_api_docs.crawler.sitemap import parse_sitemap
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.errors import FetchError
-from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.jsdetect import detect_javascript
+from scrape_api_docs.jobs.estimate import Estimate, estimate_pages
 
-MAX_SITEMAPS = 10
+VALIDATE_BUDGET = 8.0
+"""Seconds validate may spend sampling the site for its page estimate."""
 
 
 async def validate_site(
@@ -62,7 +60,7 @@ async def validate_site(
                 False,
                 None,
                 options,
-                [*warnings, f"start page answered HTTP {page.status}"],
+                [*warnings, f"start page answered HTTP {page.status}", *_auth_hint(page.status)],
                 recommendations,
                 details,
             )
@@ -83,52 +81,39 @@ async def validate_site(
             if options.render_mode == "never":
                 warnings.append("Site uses JavaScript rendering - enable render_javascript option")
                 recommendations["render_javascript"] = True
-        scope = Scope(
-            url, tuple(options.include_patterns or ()), tuple(options.exclude_patterns or ())
+        estimate, skipped = await estimate_pages(
+            fetcher,
+            page.final_url,
+            text,
+            options,
+            rules,
+            agent,
+            deadline=time.monotonic() + VALIDATE_BUDGET,
+            start_seconds=page.elapsed,
         )
-        sitemap_pages = await _sitemap_pages(fetcher, url, rules.sitemaps, scope)
-        links = {canonical(link) for link in extract(text, page.final_url).links}
-        in_scope = {link for link in links if scope.reason_out(link) is None}
-        details["sitemap_pages"] = len(sitemap_pages)
-        details["start_page_links_in_scope"] = len(in_scope)
-        # One count per page, however it is spelled (``/``, ``/index.html``, a fragment).
-        known = sitemap_pages | in_scope | {canonical(page.final_url)}
-        estimated = max(len(known), 1)
-        estimated = min(estimated, options.max_pages)
-        return _result(valid, estimated, options, warnings, recommendations, details)
+        warnings.extend(skipped)
+        details["estimate_basis"] = estimate.basis
+        details["sitemap_pages"] = estimate.sitemap_pages
+        details["sampled_pages"] = estimate.sampled_pages
+        if estimate.note:
+            warnings.append(estimate.note)
+        return _result(valid, estimate, options, warnings, recommendations, details)
     finally:
         await fetcher.aclose()
 
 
-async def _sitemap_pages(
-    fetcher: HttpFetcher, url: str, listed: list[str], scope: Scope
-) -> set[str]:
-    parts = urlsplit(url)
-    pending = list(
-        dict.fromkeys([*listed, urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))])
-    )
-    pages: set[str] = set()
-    seen: set[str] = set()
-    while pending and len(seen) < MAX_SITEMAPS:
-        sitemap = pending.pop(0)
-        if sitemap in seen:
-            continue
-        seen.add(sitemap)
-        try:
-            response = await fetcher.get(sitemap, html_only=False)
-            if response.status != 200 or response.body is None:
-                continue
-            content = parse_sitemap(response.body)
-        except (FetchError, ValueError):
-            continue
-        pages.update(canonical(p) for p in content.pages if scope.reason_out(p) is None)
-        pending.extend(content.sitemaps)
-    return pages
+def _auth_hint(status: int) -> list[str]:
+    if status not in (401, 403):
+        return []
+    return [
+        "the site needs credentials: a scrape without them fails with AUTHENTICATION_FAILED; "
+        "send them in 'authentication' or store them with POST /api/v1/auth/credentials"
+    ]
 
 
 def _result(
     valid: bool,
-    pages: int | None,
+    estimate: Estimate | None,
     options: ScrapeOptions,
     warnings: list[str],
     recommendations: dict[str, Any],
@@ -137,8 +122,8 @@ def _result(
     rate = float(recommendations.get("rate_limit") or options.rate_limit)
     return {
         "valid": valid,
-        "estimated_pages": pages,
-        "estimated_duration": round(pages / rate, 1) if pages else None,
+        "estimated_pages": estimate.pages if estimate else None,
+        "estimated_duration": estimate.duration(rate) if estimate else None,
         "warnings": warnings,
         "recommendations": recommendations,
         "details": details,

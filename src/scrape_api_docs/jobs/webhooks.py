@@ -6,8 +6,8 @@ t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
 
 The signing secret is the job's ``webhook_secret`` when it has one, else the webhook
 secret of the API key that submitted it (shown once by ``scrape-docs keys create``).
-Without either (no API keys on the server and no per-job secret) a ``webhook_url`` is
-refused at submission: an unsigned webhook could be forged by anyone.
+Without either (no API keys on the server and no per-job secret) the server makes one
+for the job at submission and returns it once in the 202: a delivery is never unsigned.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,17 +27,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
-from scrape_api_docs.errors import InvalidURLError, ScraperError
+from scrape_api_docs.errors import InvalidURLError
 from scrape_api_docs.storage.repositories import KeyRepository
 from scrape_api_docs.storage.secrets import Cipher
 
 log = structlog.get_logger("webhooks")
-
-
-class WebhookSecretRequiredError(ScraperError):
-    """A webhook_url with nothing to sign its deliveries with."""
-
-    code = "BAD_REQUEST"  # rendered as 400
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -96,20 +91,17 @@ async def signing_secret(
     return await account_secret(sessions, cipher, owner)
 
 
-async def require_signing_secret(
-    sessions: async_sessionmaker[AsyncSession],
-    cipher: Cipher,
-    owner: str,
-    webhook_secret: str | None,
-) -> None:
-    """At submission: a webhook_url needs a secret to sign with, or the job is refused."""
-    if webhook_secret or await account_secret(sessions, cipher, owner) is not None:
-        return
-    raise WebhookSecretRequiredError(
-        "webhook_url needs a webhook_secret (16-200 characters) to sign deliveries with: "
-        "this server has no API key whose webhook secret could be used",
-        details={"field": "webhook_secret"},
-    )
+async def has_signing_secret(
+    sessions: async_sessionmaker[AsyncSession], cipher: Cipher, owner: str
+) -> bool:
+    """Whether ``owner``'s API key has a webhook secret to sign with."""
+    return await account_secret(sessions, cipher, owner) is not None
+
+
+def new_webhook_secret() -> str:
+    """A signing secret for a job whose webhook has none: made at submission, returned
+    once in the 202, stored encrypted with the job."""
+    return "whsec_" + secrets.token_urlsafe(24)
 
 
 @dataclass

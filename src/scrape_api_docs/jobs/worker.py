@@ -313,6 +313,7 @@ class JobRunner:
         reporter.log("info", f"Started crawling {job.url} (attempt {job.attempts})")
         await self._webhook(job, "started", {})
         outcome: tuple[str, str | None] = ("failed", "internal error")
+        error_code: str | None = None  # the design's code of a failure, for /scrape/sync
         try:
             artifacts = await self._crawl_and_export(job, reporter)
             outcome = ("completed", None)
@@ -330,6 +331,7 @@ class JobRunner:
                 error = await self._out_of_space(job)
             elif isinstance(exc, ScraperError):
                 error = exc.message
+                error_code = exc.code
             else:
                 log.exception("job_crashed", job_id=job.id)
                 error = f"internal error ({type(exc).__name__}); see the server log"
@@ -339,7 +341,7 @@ class JobRunner:
             flusher.cancel()
             status, message = outcome
             finish = asyncio.ensure_future(
-                self._finish(job, reporter, status, message, started, flusher)
+                self._finish(job, reporter, status, message, started, flusher, error_code)
             )
             self.finishing.add(finish)
             finish.add_done_callback(self.finishing.discard)
@@ -459,6 +461,7 @@ class JobRunner:
         message: str | None,
         started: float,
         flusher: asyncio.Task[None] | None = None,
+        error_code: str | None = None,
     ) -> None:
         # The moment the work ended, both ways: the writes below can wait on a busy
         # database, and completed_at - started_at should still say the duration.
@@ -471,7 +474,7 @@ class JobRunner:
         for attempt in range(FINISH_ATTEMPTS):
             try:
                 written = await self._write_outcome(
-                    job, reporter, status, message, duration, finished_at
+                    job, reporter, status, message, duration, finished_at, error_code
                 )
                 break
             except Exception as exc:
@@ -521,6 +524,7 @@ class JobRunner:
         message: str | None,
         duration: float,
         finished_at: datetime,
+        error_code: str | None = None,
     ) -> tuple[str, list[Artifact]] | None:
         """The job's final status (a cancel recorded meanwhile wins) and its artifacts;
         None when the job is gone."""
@@ -532,6 +536,8 @@ class JobRunner:
             if current.status == "cancelled":
                 status = "cancelled"
             values: dict[str, Any] = {"status": status, "error_message": message}
+            if status == "failed" and error_code:
+                values["statistics"] = {**(current.statistics or {}), "error_code": error_code}
             if status in ("completed", "failed", "cancelled"):
                 operation = {"completed": "Completed", "failed": "Failed"}.get(status, "Cancelled")
                 values.update(

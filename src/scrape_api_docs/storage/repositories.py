@@ -122,9 +122,18 @@ class JobRepository:
     async def get(self, job_id: str, owner: str | None = None) -> Job | None:
         return (await self.session.execute(_job_query(job_id, owner))).scalar_one_or_none()
 
-    async def count_by_status(self) -> dict[str, int]:
-        rows = await self.session.execute(select(Job.status, func.count()).group_by(Job.status))
+    async def count_by_status(self, owner: str | None = None) -> dict[str, int]:
+        """Jobs per status: ``owner``'s, or every owner's (None: the operator's metrics)."""
+        query = select(Job.status, func.count()).group_by(Job.status)
+        if owner is not None:
+            query = query.where(Job.owner == owner)
+        rows = await self.session.execute(query)
         return {status: int(count) for status, count in rows.all()}
+
+    async def ids(self, owner: str) -> Sequence[str]:
+        return (
+            (await self.session.execute(select(Job.id).where(Job.owner == owner))).scalars().all()
+        )
 
     async def unfinished(self) -> Sequence[Job]:
         """Jobs to take up again at start-up, in queue order."""
@@ -172,18 +181,18 @@ class JobRepository:
         await self.session.execute(delete(Conversion).where(Conversion.job_id == job_id))
         await self.session.execute(delete(Job).where(Job.id == job_id))
 
-    async def performance(self) -> dict[str, float]:
-        row = (
-            await self.session.execute(
-                select(func.avg(Job.duration), func.count()).where(Job.status == "completed")
-            )
-        ).one()
+    async def performance(self, owner: str | None = None) -> dict[str, float]:
+        query = select(func.avg(Job.duration), func.count()).where(Job.status == "completed")
+        if owner is not None:
+            query = query.where(Job.owner == owner)
+        row = (await self.session.execute(query)).one()
         return {"avg_job_duration": float(row[0] or 0.0), "completed": float(row[1] or 0)}
 
-    async def completed_statistics(self) -> Sequence[dict[str, Any]]:
-        rows = await self.session.execute(
-            select(Job.statistics).where(Job.status.in_(("completed", "failed", "cancelled")))
-        )
+    async def completed_statistics(self, owner: str | None = None) -> Sequence[dict[str, Any]]:
+        query = select(Job.statistics).where(Job.status.in_(("completed", "failed", "cancelled")))
+        if owner is not None:
+            query = query.where(Job.owner == owner)
+        rows = await self.session.execute(query)
         return rows.scalars().all()
 
 
@@ -246,8 +255,11 @@ class ArtifactRepository:
         touch(self.session, job_id)
         await self.session.execute(delete(Artifact).where(Artifact.job_id == job_id))
 
-    async def total_bytes(self) -> int:
-        return int(await self.session.scalar(select(func.sum(Artifact.size_bytes))) or 0)
+    async def total_bytes(self, owner: str | None = None) -> int:
+        query = select(func.sum(Artifact.size_bytes))
+        if owner is not None:
+            query = query.join(Job, Job.id == Artifact.job_id).where(Job.owner == owner)
+        return int(await self.session.scalar(query) or 0)
 
 
 class CredentialRepository:
@@ -292,6 +304,13 @@ class KeyRepository:
     async def get(self, key_id: str) -> ApiKey | None:
         return await self.session.get(ApiKey, key_id)
 
+    async def count(self) -> int:
+        """Keys on record, revoked ones included: the server is keyless only at 0."""
+        return int(await self.session.scalar(select(func.count()).select_from(ApiKey)) or 0)
+
+    async def delete(self, key_id: str) -> None:
+        await self.session.execute(delete(ApiKey).where(ApiKey.id == key_id))
+
     async def active_count(self) -> int:
         value = await self.session.scalar(
             select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
@@ -321,6 +340,14 @@ class ConversionRepository:
         await self.session.execute(
             update(Conversion).where(Conversion.id == conversion_id).values(**values)
         )
+
+
+async def reassign_owner(session: AsyncSession, old: str, new: str) -> int:
+    """Hand every job, credential and conversion of ``old`` to ``new``; how many jobs."""
+    jobs = await session.execute(update(Job).where(Job.owner == old).values(owner=new))
+    await session.execute(update(Credential).where(Credential.owner == old).values(owner=new))
+    await session.execute(update(Conversion).where(Conversion.owner == old).values(owner=new))
+    return int(jobs.rowcount)  # type: ignore[attr-defined]
 
 
 def _aware(value: datetime) -> datetime:

@@ -71,9 +71,21 @@ class ScrapeAccepted(BaseModel):
     job_id: str
     status: JobStatusName
     created_at: datetime
-    estimated_duration: float | None
+    estimated_duration: float | None = Field(
+        description="Seconds the crawl should take (pages estimated x time per page), or "
+        "null when the site could not be read quickly enough to estimate."
+    )
     status_url: str
     websocket_url: str
+    webhook_secret: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description=(
+            "The secret this job's webhook deliveries are signed with, when the server made "
+            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
+            "only here: store it now. Absent otherwise."
+        ),
+    )
 
 
 class SyncScrapeResult(BaseModel):
@@ -84,6 +96,15 @@ class SyncScrapeResult(BaseModel):
     exports: list[ExportInfo]
     statistics: JobStatistics
     error_message: str | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description=(
+            "The secret this job's webhook deliveries are signed with, when the server made "
+            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
+            "only here: store it now. Absent otherwise."
+        ),
+    )
 
 
 class ValidateResult(BaseModel):

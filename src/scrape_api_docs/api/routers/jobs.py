@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 
-from scrape_api_docs.api.dependencies import CallerDep, KeyedRoute, ServiceDep, hash_key
+from scrape_api_docs.api.dependencies import (
+    LOCAL_OWNER,
+    CallerDep,
+    KeyedRoute,
+    ServiceDep,
+    hash_key,
+    keyless_client_allowed,
+)
 from scrape_api_docs.api.models.responses import (
     JobDeleted,
     JobDetail,
@@ -72,7 +79,8 @@ async def _ws_owner(websocket: WebSocket) -> str | None:
     app = websocket.app
     ctx: JobContext = app.state.ctx
     if not await app.state.keys.keys_configured(ctx):
-        return "local"
+        client = websocket.client.host if websocket.client else None
+        return LOCAL_OWNER if keyless_client_allowed(client) else None
     key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
     if not key:
         return None

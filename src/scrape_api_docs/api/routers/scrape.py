@@ -47,16 +47,18 @@ async def submit(
     body: ScrapeRequest, request: Request, who: CallerDep, svc: ServiceDep
 ) -> ScrapeAccepted:
     """Queue a crawl; follow it at ``status_url`` or over the WebSocket."""
-    job = await svc.submit(who.owner, spec_of(body))
+    submitted = await svc.submit(who.owner, spec_of(body))
+    job = submitted.job
     ws_scheme = "wss" if request.url.scheme == "https" else "ws"
     base = f"{ws_scheme}://{request.url.netloc}"
     return ScrapeAccepted(
         job_id=job.id,
         status="queued",
         created_at=utc(job.created_at) or job.created_at,
-        estimated_duration=None,
+        estimated_duration=submitted.estimated_duration,
         status_url=f"/api/v1/jobs/{job.id}",
         websocket_url=f"{base}/api/v1/jobs/{job.id}/stream",
+        webhook_secret=submitted.webhook_secret,
     )
 
 
@@ -79,10 +81,11 @@ async def scrape_sync(
         )
     ctx.sync_running += 1  # held until the crawl ends, even if the client goes away
     try:
-        job = await svc.submit(who.owner, spec_of(body), sync=True)
+        submitted = await svc.submit(who.owner, spec_of(body), sync=True)
     except BaseException:
         ctx.sync_running -= 1
         raise
+    job = submitted.job
     task = asyncio.create_task(run.run(job.id))
     ctx.background.add(task)  # keep a reference until it ends, whatever the client does
     task.add_done_callback(ctx.background.discard)
@@ -104,6 +107,14 @@ async def scrape_sync(
             507, "INSUFFICIENT_STORAGE", view.job.error_message or "", details={"job_id": job.id}
         )
     if view.job.status == "failed":
+        if (view.job.statistics or {}).get("error_code") == "AUTHENTICATION_FAILED":
+            # The target site's 401/403, not this API's: no WWW-Authenticate challenge.
+            raise APIError(
+                401,
+                "AUTHENTICATION_FAILED",
+                view.job.error_message or "the site needs credentials",
+                details={"job_id": job.id, "url": job.url},
+            )
         raise APIError(
             422,
             "SCRAPING_FAILED",
@@ -112,6 +123,7 @@ async def scrape_sync(
         )
     return SyncScrapeResult(
         job_id=job.id,
+        webhook_secret=submitted.webhook_secret,
         status=view.job.status,  # type: ignore[arg-type]
         duration=view.job.duration,
         pages_scraped=stats.pages_processed,

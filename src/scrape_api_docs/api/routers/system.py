@@ -6,6 +6,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
@@ -113,14 +114,21 @@ async def metrics(request: Request, ctx: ContextDep) -> Response:
     return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
+def _jobs_bytes(jobs_dir: Path, job_ids: Sequence[str]) -> int:
+    return sum(_folder_bytes(jobs_dir / job_id) for job_id in job_ids)
+
+
 @router.get("/stats", response_model=Stats)
 async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
+    """The caller's own jobs, exports and storage (with API keys, each key sees its own);
+    the page cache and the workers are shared, so those figures are the server's."""
     async with ctx.sessions() as session:
         jobs = JobRepository(session)
-        counts = await jobs.count_by_status()
-        perf = await jobs.performance()
-        finished = await jobs.completed_statistics()
-        artifact_bytes = await ArtifactRepository(session).total_bytes()
+        counts = await jobs.count_by_status(who.owner)
+        perf = await jobs.performance(who.owner)
+        finished = await jobs.completed_statistics(who.owner)
+        artifact_bytes = await ArtifactRepository(session).total_bytes(who.owner)
+        job_ids = await jobs.ids(who.owner)
     pages = [int((s or {}).get("pages_processed") or 0) for s in finished]
     times = [
         float((s or {}).get("avg_page_time") or 0)
@@ -130,7 +138,7 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
     misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
     cache_file = ctx.settings.cache_dir / "pages.sqlite"
-    jobs_bytes = await asyncio.to_thread(_folder_bytes, ctx.settings.jobs_dir)
+    jobs_bytes = await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
     return Stats(
         jobs={
             "total": sum(counts.values()),

@@ -14,6 +14,7 @@ from scrape_api_docs.api.models.responses import (
     LogEntry,
     Pagination,
 )
+from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.jobs.service import JobView
 from scrape_api_docs.jobs.worker import artifact_payload, estimate_remaining
 from scrape_api_docs.storage.repositories import JobListQuery
@@ -27,6 +28,13 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def available_formats(built: list[str]) -> list[str]:
+    """The export formats of a job a client can ask for by name (download, convert, the
+    metadata endpoint): companion files such as ``llms_full`` (``llms-full.txt``, built with
+    ``llms``) are listed among the job's exports, not here."""
+    return [name for name in built if name in EXPORTERS]
 
 
 def export_info(artifact: Artifact) -> ExportInfo:
@@ -88,7 +96,7 @@ def job_list(rows: list[tuple[Job, list[str]]], total: int, query: JobListQuery)
             completed_at=utc(job.completed_at),
             duration=job.duration,
             pages_scraped=statistics(job).pages_processed,
-            exports_available=formats,
+            exports_available=available_formats(formats),
         )
         for job, formats in rows
     ]
