@@ -142,6 +142,7 @@ def test_private_networks_are_refused_without_the_opt_in(site_server: Any, tmp_p
         (["keys", "revoke", "key_nope"], "no key with id 'key_nope'"),
     ],
 )
+@pytest.mark.checklist(35)
 def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
     result = run(args, tmp_path)
     assert result.returncode == 2

@@ -125,6 +125,7 @@ structlog.get_logger("api").debug("hidden below INFO")
 """
 
 
+@pytest.mark.checklist(26)
 def test_a_configured_process_logs_no_secret_and_no_locals() -> None:
     script = SCRIPT.format(
         token=TOKEN, password=PASSWORD, cookie=COOKIE, api_key=API_KEY, webhook=WEBHOOK_SECRET

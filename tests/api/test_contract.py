@@ -45,6 +45,7 @@ def test_header_value_problem_is_the_one_rule() -> None:
         assert value not in problem  # never quoted: it may be a secret
 
 
+@pytest.mark.checklist(35)
 async def test_a_non_ascii_or_control_user_agent_is_refused_everywhere(
     api: Any, server: TestServer, subtests: Any
 ) -> None:
@@ -75,6 +76,7 @@ CREDENTIAL_CASES = [
 ]
 
 
+@pytest.mark.checklist(35)
 async def test_credential_header_values_are_refused_at_the_edge(
     api: Any, server: TestServer, subtests: Any
 ) -> None:
@@ -138,6 +140,7 @@ def opaque_redirects(server: TestServer) -> None:
     server.route("/index.html", Reply(body=page("/index.html", list(OPAQUE))))
 
 
+@pytest.mark.checklist(35)
 async def test_validate_of_a_redirect_to_an_opaque_scheme_is_answered(
     api: Any, server: TestServer
 ) -> None:
@@ -153,6 +156,7 @@ async def test_validate_of_a_redirect_to_an_opaque_scheme_is_answered(
             assert any("redirect" in w or "location" in w for w in result["warnings"]), result
 
 
+@pytest.mark.checklist(35)
 async def test_a_crawl_skips_redirects_to_opaque_schemes(api: Any, server: TestServer) -> None:
     opaque_redirects(server)
     async with api(**FAST) as (_, client):
@@ -179,6 +183,7 @@ INVALID_URLS = [
 ]
 
 
+@pytest.mark.checklist(37)
 async def test_invalid_url_is_400_whatever_made_it_invalid(
     api: Any, server: TestServer, subtests: Any
 ) -> None:
@@ -333,6 +338,7 @@ async def test_a_site_that_wants_credentials_is_authentication_failed(
 @pytest.mark.parametrize(
     "url", ["http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/", "http://127.1/"]
 )
+@pytest.mark.checklist(37)
 def test_the_cli_refuses_alternate_ip_spellings_too(url: str, tmp_path: Path) -> None:
     result = run(["scrape", url, "--allow-private-networks"], tmp_path)
     assert result.returncode == 2, result.stderr

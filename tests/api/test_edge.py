@@ -156,6 +156,7 @@ def new_cli_key(data_dir: Path) -> str:
 
 
 # --- 27: request bodies --------------------------------------------------------------------
+@pytest.mark.checklist(27)
 def test_a_body_past_the_limit_gets_413_while_it_streams(keyless: LiveServer) -> None:
     port = keyless.port
     # Just past the limit, then nothing more: the 413 comes back in the envelope while
@@ -190,6 +191,7 @@ def test_a_body_past_the_limit_gets_413_while_it_streams(keyless: LiveServer) ->
         assert client.post("/api/v1/scrape/validate", json={"url": "x"}).status_code == 422
 
 
+@pytest.mark.checklist(27)
 def test_the_key_is_checked_before_the_body_is_read(tmp_path: Path) -> None:
     data = tmp_path / "data"
     key = new_cli_key(data)
@@ -228,6 +230,7 @@ def test_the_key_is_checked_before_the_body_is_read(tmp_path: Path) -> None:
         server.cleanup()
 
 
+@pytest.mark.checklist(27)
 async def test_metadata_and_free_text_fields_are_capped(api: Any) -> None:
     async with api(max_request_bytes=16 * MB) as (_, client):
         url = "https://docs.example.com/"
@@ -258,6 +261,7 @@ async def test_metadata_and_free_text_fields_are_capped(api: Any) -> None:
 
 
 # --- 28: rate limits and proxies -----------------------------------------------------------
+@pytest.mark.checklist(28)
 def test_x_forwarded_for_does_not_dodge_the_rate_limit(tmp_path: Path) -> None:
     data = tmp_path / "data"
     new_cli_key(data)
@@ -299,6 +303,7 @@ def test_x_forwarded_for_does_not_dodge_the_rate_limit(tmp_path: Path) -> None:
         proxied.cleanup()
 
 
+@pytest.mark.checklist(28)
 async def test_every_429_has_retry_after_and_rate_limit_headers(api: Any, tmp_path: Path) -> None:
     async with api(requests_per_minute=3) as (_, client):
         ok = await client.get("/api/v1/jobs")
@@ -336,6 +341,7 @@ async def _ws_open(url: str) -> None:
         pass
 
 
+@pytest.mark.checklist(29)
 def test_a_keyless_server_refuses_other_sites_and_host_names(keyless: LiveServer) -> None:
     with keyless.client() as client:
         preflight = client.options(
@@ -374,6 +380,7 @@ def test_a_keyless_server_refuses_other_sites_and_host_names(keyless: LiveServer
         assert_envelope(same, 422, "INVALID_URL")
 
 
+@pytest.mark.checklist(29)
 async def test_cors_origins_apply_once_keys_exist(api: Any, tmp_path: Path) -> None:
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x"}
     async with api(cors_origins=["https://app.example"]) as (_, client):

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.conftest import wait_for_status
 from tests.support.server import Reply, TestServer
@@ -112,6 +113,7 @@ async def test_with_a_sitemap_its_count_is_the_estimate_and_no_page_is_fetched(
     assert [h.path for h in server.hits if h.path.endswith(".html")] == []
 
 
+@pytest.mark.checklist(35)
 async def test_a_sitemap_on_a_refused_address_is_skipped_not_fatal(
     api: Any, server: TestServer
 ) -> None:

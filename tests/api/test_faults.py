@@ -68,6 +68,7 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(find_browser(None) is None, reason="needs Chromium to print a PDF")
+@pytest.mark.checklist(31)
 async def test_timed_out_sync_scrape_stops_its_pdf_export(api: Any, server: TestServer) -> None:
     """The sync time cap passes while Chromium prints: the export process and the browser
     under it are killed, nothing is written into the job afterwards, the job is cancelled."""
@@ -172,6 +173,7 @@ def fill(folder: Path, leave: int) -> Path:
         ("export", 10, 1_500_000),  # the pages fit; the Markdown book (~2.6 MB) does not
     ],
 )
+@pytest.mark.checklist(30)
 async def test_disk_full_mid_job(
     tmp_path: Path, server: TestServer, where: str, second_page: int, leave: int
 ) -> None:
@@ -241,6 +243,7 @@ async def test_disk_full_mid_job(
 
 
 @pytest.mark.skipif(find_browser(None) is None, reason="needs Chromium to print a PDF")
+@pytest.mark.checklist(31)
 def test_sigkill_of_the_server_stops_its_export(tmp_path: Path, server: TestServer) -> None:
     """The service is killed with SIGKILL while Chromium prints: the export process and
     the browser under it end too, instead of printing on into a job nobody runs."""
@@ -281,6 +284,7 @@ def test_sigkill_of_the_server_stops_its_export(tmp_path: Path, server: TestServ
         live.cleanup()
 
 
+@pytest.mark.checklist(30)
 async def test_sync_scrape_that_fills_the_disk_answers_507(
     tmp_path: Path, server: TestServer
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from scrape_api_docs.keys import KeyStillActive, delete_key, revoke_key
 from tests.api.conftest import assert_envelope, make_settings, wait_for_status
@@ -28,6 +29,7 @@ async def finished_job(client: httpx.AsyncClient, url: str, headers: dict[str, s
     return job_id
 
 
+@pytest.mark.checklist(37)
 async def test_stats_count_only_the_callers_jobs(
     api: Any, site_server: Any, tmp_path: Path
 ) -> None:
@@ -51,6 +53,7 @@ async def test_stats_count_only_the_callers_jobs(
     assert theirs["resources"]["storage_used_gb"] == 0
 
 
+@pytest.mark.checklist(37)
 async def test_revoking_the_last_key_locks_the_api_and_delete_is_the_way_back(
     api: Any, site_server: Any, tmp_path: Path
 ) -> None:

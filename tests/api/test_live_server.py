@@ -528,6 +528,7 @@ def test_sigkill_mid_job_resumes_and_completes_once(
 
 
 # --- c2. SIGKILL leaves no helper process behind (checklist 36) --------------------------------
+@pytest.mark.checklist(36)
 def test_sigkill_leaves_no_helper_process_behind(
     live: Callable[..., LiveServer], server: TestServer
 ) -> None:
@@ -741,6 +742,7 @@ def keys_create(data_dir: Path, name: str) -> tuple[str, str]:
     return values["api key"].strip(), values["webhook secret"].strip()
 
 
+@pytest.mark.checklist(26)
 async def test_a_crashing_authenticated_crawl_logs_no_secret(
     live: Callable[..., LiveServer],
     server: TestServer,

@@ -142,6 +142,7 @@ async def test_sync_time_cap_answers_413_and_cancels_the_job(api: Any, server: T
         gate.set()
 
 
+@pytest.mark.checklist(32)
 async def test_sync_scrapes_past_the_concurrency_bound_get_429_with_retry_after(
     api: Any, server: TestServer
 ) -> None:

@@ -260,6 +260,7 @@ async def test_fixture_sites_make_valid_epubs(
 
 
 @pytest.mark.checklist(23)
+@pytest.mark.checklist(34)
 async def test_images_are_embedded_and_hostile_pages_stay_text(
     crawl: CrawlFn, tmp_path: Path
 ) -> None:

@@ -196,6 +196,7 @@ async def check_search(page: Page, base: str) -> None:
 
 
 @pytest.mark.checklist(23)
+@pytest.mark.checklist(34)
 async def test_hostile_page_shows_as_text_and_runs_nothing(crawl: CrawlFn, tmp_path: Path) -> None:
     server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyromark
+import pytest
 
 from scrape_api_docs.exporters.text import code_blocks, plain_text, summary
 from scrape_api_docs.jobs.runner import export_all
@@ -133,6 +134,7 @@ def check_markdown_is_inert(name: str, markdown: str) -> None:
         ), f"{name}: {url}"
 
 
+@pytest.mark.checklist(33)
 async def test_markdown_exports_of_a_hostile_site_are_text(crawl: CrawlFn, tmp_path: Path) -> None:
     server = TestServer(write_hostile_site(tmp_path / "hostile")).start()
     try:

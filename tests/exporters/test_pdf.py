@@ -422,6 +422,7 @@ def chromium_pss() -> int:
 
 
 @needs_chromium
+@pytest.mark.checklist(31)
 async def test_a_huge_page_prints_within_a_memory_bound(
     server: TestServer, crawl: CrawlFn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
