@@ -59,6 +59,7 @@ class ScrapeOptions(StrictModel):
     cache_ttl: int = Field(default=3600, ge=0, description="Seconds a cached page is fresh.")
     user_agent: str | None = Field(
         default=None,
+        max_length=500,
         description="User-Agent header for the crawl (printable ASCII); default: the server's.",
     )
 

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 JobStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+GeneratedSecret = Annotated[
+    str | None,
+    Field(
+        exclude_if=lambda value: value is None,
+        description=(
+            "The secret this job's webhook deliveries are signed with, when the server made "
+            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
+            "only here: store it now. Absent otherwise."
+        ),
+    ),
+]
 
 
 class JobProgress(BaseModel):
@@ -77,15 +90,7 @@ class ScrapeAccepted(BaseModel):
     )
     status_url: str
     websocket_url: str
-    webhook_secret: str | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description=(
-            "The secret this job's webhook deliveries are signed with, when the server made "
-            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
-            "only here: store it now. Absent otherwise."
-        ),
-    )
+    webhook_secret: GeneratedSecret = None
 
 
 class SyncScrapeResult(BaseModel):
@@ -96,15 +101,7 @@ class SyncScrapeResult(BaseModel):
     exports: list[ExportInfo]
     statistics: JobStatistics
     error_message: str | None = None
-    webhook_secret: str | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description=(
-            "The secret this job's webhook deliveries are signed with, when the server made "
-            "it (a webhook_url sent without webhook_secret and no API key secret). Shown "
-            "only here: store it now. Absent otherwise."
-        ),
-    )
+    webhook_secret: GeneratedSecret = None
 
 
 class ValidateResult(BaseModel):
