@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+import idna
 
 # httpcore's default backend (asyncio or trio, whichever is running); not re-exported.
 from httpcore._backends.auto import AutoBackend
@@ -189,14 +190,26 @@ def url_host_problem(url: str) -> str | None:
     return _host_syntax_problem(host) if host else None
 
 
-def _ascii_host(host: str) -> str:
-    """IDNA-encode a non-ASCII host the way it will be looked up ('ｌocalhost' is localhost)."""
+def _ascii_hosts(host: str) -> list[str]:
+    """The ASCII forms a host name is checked in: the one the fetcher sends (IDNA 2008, as
+    httpx encodes it) and, where it differs, the one an IDNA 2003 resolver would look up
+    ('ｌocalhost' is localhost there). A name the fetcher cannot encode is refused here,
+    not left to fail inside a fetch."""
     if host.isascii():
-        return host
+        return [host]
     try:
-        return host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise InvalidURLError(f"host {host!r} is not a valid international domain name") from exc
+        fetched = idna.encode(host.lower()).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidURLError(
+            f"host {host!r} is not a valid international domain name; "
+            "write it in its ASCII (xn--) form",
+            details={"host": host},
+        ) from exc
+    try:
+        looked_up = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return [fetched]
+    return [fetched] if looked_up == fetched else [fetched, looked_up]
 
 
 async def default_resolver(host: str, port: int) -> list[str]:
@@ -268,7 +281,8 @@ class NetworkPolicy:
             )
         if parts.netloc.count("@") > 1 or "\\" in parts.netloc:
             raise InvalidURLError(f"URL {url!r} has an ambiguous host part; parsers disagree")
-        self._check_host(_ascii_host(parts.hostname or ""))
+        for host in _ascii_hosts(parts.hostname or ""):
+            self._check_host(host)
         return url
 
     def _check_host(self, host: str) -> str:
