@@ -195,14 +195,16 @@ def _ascii_hosts(host: str) -> list[str]:
     httpx encodes it) and, where it differs, the one an IDNA 2003 resolver would look up
     ('ｌocalhost' is localhost there). A name the fetcher cannot encode is refused here,
     not left to fail inside a fetch."""
-    if host.isascii():
-        return [host]
     try:
+        if host.isascii():
+            if "xn--" in host.lower():
+                idna.decode(host)  # httpx decodes such labels: they must be valid IDNA 2008
+            return [host]
         fetched = idna.encode(host.lower()).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidURLError(
             f"host {host!r} is not a valid international domain name; "
-            "write it in its ASCII (xn--) form",
+            "check its spelling, or write it in its ASCII (xn--) form",
             details={"host": host},
         ) from exc
     try:
