@@ -357,6 +357,12 @@ def add_docs(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if not structlog.is_configured():
+        # An app embedded without ``configure_logging`` would log with structlog's
+        # development defaults: tracebacks with every frame's locals (secrets among them).
+        from scrape_api_docs.logs import configure_logging
+
+        configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
