@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,38 @@ def test_a_configured_process_logs_no_secret_and_no_locals() -> None:
     assert '"WebSocket /stream?api_key=[REDACTED]" [accepted]' in result.stderr
     assert "Traceback (most recent call last)" in result.stderr  # the stdlib record kept it
     assert "hidden below INFO" not in logged
+
+
+EMBEDDED = """
+import structlog
+from scrape_api_docs.api.main import create_app
+from scrape_api_docs.settings import Settings
+
+create_app(Settings(data_dir={data_dir!r}))  # an app embedded by a library user
+log = structlog.get_logger("worker")
+
+def crawl(token):
+    raise ValueError("boom")
+
+try:
+    crawl("Bearer {token}")
+except ValueError:
+    log.exception("job_crashed")
+"""
+
+
+@pytest.mark.checklist(26)
+def test_an_embedded_app_logs_no_locals(tmp_path: Path) -> None:
+    """``create_app`` without ``configure_logging`` first: structlog's development
+    defaults would print every frame's locals, the token among them."""
+    script = EMBEDDED.format(data_dir=str(tmp_path / "data"), token=TOKEN)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    logged = result.stdout + result.stderr
+    assert "job_crashed" in logged
+    assert TOKEN not in logged, logged
