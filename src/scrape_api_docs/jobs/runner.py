@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scrape_api_docs.crawler.cache import SqlitePageCache
+from scrape_api_docs.crawler.cache import build_page_cache
 from scrape_api_docs.crawler.clock import Clock
 from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
 from scrape_api_docs.crawler.events import Listener
@@ -83,7 +83,7 @@ async def crawl_site(
     """
     policy = policy or NetworkPolicy.from_settings(settings)
     policy.check_url(config.start_url)
-    cache = SqlitePageCache(settings.cache_dir / "pages.sqlite") if config.cache_enabled else None
+    cache = build_page_cache(settings) if config.cache_enabled else None
     fetcher = HttpFetcher(
         policy,
         FetcherOptions(
@@ -119,7 +119,7 @@ async def crawl_site(
     finally:
         await fetcher.aclose()
         if cache is not None:
-            cache.close()
+            await cache.aclose()
         if own_renderer is not None:
             await own_renderer.close()
 
