@@ -2,8 +2,8 @@
 
 One job = crawl into the job's page store (kept, so a restarted job resumes and
 conversions never crawl again), then each export, put into the artifact store and
-recorded by its key. Progress is written to the database about once a second and published on
-the event bus as it happens.
+recorded by its key. Progress is written to the database about once a second and
+published on the event bus as it happens.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.artifacts import artifact_key
-from scrape_api_docs.storage.pages import PageStore
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -363,22 +362,21 @@ class JobRunner:
                 renderer=self.ctx.renderer,
             )
             reporter.crawl_finished(result.stats, result.duration)
-            return await self.build_exports(job, store, job.export_formats, {}, reporter)
+            return await self.build_exports(job, job.export_formats, {}, reporter)
         finally:
             store.close()
 
     async def build_exports(
         self,
         job: Job,
-        store: PageStore,
         formats: list[str],
         options: dict[str, Any],
         reporter: JobReporter | None = None,
     ) -> list[Artifact]:
         """Build each format in a child process of its own (cancelling the job kills it),
         into a staging folder whose files are put into the artifact store only once the
-        export is complete: a stopped or failed export leaves nothing behind. (``store``
-        is the job's page store, open; the export process opens its own by job id.)"""
+        export is complete: a stopped or failed export leaves nothing behind. The export
+        process opens the job's page store by job id."""
         job_dir = self.ctx.job_dir(job.id)
         artifacts = []
         for name in formats:
@@ -562,15 +560,12 @@ class JobRunner:
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
     ) -> None:
-        store = self.ctx.pages.open(job.id)
         try:
-            await self.build_exports(job, store, [target_format], options)
+            await self.build_exports(job, [target_format], options)
             values: dict[str, Any] = {"status": "completed", "completed_at": now()}
         except Exception as exc:
             log.exception("conversion_failed", conversion_id=conversion_id)
             values = {"status": "failed", "completed_at": now(), "error_message": str(exc)}
-        finally:
-            store.close()
         async with self.ctx.sessions() as session, session.begin():
             await ConversionRepository(session).update(conversion_id, **values)
 

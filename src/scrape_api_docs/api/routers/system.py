@@ -6,7 +6,6 @@ import asyncio
 import os
 import tempfile
 import time
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -15,22 +14,13 @@ from sqlalchemy import text
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
+from scrape_api_docs.crawler.cache import CACHE_FILE
 from scrape_api_docs.crawler.render import Renderer
+from scrape_api_docs.storage.artifacts import folder_bytes
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 from scrape_api_docs.storage.space import free_mb
 
 router = APIRouter(route_class=KeyedRoute)
-
-
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 @router.get(
@@ -129,8 +119,8 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     ]
     hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
     misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
-    cache_file = ctx.settings.cache_dir / "pages.sqlite"
-    jobs_bytes = await asyncio.to_thread(_folder_bytes, ctx.settings.jobs_dir)
+    cache_file = ctx.settings.cache_dir / CACHE_FILE
+    jobs_bytes = await asyncio.to_thread(folder_bytes, ctx.settings.jobs_dir)
     return Stats(
         jobs={
             "total": sum(counts.values()),
