@@ -118,8 +118,11 @@ def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
     return measure(procs, lambda p: sum(p.cpu_times()[:2]))
 
 
-def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) -> Result:
-    """The CLI's ``scrape`` pipeline; timed from pool start to the exported book."""
+def run_ours(
+    start_url: str, max_pages: int, tmp: Path, server: psutil.Process, cache: bool = False
+) -> Result:
+    """The CLI's ``scrape`` pipeline; timed from pool start to the exported book. With
+    ``cache``, the page cache is on (empty at the start, in ``tmp``): every page is stored."""
     # Imported here so the baseline's fresh process does not carry them.
     from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
     from scrape_api_docs.crawler.options import CrawlConfig
@@ -127,11 +130,11 @@ def run_ours(start_url: str, max_pages: int, tmp: Path, server: psutil.Process) 
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 
-    settings = Settings(allow_private_networks=True)
+    settings = Settings(allow_private_networks=True, page_cache_dir=tmp / "cache")
     config = CrawlConfig(
         start_url=start_url,
         rate_limit=None,
-        cache_enabled=False,
+        cache_enabled=cache,
         max_pages=max_pages,
         respect_robots=True,
         user_agent=settings.user_agent,
@@ -333,6 +336,7 @@ def main() -> int:
     parser.add_argument("--start", default="index.html", help="start page, relative to --root")
     parser.add_argument("--max-pages", type=int, default=2000)
     parser.add_argument("--skip-baseline", action="store_true", help="only crawl with ours")
+    parser.add_argument("--cache", action="store_true", help="with the page cache on (empty)")
     args = parser.parse_args()
     if not (args.root / args.start).is_file():
         parser.error(f"{args.root / args.start} not found (make bench installs python3-doc)")
@@ -344,7 +348,7 @@ def main() -> int:
     print(f"crawling {start_url} ({args.root}); {os.cpu_count()} CPUs, load average {load}")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
-            ours = run_ours(start_url, args.max_pages, Path(tmp), server)
+            ours = run_ours(start_url, args.max_pages, Path(tmp), server, args.cache)
             base = None
             if not args.skip_baseline:
                 base = run_baseline(start_url, args.max_pages, Path(tmp), server)

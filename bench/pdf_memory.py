@@ -117,6 +117,10 @@ def make_page(folder: Path, size: int = 9_300_000) -> None:
     (folder / "index.html").write_text("".join(parts))
 
 
+BENCH_JOB = "job_bench"
+"""The job id the crawled store is kept under (``<out>/jobs/<id>/pages.sqlite``)."""
+
+
 def run_service_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
     """As a job does: ``run_in_child`` (a process per export), sampled from outside."""
     from scrape_api_docs.jobs import export_process
@@ -139,7 +143,13 @@ def run_service_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
     try:
         built = asyncio.run(
             export_process.run_in_child(
-                build_export_in_worker, store, start_url, "pdf", out / "output.pdf", {}, settings
+                build_export_in_worker,
+                BENCH_JOB,
+                start_url,
+                "pdf",
+                out / "output.pdf",
+                {},
+                settings,
             )
         )
     finally:
@@ -164,7 +174,7 @@ def run_pool_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
         sampler.start()
         began = time.perf_counter()
         built = pool.submit(
-            build_export_in_worker, store, start_url, "pdf", out / "output.pdf", {}, settings
+            build_export_in_worker, BENCH_JOB, start_url, "pdf", out / "output.pdf", {}, settings
         ).result()
         seconds = time.perf_counter() - began
         sampler.stop()
@@ -200,12 +210,12 @@ def main() -> int:
     server = start_server(args.root.resolve(), port)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-pdf-memory-") as tmp:
-            store = Path(tmp) / "pages.sqlite"
+            out = Path(tmp) / "out"
+            # Where a job's page store is (the export process opens it by job id).
+            store = out / "jobs" / BENCH_JOB / "pages.sqlite"
             start_url = f"http://127.0.0.1:{port}/index.html"
             pages, crawl_seconds = crawl(start_url, store, 1)
             print(f"crawled {pages} page ({size / MB:.1f} MB of HTML) in {crawl_seconds:.1f} s")
-            out = Path(tmp) / "out"
-            out.mkdir()
             run = run_pool_way if args.pool else run_service_way
             f = run(store, start_url, out)
     finally:

@@ -28,7 +28,7 @@ from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.jobs.runner import crawl_site, export_all, export_context, extraction_pool
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.pages import SqlitePageStore
+from scrape_api_docs.storage.pages import LocalPageStores
 
 FLAG_FOR_FIELD = {
     "max_depth": "--max-depth",
@@ -157,7 +157,7 @@ def scrape(
     progress = _progress_reporter()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
-        store = SqlitePageStore(Path(tmp) / "pages.sqlite")
+        store = LocalPageStores(Path(tmp)).open("scrape")  # a store of its own, in tmp
         pool = extraction_pool(settings)
         try:
             result = asyncio.run(

@@ -40,7 +40,9 @@ from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.jobs.worker import WorkerPool
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.artifacts import build_artifact_store
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
+from scrape_api_docs.storage.pages import build_page_stores
 from scrape_api_docs.storage.secrets import Cipher
 
 log = structlog.get_logger("api")
@@ -383,6 +385,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policy=policy,
             webhooks=WebhookSender(policy),
             executor=executor,
+            artifacts=build_artifact_store(settings),
+            pages=build_page_stores(settings),
             renderer=Renderer.from_settings(settings),  # launched by the first render job
         )
         pool = WorkerPool(ctx, settings.workers)

@@ -2,18 +2,27 @@
 
 Within the TTL a cached page is served with no request at all; past it the crawler
 revalidates with ETag / Last-Modified and a 304 reuses the stored body.
+
+The cache is async (``PageCache``): the crawler awaits it, and the embedded SQLite
+implementation does its work (SQLite, zlib) in a thread of its own, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-import threading
 import time
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+from scrape_api_docs.settings import Settings
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -50,15 +59,31 @@ class CachedPage:
 
 
 class PageCache(Protocol):
-    def get(self, key: str) -> CachedPage | None: ...
+    """The crawler awaits every call: an implementation never blocks the event loop."""
 
-    def put(self, page: CachedPage) -> None: ...
+    async def get(self, key: str) -> CachedPage | None: ...
 
-    def touch(self, key: str, stored_at: float) -> None: ...
+    async def put(self, page: CachedPage) -> None: ...
+
+    async def touch(self, key: str, stored_at: float | None = None) -> None:
+        """The page is fresh again as of ``stored_at`` (default: now)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+CACHE_FILE = "pages.sqlite"
+
+
+def build_page_cache(settings: Settings) -> PageCache:
+    """The page cache ``settings`` pick (today: a SQLite file in ``settings.cache_dir``)."""
+    return SqlitePageCache(settings.cache_dir / CACHE_FILE)
 
 
 class SqlitePageCache:
-    """Safe to share between the event loop and worker threads (one lock, WAL)."""
+    """A SQLite file, worked on by one thread of its own: the event loop only waits for
+    it (compressing a body and writing it are never done on the loop). One thread also
+    means one connection used in order, so no lock is needed."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,13 +91,28 @@ class SqlitePageCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="page-cache")
 
-    def get(self, key: str) -> CachedPage | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT url, final_url, headers, body, stored_at FROM pages WHERE key = ?", (key,)
-            ).fetchone()
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def get(self, key: str) -> CachedPage | None:
+        return await self._run(self._get, key)
+
+    async def put(self, page: CachedPage) -> None:
+        await self._run(self._put, page)
+
+    async def touch(self, key: str, stored_at: float | None = None) -> None:
+        await self._run(self._touch, key, stored_at or time.time())
+
+    async def aclose(self) -> None:
+        await self._run(self._db.close)
+        self._thread.shutdown(wait=False)
+
+    def _get(self, key: str) -> CachedPage | None:
+        row = self._db.execute(
+            "SELECT url, final_url, headers, body, stored_at FROM pages WHERE key = ?", (key,)
+        ).fetchone()
         if row is None:
             return None
         url, final_url, headers, body, stored_at = row
@@ -80,27 +120,18 @@ class SqlitePageCache:
             key, url, final_url, json.loads(headers), zlib.decompress(body), stored_at
         )
 
-    def put(self, page: CachedPage) -> None:
-        blob = zlib.compress(page.body, 1)
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    page.key,
-                    page.url,
-                    page.final_url,
-                    json.dumps(page.headers),
-                    blob,
-                    page.stored_at,
-                ),
-            )
+    def _put(self, page: CachedPage) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                page.key,
+                page.url,
+                page.final_url,
+                json.dumps(page.headers),
+                zlib.compress(page.body, 1),
+                page.stored_at,
+            ),
+        )
 
-    def touch(self, key: str, stored_at: float | None = None) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE pages SET stored_at = ? WHERE key = ?", (stored_at or time.time(), key)
-            )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def _touch(self, key: str, stored_at: float) -> None:
+        self._db.execute("UPDATE pages SET stored_at = ? WHERE key = ?", (stored_at, key))

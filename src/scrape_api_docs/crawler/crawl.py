@@ -306,7 +306,7 @@ class Crawler:
 
     # --- fetching: cache, politeness, retries ---------------------------------------
     async def _get_page(self, item: QueuedURL) -> Page | None:
-        cached = self.cache.get(item.key) if self.cache else None
+        cached = await self.cache.get(item.key) if self.cache else None
         if cached is not None and cached.is_fresh(self.config.cache_ttl, self.wall_clock()):
             self.stats.cache_hits += 1
             return Page(item.url, cached.final_url, cached.headers, cached.body, True)
@@ -314,7 +314,7 @@ class Crawler:
         response = await self._polite_get(item.url, validators, html_only=True)
         if response.status == 304 and cached is not None:
             assert self.cache is not None
-            self.cache.touch(item.key, self.wall_clock())
+            await self.cache.touch(item.key, self.wall_clock())
             self.stats.cache_hits += 1
             self.stats.revalidated += 1
             return Page(item.url, cached.final_url, cached.headers, cached.body, True)
@@ -328,7 +328,7 @@ class Crawler:
             return None
         self.stats.cache_misses += 1
         if self.cache is not None:
-            self.cache.put(
+            await self.cache.put(
                 CachedPage(
                     item.key,
                     item.url,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -16,7 +18,9 @@ from scrape_api_docs.jobs.metrics import Metrics
 from scrape_api_docs.jobs.queue import JobQueue
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.artifacts import ArtifactStore
 from scrape_api_docs.storage.db import Reader
+from scrape_api_docs.storage.pages import PageStores
 from scrape_api_docs.storage.secrets import Cipher
 
 if TYPE_CHECKING:
@@ -36,6 +40,10 @@ class JobContext:
     policy: NetworkPolicy
     webhooks: WebhookSender
     executor: Executor
+    artifacts: ArtifactStore
+    """Where export files live, by key (``<job_id>/<filename>``)."""
+    pages: PageStores
+    """Every job's page store, opened by job id."""
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     active_jobs: dict[str, Any] = field(default_factory=dict)
@@ -50,4 +58,12 @@ class JobContext:
     """This process's browser for JavaScript rendering (started on first use)."""
 
     def job_dir(self, job_id: str) -> Path:
+        """The job's working folder on this machine (staging of exports, fetched images);
+        its pages and exports are reached through ``pages`` and ``artifacts``."""
         return self.settings.jobs_dir / job_id
+
+    async def remove_job_files(self, job_id: str) -> None:
+        """Everything stored for the job: exports, pages, and its working folder."""
+        await self.artifacts.delete_job(job_id)
+        await asyncio.to_thread(self.pages.delete, job_id)
+        await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scrape_api_docs.crawler.cache import SqlitePageCache
+from scrape_api_docs.crawler.cache import build_page_cache
 from scrape_api_docs.crawler.clock import Clock
 from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
 from scrape_api_docs.crawler.events import Listener
@@ -28,7 +28,7 @@ from scrape_api_docs.exporters.resources import ImageLoader
 from scrape_api_docs.jobs.export_process import PRELOAD as EXPORT_PRELOAD
 from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.pages import PageStore, SqlitePageStore
+from scrape_api_docs.storage.pages import PageStore, open_page_store
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
@@ -83,7 +83,7 @@ async def crawl_site(
     """
     policy = policy or NetworkPolicy.from_settings(settings)
     policy.check_url(config.start_url)
-    cache = SqlitePageCache(settings.cache_dir / "pages.sqlite") if config.cache_enabled else None
+    cache = build_page_cache(settings) if config.cache_enabled else None
     fetcher = HttpFetcher(
         policy,
         FetcherOptions(
@@ -119,7 +119,7 @@ async def crawl_site(
     finally:
         await fetcher.aclose()
         if cache is not None:
-            cache.close()
+            await cache.aclose()
         if own_renderer is not None:
             await own_renderer.close()
 
@@ -174,7 +174,7 @@ def export_all(
 
 
 def build_export_in_worker(
-    store_path: Path,
+    job_id: str,
     start_url: str,
     format_name: str,
     target: Path,
@@ -182,13 +182,14 @@ def build_export_in_worker(
     settings: Settings,
     images_dir: Path | None = None,
 ) -> list[Artifact]:
-    """``export_all`` of one format from a job's page store, for a child process.
+    """``export_all`` of one format from the page store of job ``job_id``, for a child
+    process.
 
     Not a thread: a 500-page export is seconds of pure-Python work, and in a thread it
     would hold the GIL against the API's event loop (every poll would wait for it).
     ``images_dir`` (default: beside ``target``) keeps fetched images for later exports.
     """
-    store = SqlitePageStore(store_path)
+    store = open_page_store(settings, job_id)
     try:
         images = images_dir or target.parent / "images"
         context = export_context(settings, images, options)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -274,7 +273,7 @@ class JobService:
             await asyncio.wait([task], timeout=10)
         async with self.ctx.sessions() as session, session.begin():
             await JobRepository(session).delete(job_id)
-        await asyncio.to_thread(shutil.rmtree, self.ctx.job_dir(job_id), ignore_errors=True)
+        await self.ctx.remove_job_files(job_id)
         return "deleted", "job and its files deleted"
 
     # --- artifacts and conversions --------------------------------------------------------
@@ -294,7 +293,7 @@ class JobService:
     ) -> Conversion:
         job = await self.get(owner, job_id)
         self.require_space()
-        if not (self.ctx.job_dir(job_id) / "pages.sqlite").exists():
+        if not await asyncio.to_thread(self.ctx.pages.exists, job_id):
             raise InvalidOptionsError(
                 f"job {job_id} has no stored pages to convert (status {job.status})",
                 details={"job_id": job_id, "status": job.status},

@@ -1,9 +1,9 @@
 """Workers: take jobs off the queue and run each end to end, reporting as they go.
 
-One job = crawl into ``<data_dir>/jobs/<id>/pages.sqlite`` (kept, so a restarted job
-resumes and conversions never crawl again), then each export, each recorded as an
-artifact. Progress is written to the database about once a second and published on
-the event bus as it happens.
+One job = crawl into the job's page store (kept, so a restarted job resumes and
+conversions never crawl again), then each export, put into the artifact store and
+recorded by its key. Progress is written to the database about once a second and
+published on the event bus as it happens.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import os
 import shutil
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -32,7 +29,7 @@ from scrape_api_docs.jobs.runner import Artifact as BuiltFile
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
-from scrape_api_docs.storage.pages import SqlitePageStore
+from scrape_api_docs.storage.artifacts import artifact_key
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -56,25 +53,6 @@ FINISH_RETRY_DELAY = 2.0
 """A final status the database could not store for a full disk is tried again this
 often, this many times (a minute) before the job is left to the next start's recovery."""
 PUBLISH_EVERY = 0.2
-
-
-def _move_into(files: list[BuiltFile], folder: Path) -> list[BuiltFile]:
-    """Move finished export files from their staging folder into ``folder`` (a rename on
-    the same disk: a download never sees half a file)."""
-    moved = []
-    for file in files:
-        target = folder / file.path.name
-        os.replace(file.path, target)
-        moved.append(dataclasses.replace(file, path=target))
-    return moved
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def progress_payload(
@@ -372,8 +350,7 @@ class JobRunner:
                 "Page cache not used: this crawl sends credentials (stored for the site or "
                 "given with the job), and pages fetched with them are never cached",
             )
-        job_dir = self.ctx.job_dir(job.id)
-        store = SqlitePageStore(job_dir / "pages.sqlite")
+        store = self.ctx.pages.open(job.id)
         try:
             result = await crawl_site(
                 config,
@@ -387,21 +364,21 @@ class JobRunner:
                 renderer=self.ctx.renderer,
             )
             reporter.crawl_finished(result.stats, result.duration)
-            return await self.build_exports(job, store, job.export_formats, {}, reporter)
+            return await self.build_exports(job, job.export_formats, {}, reporter)
         finally:
             store.close()
 
     async def build_exports(
         self,
         job: Job,
-        store: SqlitePageStore,
         formats: list[str],
         options: dict[str, Any],
         reporter: JobReporter | None = None,
     ) -> list[Artifact]:
         """Build each format in a child process of its own (cancelling the job kills it),
-        into a staging folder whose files are moved into the job's folder only once the
-        export is complete: a stopped or failed export leaves nothing behind."""
+        into a staging folder whose files are put into the artifact store only once the
+        export is complete: a stopped or failed export leaves nothing behind. The export
+        process opens the job's page store by job id."""
         job_dir = self.ctx.job_dir(job.id)
         artifacts = []
         for name in formats:
@@ -414,7 +391,7 @@ class JobRunner:
                 await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
                 built = await run_in_child(
                     build_export_in_worker,
-                    store.path,
+                    job.id,
                     job.url,
                     name,
                     staging / exporter.filename,
@@ -422,20 +399,30 @@ class JobRunner:
                     self.ctx.settings,
                     job_dir / "images",
                 )
-                files = await asyncio.to_thread(_move_into, built, job_dir)
+                stored = [
+                    (
+                        file,
+                        await self.ctx.artifacts.put(
+                            artifact_key(job.id, file.path.name), file.path, file.content_type
+                        ),
+                    )
+                    for file in built
+                ]
             finally:
                 await asyncio.shield(asyncio.to_thread(shutil.rmtree, staging, True))
             if reporter is not None:
-                reporter.export_finished(name, files, time.monotonic() - began)
-            for file in files:
+                reporter.export_finished(
+                    name, [file for file, _ in stored], time.monotonic() - began
+                )
+            for file, put in stored:
                 artifact = Artifact(
                     job_id=job.id,
                     format=file.format,
                     filename=file.path.name,
-                    path=str(file.path),
-                    size_bytes=file.size_bytes,
-                    checksum=await asyncio.to_thread(sha256_file, file.path),
-                    content_type=file.content_type,
+                    key=put.key,
+                    size_bytes=put.size,
+                    checksum=put.checksum,
+                    content_type=put.content_type,
                     created_at=now(),
                 )
                 async with self.ctx.sessions() as session, session.begin():
@@ -447,7 +434,7 @@ class JobRunner:
         """The disk filled up under the job: remove everything it wrote (pages, exports,
         images; also what makes room for its final status) and say so."""
         log.error("job_disk_full", job_id=job.id)
-        await asyncio.to_thread(shutil.rmtree, self.ctx.job_dir(job.id), True)
+        await self.ctx.remove_job_files(job.id)
         with contextlib.suppress(Exception):
             async with self.ctx.sessions() as session, session.begin():
                 await ArtifactRepository(session).delete_for_job(job.id)
@@ -579,16 +566,12 @@ class JobRunner:
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
     ) -> None:
-        store_path = self.ctx.job_dir(job.id) / "pages.sqlite"
-        store = SqlitePageStore(store_path)
         try:
-            await self.build_exports(job, store, [target_format], options)
+            await self.build_exports(job, [target_format], options)
             values: dict[str, Any] = {"status": "completed", "completed_at": now()}
         except Exception as exc:
             log.exception("conversion_failed", conversion_id=conversion_id)
             values = {"status": "failed", "completed_at": now(), "error_message": str(exc)}
-        finally:
-            store.close()
         async with self.ctx.sessions() as session, session.begin():
             await ConversionRepository(session).update(conversion_id, **values)
 

@@ -4,10 +4,15 @@ Exporters read it back one page at a time in reading order, so a 10,000-page sit
 never sits in memory. A store is one SQLite file per crawl (stdlib ``sqlite3``: the
 crawler and exporters stay free of the service's database layer), which also lets an
 interrupted crawl find the pages it already has.
+
+A job's store is opened by job id, never by path: ``PageStores`` (built by
+``build_page_stores``) opens, tells apart and deletes them; ``open_page_store`` is the
+one way to open a job's store from ``Settings`` alone (an export process does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -18,6 +23,8 @@ from typing import Protocol
 from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.extract.document import Document, Heading, Term
 from scrape_api_docs.extract.order import PageRef, link_anchors
+from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.artifacts import plain_name
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -56,6 +63,60 @@ class PageStore(Protocol):
     def iter_documents(self, keys: list[str]) -> Iterator[Document]: ...
 
     def __len__(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+PAGES_FILE = "pages.sqlite"
+
+
+class PageStores(Protocol):
+    """Every job's page store, by job id."""
+
+    def open(self, job_id: str) -> PageStore:
+        """The job's store, created empty when it has none; the caller closes it."""
+        ...
+
+    def exists(self, job_id: str) -> bool:
+        """Whether the job has a store (pages kept to resume or convert from)."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job's store (nothing happens when there is none)."""
+        ...
+
+
+class LocalPageStores:
+    """One SQLite file per job: ``<root>/<job_id>/pages.sqlite``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, job_id: str) -> Path:
+        return self.root / plain_name(job_id) / PAGES_FILE
+
+    def open(self, job_id: str) -> SqlitePageStore:
+        return SqlitePageStore(self._path(job_id))
+
+    def exists(self, job_id: str) -> bool:
+        return self._path(job_id).exists()
+
+    def delete(self, job_id: str) -> None:
+        path = self._path(job_id)
+        for name in (PAGES_FILE, f"{PAGES_FILE}-wal", f"{PAGES_FILE}-shm"):
+            path.with_name(name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when nothing else of the job is left
+
+
+def build_page_stores(settings: Settings) -> PageStores:
+    """The page stores ``settings`` pick (today: SQLite files under ``<data_dir>/jobs``)."""
+    return LocalPageStores(settings.jobs_dir)
+
+
+def open_page_store(settings: Settings, job_id: str) -> PageStore:
+    """The job's page store, from ``Settings`` alone (what an export process has)."""
+    return build_page_stores(settings).open(job_id)
 
 
 class SqlitePageStore:

@@ -81,7 +81,8 @@ class Artifact(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     format: Mapped[str] = mapped_column(String(32))
     filename: Mapped[str] = mapped_column(String(200))
-    path: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    """Where the artifact store keeps the file (``<job_id>/<filename>``); never a path."""
     size_bytes: Mapped[int] = mapped_column(Integer)
     checksum: Mapped[str] = mapped_column(String(80))
     content_type: Mapped[str] = mapped_column(String(100))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import FileResponse, Response
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from fastapi.responses import Response
 
 from scrape_api_docs.api.dependencies import (
     CallerDep,
@@ -15,6 +14,7 @@ from scrape_api_docs.api.dependencies import (
     RunnerDep,
     ServiceDep,
 )
+from scrape_api_docs.api.download import download_response
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ConvertRequest
 from scrape_api_docs.api.models.responses import (
@@ -126,65 +126,22 @@ def _media_types() -> dict[str, dict[str, object]]:
 async def download(
     job_id: str, filename: str, request: Request, who: CallerDep, svc: ServiceDep, ctx: ContextDep
 ) -> Response:
-    """The file itself, with ETag and Range support. ``filename`` is only ever looked up
-    among the files this job wrote; it never becomes a path."""
+    """The file itself, streamed from the artifact store, with ETag and Range support.
+    ``filename`` is only ever looked up among the files this job wrote; the key it
+    resolves to is the one recorded, never built from the request."""
     artifact = await svc.artifact(who.owner, job_id, filename)
-    # The file is the job folder's entry of that recorded name, wherever the data folder
-    # is now; a recorded name that would leave the folder is never served.
-    folder = ctx.job_dir(artifact.job_id).resolve()
-    path = (folder / artifact.filename).resolve()
-    if path.parent != folder or not await asyncio.to_thread(path.is_file):
+    reader = await ctx.artifacts.open(artifact.key)
+    if reader is None:
         raise APIError(
             404,
             "NOT_FOUND",
             f"the file of export {artifact.filename!r} is gone; convert again",
             details={"job_id": job_id},
         )
-    etag = f'"{artifact.checksum}"'
-    if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    _check_range(request, etag, (await asyncio.to_thread(path.stat)).st_size)
-    return FileResponse(
-        path,
+    return download_response(
+        request,
+        reader,
+        etag=f'"{artifact.checksum}"',
         media_type=artifact.content_type,
         filename=artifact.filename,
-        headers={"ETag": etag, "Cache-Control": "private, no-cache"},
     )
-
-
-def _etag_matches(header: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: ``*`` or a list of tags, compared weakly."""
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    tags = (tag.strip().removeprefix("W/") for tag in header.split(","))
-    return etag in tags
-
-
-def _check_range(request: Request, etag: str, size: int) -> None:
-    """Refuse a Range the file cannot satisfy with the error envelope (FileResponse itself
-    would answer in plain text). Same parser as FileResponse, so the two never disagree."""
-    header = request.headers.get("range")
-    if header is None:
-        return
-    if_range = (request.headers.get("if-range") or "").strip()
-    if if_range.startswith(('"', "W/")) and if_range != etag:
-        return  # a changed file: the whole of it is sent, the range ignored
-    try:
-        FileResponse._parse_range_header(header, size)
-    except MalformedRangeHeader as exc:
-        raise APIError(
-            400,
-            "BAD_REQUEST",
-            f"malformed Range header ({exc.content}); use e.g. 'bytes=0-99'",
-            details={"range": header[:100]},
-        ) from None
-    except RangeNotSatisfiable:
-        raise APIError(
-            416,
-            "RANGE_NOT_SATISFIABLE",
-            f"the requested range is outside the file ({size} bytes)",
-            details={"size_bytes": size},
-            headers={"Content-Range": f"bytes */{size}"},
-        ) from None

@@ -16,22 +16,13 @@ from sqlalchemy import text
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
+from scrape_api_docs.crawler.cache import CACHE_FILE
 from scrape_api_docs.crawler.render import Renderer
+from scrape_api_docs.storage.artifacts import folder_bytes
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 from scrape_api_docs.storage.space import free_mb
 
 router = APIRouter(route_class=KeyedRoute)
-
-
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 @router.get(
@@ -115,7 +106,7 @@ async def metrics(request: Request, ctx: ContextDep) -> Response:
 
 
 def _jobs_bytes(jobs_dir: Path, job_ids: Sequence[str]) -> int:
-    return sum(_folder_bytes(jobs_dir / job_id) for job_id in job_ids)
+    return sum(folder_bytes(jobs_dir / job_id) for job_id in job_ids)
 
 
 @router.get("/stats", response_model=Stats)
@@ -137,7 +128,7 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     ]
     hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
     misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
-    cache_file = ctx.settings.cache_dir / "pages.sqlite"
+    cache_file = ctx.settings.cache_dir / CACHE_FILE
     jobs_bytes = await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
     return Stats(
         jobs={
