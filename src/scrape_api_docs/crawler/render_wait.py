@@ -131,9 +131,15 @@ PAGE_SCRIPT = (
       return visible(main || document.body, 1) !== "";
     },
   } });
-  if (window === window.top) {  // the only document the wait asks and the crawl reads
-    new MutationObserver(() => { changed = performance.now(); }).observe(document, {
-      childList: true, subtree: true, characterData: true,
+  // Watched from DOMContentLoaded on (the parser's own insertions, thousands on a large
+  // page, would cost the observer's callbacks for nothing), in the top frame only: the
+  // only document the wait asks and the crawl reads.
+  if (window === window.top) {
+    document.addEventListener("DOMContentLoaded", () => {
+      changed = performance.now();
+      new MutationObserver(() => { changed = performance.now(); }).observe(document, {
+        childList: true, subtree: true, characterData: true,
+      });
     });
   }
   let watches = false;
@@ -254,7 +260,7 @@ async def settle(page: Page, activity: PageActivity, selector: str | None) -> Re
         scrolled_to = await page.evaluate(_SCROLL, False)
         scrolls += 1
     if state is not None:
-        return Readiness(True, 0)
+        return Readiness(True, activity.websockets)
     has_content = (await page.evaluate(_STATE))[3]
     return Readiness(bool(has_content) or bool(selector), activity.websockets)
 
