@@ -30,7 +30,7 @@ import contextlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +180,10 @@ class PageActivity:
         self.last_change = time.monotonic()
         self._open: dict[int, float] = {}
         self._next = 0
+        self.websockets = 0
+        """WebSockets the page tried to open (all refused)."""
+        self.last_websocket = 0.0
+        """When it last tried (``time.monotonic()``)."""
 
     def begin(self) -> int:
         self._next += 1
@@ -279,10 +283,16 @@ class RequestRouter:
             if activity is not None:
                 activity.end(token)
 
-    async def refuse_websocket(self, ws: WebSocketRoute) -> None:
+    async def refuse_websocket(self, ws: WebSocketRoute, pages: Sequence[Page] = ()) -> None:
         """WebSockets cannot go through the fetcher, and docs never need one: refused
-        (those from workers, which this does not see, die at the closed proxy)."""
+        (those from workers, which this does not see, die at the closed proxy). Noted on
+        the activity of ``pages`` (the tab's context's) for the wait."""
         self.stats.websockets_refused += 1
+        for page in pages:
+            activity = self.activity.get(page)
+            if activity is not None:
+                activity.websockets += 1
+                activity.last_websocket = time.monotonic()
         await ws.close(code=1008, reason="WebSockets are not available while crawling")
 
     async def _answer(self, request: Paused, page: Page, rendering: bool) -> None:

@@ -12,7 +12,7 @@ import structlog
 from playwright.async_api import Error as PlaywrightError
 
 from scrape_api_docs.crawler.render_net import NetStats, Prefetched, RequestRouter
-from scrape_api_docs.crawler.render_wait import PAGE_SCRIPT, settle
+from scrape_api_docs.crawler.render_wait import IDLE_CAP, PAGE_SCRIPT, settle
 from scrape_api_docs.errors import FetchError
 
 if TYPE_CHECKING:
@@ -151,7 +151,9 @@ class RenderSession:
         done = False
         try:
             response = await page.goto(url, wait_until="domcontentloaded")
-            await settle(page, activity, selector)
+            readiness = await settle(page, activity, selector)
+            if not readiness.has_content:
+                _no_content(url, readiness.websockets)
             html = await page.evaluate(_DOCUMENT_HTML)
             status = response.status if response is not None else 200
             done = True
@@ -206,7 +208,9 @@ async def _new_context(browser: Browser, router: RequestRouter) -> BrowserContex
         reduced_motion="reduce",
     )
     await context.add_init_script(PAGE_SCRIPT)
-    await context.route_web_socket(lambda _: True, router.refuse_websocket)
+    await context.route_web_socket(
+        lambda _: True, lambda ws: router.refuse_websocket(ws, context.pages)
+    )
     return context
 
 
@@ -221,6 +225,21 @@ _DOCUMENT_HTML = """() => {
   const doctype = document.doctype ? `<!DOCTYPE ${document.doctype.name}>` : "";
   return doctype + document.documentElement.outerHTML;
 }"""
+
+
+def _no_content(url: str, websockets: int) -> None:
+    """A page still without content when the wait ended: one whose content was to come
+    over a WebSocket is an error (never an empty chapter); any other is read as it is,
+    with a warning (the extraction's checks decide what it is worth)."""
+    if websockets:
+        raise FetchError(
+            f"{url}: the page stayed empty: its content comes over a WebSocket, and "
+            "WebSockets are refused while crawling (only HTTP goes through the crawler's "
+            "checks); nothing else filled the page",
+            reason="content over WebSocket",
+            details={"websockets": websockets},
+        )
+    log.warning("render_no_content", url=url, waited_s=IDLE_CAP)
 
 
 def _first_line(exc: BaseException) -> str:

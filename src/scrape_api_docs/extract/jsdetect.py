@@ -9,7 +9,9 @@ Signals, each enough on its own:
 * a ``<noscript>`` asking for JavaScript, on a page with little text;
 * framework markers (``__NEXT_DATA__``, ``window.$docsify``...) on a page with under 400
   characters of text (a server-rendered page has its text);
-* almost no text but scripts.
+* almost no text but scripts (no text at all and a single script is enough: an app that
+  mounts on an element without a conventional id, or a script redirect; a page with a
+  line of text and one script, "This page moved.", stays static).
 
 A false positive costs one browser render; a false negative loses the page's content, so
 the thresholds lean towards rendering. Server-rendered sites (Docusaurus, VuePress,
@@ -76,7 +78,9 @@ def detect_javascript(page_html: str) -> JsVerdict:
     markers = [name for needle, name in MARKERS if needle in page_html]
     if markers and text_length < MIN_TEXT * 2:
         reasons.append("framework markers: " + ", ".join(markers))
-    if text_length < MIN_TEXT and (script_count >= 2 or modules):
+    if (text_length < MIN_TEXT and (script_count >= 2 or modules)) or (
+        text_length == 0 and script_count
+    ):
         reasons.append(f"only {text_length} characters of text with {script_count} scripts")
     return JsVerdict(bool(reasons), reasons, text_length, script_count)
 
