@@ -33,13 +33,14 @@ from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.events import InMemoryBus
+from scrape_api_docs.jobs.events import build_event_bus
 from scrape_api_docs.jobs.queue import InProcessQueue
 from scrape_api_docs.jobs.runner import extraction_pool
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.jobs.worker import WorkerPool
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.changes import announcing
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
 from scrape_api_docs.storage.secrets import Cipher
 
@@ -366,6 +367,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = NetworkPolicy.from_settings(settings)
         executor = extraction_pool(settings)
         session_maker = sessions(engine)
+        bus = build_event_bus(settings)
+        session_maker.configure(info=announcing(bus.announce_changes))
         ctx = JobContext(
             settings=settings,
             engine=engine,
@@ -373,7 +376,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read=Reader(engine, session_maker),
             cipher=Cipher.from_settings(settings.encryption_key, settings.data_dir),
             queue=InProcessQueue(),
-            bus=InMemoryBus(),
+            bus=bus,
             policy=policy,
             webhooks=WebhookSender(policy),
             executor=executor,
@@ -386,6 +389,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = KeyCheck()
         app.state.limiter = RequestLimiter(settings.requests_per_minute)
         app.state.views = ViewCache(settings.view_cache_seconds)
+        app.state.views.watch(bus)
         requeued = await pool.recover()
         # Everything imported and built so far lives as long as the process: out of the
         # collector's sight, a full collection no longer walks it (a 50-150 ms pause of
