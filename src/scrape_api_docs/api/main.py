@@ -27,10 +27,11 @@ from scrape_api_docs.api.dependencies import KeyCheck
 from scrape_api_docs.api.edge import BodyLimit, DeprecationHeaders, SiteGuard
 from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
 from scrape_api_docs.api.middleware import RequestIdMiddleware
-from scrape_api_docs.api.ratelimit import RequestLimiter
+from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
 from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.events import build_event_bus
@@ -381,13 +382,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             webhooks=WebhookSender(policy),
             executor=executor,
             renderer=Renderer.from_settings(settings),  # launched by the first render job
+            host_limits=build_host_limits(settings),
         )
         pool = WorkerPool(ctx, settings.workers)
         app.state.ctx = ctx
         app.state.service = JobService(ctx)
         app.state.pool = pool
         app.state.keys = KeyCheck()
-        app.state.limiter = RequestLimiter(settings.requests_per_minute)
+        app.state.limiter = build_request_limits(settings)
         app.state.views = ViewCache(settings.view_cache_seconds)
         app.state.views.watch(bus)
         requeued = await pool.recover()

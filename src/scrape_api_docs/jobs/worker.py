@@ -399,6 +399,7 @@ class JobRunner:
                 credentials=credentials,
                 resume=True,
                 renderer=self.ctx.renderer,
+                host_limits=self.ctx.host_limits,
             )
             reporter.crawl_finished(result.stats, result.duration)
             return await self.build_exports(job, store, job.export_formats, {}, reporter)
