@@ -91,12 +91,20 @@ class SharedHostLimits:
 
     def _leave(self, host: str, crawl: int) -> None:
         slot = self._hosts.get(host)
-        if slot is None:
-            return
-        slot.users.pop(crawl, None)
+        if slot is not None:
+            slot.users.pop(crawl, None)
+            if not slot.users:
+                slot.crawl_delay = 0.0  # the next crawl reads robots.txt again
+        # Hosts nobody uses and nothing is owed to are forgotten: memory stays bounded by
+        # the hosts in use.
         now = self.clock.now()
-        if not slot.users and slot.next_free <= now and slot.paused_until <= now:
-            del self._hosts[host]  # nothing left to remember: bounded by hosts in use
+        idle = [
+            name
+            for name, known in self._hosts.items()
+            if not known.users and known.next_free <= now and known.paused_until <= now
+        ]
+        for name in idle:
+            del self._hosts[name]
 
     def new_id(self) -> int:
         return next(self._ids)
