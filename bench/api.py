@@ -392,8 +392,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp_name:
         tmp = Path(tmp_name)
         make_site(tmp / "site", args.pages)
-        site_port = free_port()
-        site = start_site(tmp / "site", site_port)
+        # One site server (one host) per crawl: a host's request budget is shared by every
+        # job of the service, so crawls of one host would load it less than they did.
+        site_ports = [free_port() for _ in range(args.jobs)]
+        sites = [start_site(tmp / "site", port) for port in site_ports]
         try:
             api_port = free_port()
             api = f"http://127.0.0.1:{api_port}"
@@ -434,7 +436,7 @@ def main() -> int:
             processes.append(serve)
             wait_healthy(f"{api}/api/v1/system/health", serve)
             crawl_ids = []
-            for _ in range(args.jobs):
+            for site_port in site_ports:
                 response = httpx.post(
                     f"{api}/api/v1/scrape",
                     headers=headers,
@@ -499,8 +501,10 @@ def main() -> int:
             still = running["pagination"]["total"]
             print(f"crawls still running at the end: {still} of {len(crawl_ids)}")
         finally:
-            site.terminate()  # first: the crawls' connections are cut client-side
-            site.join(10)
+            for site in sites:  # first: the crawls' connections are cut client-side
+                site.terminate()
+            for site in sites:
+                site.join(10)
             for process in processes:
                 stop(process)
     report(phases, len(json.dumps(detail)), args.clients, idle_cpu)

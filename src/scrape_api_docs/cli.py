@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from scrape_api_docs import __version__
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
+from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.jobs.runner import crawl_site, export_all, export_context, extraction_pool
@@ -167,6 +168,7 @@ def scrape(
                     store=store,
                     listener=progress.on_event,
                     executor=pool,
+                    host_limits=build_host_limits(settings),
                 )
             )
             progress.finish()

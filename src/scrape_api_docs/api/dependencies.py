@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy import func, select
 
 from scrape_api_docs.api.errors import APIError
-from scrape_api_docs.api.ratelimit import Quota
+from scrape_api_docs.api.ratelimit import Quota, RequestLimits
 from scrape_api_docs.api.single_flight import SingleFlight
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobService
@@ -156,10 +156,11 @@ def _rate_limited(quota: Quota) -> APIError:
     )
 
 
-def _spend(request: Request, identity: str) -> None:
+async def _spend(request: Request, identity: str) -> None:
     """Counts the request against ``identity``'s budget; 429 past it. The quota stays on
     the request, for the ``X-RateLimit-*`` headers of its answer."""
-    quota: Quota = request.app.state.limiter.take(identity)
+    limits: RequestLimits = request.app.state.limiter
+    quota = await limits.consume(identity)
     request.state.quota = quota
     if quota.wait:
         raise _rate_limited(quota)
@@ -176,7 +177,7 @@ async def identify(request: Request, api_key: str | None) -> Caller:
     if owner is None:
         # Failed attempts spend the client address's budget, so keys cannot be guessed
         # at full speed; within it, missing, unknown and revoked keys get the same answer.
-        _spend(request, client_identity(request))
+        await _spend(request, client_identity(request))
         raise APIError(
             401, "AUTHENTICATION_FAILED", _BAD_KEY, headers={"WWW-Authenticate": "X-API-Key"}
         )
@@ -190,7 +191,7 @@ async def admit(request: Request) -> Caller:
     if known is not None:
         return known
     who = await identify(request, request.headers.get(API_KEY_HEADER))
-    _spend(request, f"key:{who.owner}" if who.authenticated else client_identity(request))
+    await _spend(request, f"key:{who.owner}" if who.authenticated else client_identity(request))
     request.state.caller = who
     return who
 

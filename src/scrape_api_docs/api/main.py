@@ -27,13 +27,14 @@ from scrape_api_docs.api.dependencies import KeyCheck
 from scrape_api_docs.api.edge import BodyLimit, DeprecationHeaders, SiteGuard
 from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
 from scrape_api_docs.api.middleware import RequestIdMiddleware
-from scrape_api_docs.api.ratelimit import RequestLimiter
+from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
 from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.events import InMemoryBus
+from scrape_api_docs.jobs.events import build_event_bus
 from scrape_api_docs.jobs.queue import InProcessQueue
 from scrape_api_docs.jobs.runner import extraction_pool
 from scrape_api_docs.jobs.service import JobService
@@ -41,6 +42,7 @@ from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.jobs.worker import WorkerPool
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import build_artifact_store
+from scrape_api_docs.storage.changes import announcing
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
 from scrape_api_docs.storage.pages import build_page_stores
 from scrape_api_docs.storage.secrets import Cipher
@@ -374,6 +376,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = NetworkPolicy.from_settings(settings)
         executor = extraction_pool(settings)
         session_maker = sessions(engine)
+        bus = build_event_bus(settings)
+        session_maker.configure(info=announcing(bus.announce_changes))
         ctx = JobContext(
             settings=settings,
             engine=engine,
@@ -381,21 +385,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read=Reader(engine, session_maker),
             cipher=Cipher.from_settings(settings.encryption_key, settings.data_dir),
             queue=InProcessQueue(),
-            bus=InMemoryBus(),
+            bus=bus,
             policy=policy,
             webhooks=WebhookSender(policy),
             executor=executor,
             artifacts=build_artifact_store(settings),
             pages=build_page_stores(settings),
             renderer=Renderer.from_settings(settings),  # launched by the first render job
+            host_limits=build_host_limits(settings),
         )
         pool = WorkerPool(ctx, settings.workers)
         app.state.ctx = ctx
         app.state.service = JobService(ctx)
         app.state.pool = pool
         app.state.keys = KeyCheck()
-        app.state.limiter = RequestLimiter(settings.requests_per_minute)
+        app.state.limiter = build_request_limits(settings)
         app.state.views = ViewCache(settings.view_cache_seconds)
+        app.state.views.watch(bus)
         requeued = await pool.recover()
         # Everything imported and built so far lives as long as the process: out of the
         # collector's sight, a full collection no longer walks it (a 50-150 ms pause of

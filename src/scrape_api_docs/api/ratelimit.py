@@ -1,4 +1,9 @@
-"""Per-caller request limits: a token bucket per API key (or client address)."""
+"""Per-caller request limits: a token bucket per API key (or client address).
+
+``RequestLimits`` is the interface the API spends requests through (``consume``: the
+quota, whether the request may go ahead or not, for the ``X-RateLimit-*`` headers);
+``RequestLimiter`` is the one-process implementation, ``build_request_limits`` picks one.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from scrape_api_docs.settings import Settings
 
 
 @dataclass
@@ -41,6 +49,12 @@ class Quota:
         return max(1, math.ceil(self.wait))
 
 
+class RequestLimits(Protocol):
+    async def consume(self, identity: str) -> Quota:
+        """Counts the request if ``identity`` may make it now; its quota either way."""
+        ...
+
+
 class RequestLimiter:
     """``per_minute`` requests a minute per identity, in bursts of up to ``per_minute``.
 
@@ -62,6 +76,9 @@ class RequestLimiter:
         self.clock = clock
         self.max_buckets = max_buckets
         self._buckets: dict[str, _Bucket] = {}
+
+    async def consume(self, identity: str) -> Quota:
+        return self.take(identity)
 
     def check(self, identity: str) -> float:
         """0 when the request may go ahead (and counts it), else the seconds until it may."""
@@ -104,3 +121,8 @@ class RequestLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def build_request_limits(settings: Settings) -> RequestLimits:
+    """The per-caller limits ``settings`` asks for (one implementation today: this process)."""
+    return RequestLimiter(settings.requests_per_minute)

@@ -2,9 +2,11 @@
 
 A hundred clients polling three jobs ask the same question hundreds of times a second;
 the answer changes when the job is written (progress, logs, status, exports). An entry
-is kept with the version of what it shows (``storage/changes.py``) and used while that
-version is current and the entry is younger than ``max_age``: a commit made in this
-process is seen by the next poll, a write from a worker elsewhere within ``max_age``.
+is kept with the version of what it shows and used while that version is current and the
+entry is younger than ``max_age``. Versions move with the event bus's changes channel
+(``watch(bus)``; commits announce there, ``storage/changes.py``): with the embedded bus a
+commit made in this process is seen by the next poll and a write from a worker elsewhere
+within ``max_age``; a bus between processes makes those writes seen at once too.
 Concurrent misses of one key wait for one read instead of each reading the database.
 """
 
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
 from scrape_api_docs.api.single_flight import SingleFlight
+from scrape_api_docs.jobs.events import EventBus
+from scrape_api_docs.storage.changes import JobVersions
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,12 @@ class ViewCache:
         self.size = size
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._reads: SingleFlight[bytes] = SingleFlight()
+        self.versions = JobVersions()
+        """What the bus announced changed (``watch``): the versions to ask ``get`` for."""
+
+    def watch(self, bus: EventBus) -> Callable[[], None]:
+        """Move ``versions`` with every change announced on ``bus``; returns the stop."""
+        return bus.on_changes(self.versions.bump)
 
     async def get(self, key: Hashable, version: int, read: Callable[[], Awaitable[bytes]]) -> bytes:
         """The body for ``key`` at ``version`` (the current one, taken before calling):

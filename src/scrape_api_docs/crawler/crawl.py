@@ -31,7 +31,7 @@ from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats, Listener
 from scrape_api_docs.crawler.fetch import FetchResponse, HttpFetcher
 from scrape_api_docs.crawler.frontier import Frontier, QueuedURL
 from scrape_api_docs.crawler.options import CrawlConfig
-from scrape_api_docs.crawler.ratelimit import HostRateLimiter
+from scrape_api_docs.crawler.ratelimit import HostLimiter, HostLimits, SharedHostLimits
 from scrape_api_docs.crawler.retry import RetryPolicy, decide, parse_retry_after
 from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
@@ -88,6 +88,7 @@ class Crawler:
         rng: random.Random | None = None,
         resume: bool = False,
         renderer: Renderer | None = None,
+        host_limits: HostLimits | None = None,
     ) -> None:
         self.config = config
         if config.render_javascript != "never" and renderer is None:
@@ -112,8 +113,12 @@ class Crawler:
             max_pages=config.max_pages,
             hash_routes=self.renderer is not None,
         )
-        self.limiter = HostRateLimiter(
-            self.clock, rate=config.rate_limit, concurrency=config.concurrency
+        # The process's per-host budget when given (shared with every other crawl), else
+        # a table of this crawl's own.
+        if host_limits is None:
+            host_limits = SharedHostLimits(self.clock)
+        self.limiter: HostLimiter = host_limits.for_crawl(
+            rate=config.rate_limit, concurrency=config.concurrency
         )
         self.retry = RetryPolicy(config.max_retries, config.retry_backoff, config.max_retry_after)
         self._robots: dict[str, RobotsRules] = {}
@@ -130,6 +135,12 @@ class Crawler:
 
     # --- public --------------------------------------------------------------------
     async def run(self) -> CrawlResult:
+        try:
+            return await self._run()
+        finally:
+            self.limiter.close()  # its rate no longer holds the hosts it used
+
+    async def _run(self) -> CrawlResult:
         started = time.monotonic()
         start = self.config.start_url
         self.fetcher.policy.check_url(start)

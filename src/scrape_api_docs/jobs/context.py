@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.ratelimit import HostLimits, SharedHostLimits
 from scrape_api_docs.jobs.events import EventBus
 from scrape_api_docs.jobs.metrics import Metrics
 from scrape_api_docs.jobs.queue import JobQueue
@@ -56,6 +57,8 @@ class JobContext:
     """Synchronous scrapes in progress (bounded by ``settings.sync_concurrency``)."""
     renderer: Renderer | None = None
     """This process's browser for JavaScript rendering (started on first use)."""
+    host_limits: HostLimits = field(default_factory=SharedHostLimits)
+    """The per-host politeness every crawl of this process shares (``build_host_limits``)."""
 
     def job_dir(self, job_id: str) -> Path:
         """The job's working folder on this machine (staging of exports, fetched images);

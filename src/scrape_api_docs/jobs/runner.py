@@ -22,6 +22,7 @@ from scrape_api_docs.crawler.events import Listener
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
@@ -75,6 +76,7 @@ async def crawl_site(
     resume: bool = False,
     wall_clock: Callable[[], float] = time.time,
     renderer: Renderer | None = None,
+    host_limits: HostLimits | None = None,
 ) -> CrawlResult:
     """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache.
 
@@ -114,6 +116,7 @@ async def crawl_site(
             resume=resume,
             wall_clock=wall_clock,
             renderer=renderer,
+            host_limits=host_limits,
         )
         return await crawler.run()
     finally:

@@ -24,6 +24,18 @@ from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.events import (
+    CompleteData,
+    CompleteEvent,
+    EventSender,
+    ExportInfo,
+    JobProgress,
+    JobStatistics,
+    LogEntry,
+    LogEvent,
+    ProgressData,
+    ProgressEvent,
+)
 from scrape_api_docs.jobs.export_process import run_in_child
 from scrape_api_docs.jobs.runner import Artifact as BuiltFile
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
@@ -55,20 +67,25 @@ often, this many times (a minute) before the job is left to the next start's rec
 PUBLISH_EVERY = 0.2
 
 
-def progress_payload(
-    stats: CrawlStats, operation: str, *, finished: bool = False
-) -> dict[str, Any]:
+def progress_of(stats: CrawlStats, operation: str, *, finished: bool = False) -> JobProgress:
     """``total_pages`` is the pages discovered so far, so the percentage is honest about
     what is known: it can go down when the crawl finds more pages."""
     total = max(stats.discovered, stats.processed)
     done = stats.processed + stats.errors
     percent = 100.0 if finished else (round(100.0 * min(done, total) / total, 1) if total else 0.0)
-    return {
-        "current_page": stats.processed,
-        "total_pages": total,
-        "percent_complete": percent,
-        "current_operation": operation,
-    }
+    return JobProgress(
+        current_page=stats.processed,
+        total_pages=total,
+        percent_complete=percent,
+        current_operation=operation,
+    )
+
+
+def progress_payload(
+    stats: CrawlStats, operation: str, *, finished: bool = False
+) -> dict[str, Any]:
+    """The progress as stored with the job."""
+    return progress_of(stats, operation, finished=finished).model_dump()
 
 
 def statistics_payload(
@@ -84,17 +101,17 @@ def statistics_payload(
         timings["crawl_duration"] = round(crawl_duration, 3)
     if export_durations:
         timings["export_durations"] = {k: round(v, 3) for k, v in export_durations.items()}
-    return {
-        "pages_discovered": stats.discovered,
-        "pages_processed": stats.processed,
-        "cache_hits": stats.cache_hits,
-        "cache_misses": stats.cache_misses,
-        "errors": stats.errors,
-        "avg_page_time": round(stats.avg_page_time, 4),
-        "pages_skipped": stats.skipped_total,
-        "skipped_reasons": dict(stats.skipped),
+    return JobStatistics(
+        pages_discovered=stats.discovered,
+        pages_processed=stats.processed,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        errors=stats.errors,
+        avg_page_time=round(stats.avg_page_time, 4),
+        pages_skipped=stats.skipped_total,
+        skipped_reasons=dict(stats.skipped),
         **timings,
-    }
+    ).model_dump(exclude_unset=True)  # the timings only once known
 
 
 def estimate_remaining(statistics: dict[str, Any], options: dict[str, Any]) -> float | None:
@@ -116,6 +133,7 @@ class JobReporter:
     def __init__(self, ctx: JobContext, job: Job) -> None:
         self.ctx = ctx
         self.job = job
+        self.events = EventSender(ctx.bus, job.id)
         self.stats = CrawlStats()
         self.operation = "starting"
         self._logs: list[tuple[datetime, str, str]] = []
@@ -152,13 +170,8 @@ class JobReporter:
         message = redact_text(message)  # a start URL's user:password@, a ?token= ...
         stamp = now()
         self._logs.append((stamp, level, message))
-        self.ctx.bus.publish(
-            self.job.id,
-            {
-                "type": "log",
-                "data": {"timestamp": _iso(stamp), "level": level, "message": message},
-            },
-        )
+        entry = LogEntry(timestamp=_utc(stamp).replace(microsecond=0), level=level, message=message)
+        self.events.send(LogEvent(data=entry))
 
     def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
         self.stats = stats
@@ -180,9 +193,9 @@ class JobReporter:
 
     def publish_progress(self, status: str = "running") -> None:
         finished = status in ("completed", "failed", "cancelled")
-        progress = progress_payload(self.stats, self.operation, finished=finished)
-        data = {"job_id": self.job.id, "status": status, **progress}
-        self.ctx.bus.publish(self.job.id, {"type": "progress", "data": data})
+        progress = progress_of(self.stats, self.operation, finished=finished)
+        data = ProgressData(job_id=self.job.id, status=status, **progress.model_dump())  # type: ignore[arg-type]
+        self.events.send(ProgressEvent(data=data))
 
     async def flush(self) -> None:
         """Write progress and pending log lines. Lines leave the buffer only once written,
@@ -219,23 +232,26 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
 
 
-def _iso(value: datetime) -> str:
+def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def artifact_payload(artifact: Artifact) -> dict[str, Any]:
+def _iso(value: datetime) -> str:
+    return _utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def export_info(artifact: Artifact) -> ExportInfo:
     """An export as the API shows it (job detail, WebSocket ``complete``, webhooks)."""
-    return {
-        "format": artifact.format,
-        "filename": artifact.filename,
-        "url": f"/api/v1/exports/{artifact.job_id}/{artifact.filename}",
-        "size_bytes": artifact.size_bytes,
-        "checksum": f"sha256:{artifact.checksum}",
-        "content_type": artifact.content_type,
-        "created_at": _iso(artifact.created_at),
-    }
+    return ExportInfo(
+        format=artifact.format,
+        filename=artifact.filename,
+        url=f"/api/v1/exports/{artifact.job_id}/{artifact.filename}",
+        size_bytes=artifact.size_bytes,
+        checksum=f"sha256:{artifact.checksum}",
+        content_type=artifact.content_type,
+        created_at=_utc(artifact.created_at).replace(microsecond=0),
+    )
 
 
 class JobRunner:
@@ -362,6 +378,7 @@ class JobRunner:
                 credentials=credentials,
                 resume=True,
                 renderer=self.ctx.renderer,
+                host_limits=self.ctx.host_limits,
             )
             reporter.crawl_finished(result.stats, result.duration)
             return await self.build_exports(job, job.export_formats, {}, reporter)
@@ -476,22 +493,20 @@ class JobRunner:
         status, artifacts = written
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
-        exports = [artifact_payload(a) for a in artifacts]
         if status == "queued":
             return
+        infos = [export_info(a) for a in artifacts]
+        exports = [info.model_dump(mode="json") for info in infos]
         reporter.publish_progress(status)
-        self.ctx.bus.publish(
-            job.id,
-            {
-                "type": "complete",
-                "data": {
-                    "job_id": job.id,
-                    "status": status,
-                    "exports": exports,
-                    "error_message": message,
-                },
-            },
+        complete = CompleteData(
+            job_id=job.id,
+            status=status,  # type: ignore[arg-type]
+            exports=infos,
+            error_message=message,
         )
+        reporter.events.send(CompleteEvent(data=complete))
+        with contextlib.suppress(Exception):
+            await reporter.events.flush()
         if status in ("completed", "failed"):
             await self._webhook(
                 job,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event
@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 _TOUCHED = "scrape_api_docs.touched_jobs"
+ANNOUNCE = "scrape_api_docs.announce_changes"
+"""Sessions made with ``announcing(...)`` in their ``info`` also pass every commit's jobs to
+that function (the event bus's changes channel: ``jobs/events.py``)."""
 REMEMBERED = 10_000
 
 
@@ -53,6 +56,11 @@ versions = JobVersions()
 """This process's versions (every app and worker in it commits through SQLAlchemy here)."""
 
 
+def announcing(announce: Callable[[Iterable[str]], None]) -> dict[str, Any]:
+    """A session ``info`` whose commits announce the jobs they wrote to ``announce``."""
+    return {ANNOUNCE: announce}
+
+
 def touch(session: AsyncSession | Session, job_id: str) -> None:
     """``job_id`` is written in this session's transaction: bump it when that commits."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
@@ -64,6 +72,9 @@ def _committed(session: Session) -> None:
     touched: set[str] | None = session.info.pop(_TOUCHED, None)
     if touched:
         versions.bump(touched)
+        announce: Callable[[Iterable[str]], None] | None = session.info.get(ANNOUNCE)
+        if announce is not None:
+            announce(touched)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -7,8 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatusName = Literal["queued", "running", "completed", "failed", "cancelled"]
-
+# The parts a job's WebSocket messages share with its detail: written once, with the events.
+from scrape_api_docs.jobs.events import ExportInfo as ExportInfo
+from scrape_api_docs.jobs.events import JobProgress as JobProgress
+from scrape_api_docs.jobs.events import JobStatistics as JobStatistics
+from scrape_api_docs.jobs.events import JobStatusName as JobStatusName
+from scrape_api_docs.jobs.events import LogEntry as LogEntry
 
 GeneratedSecret = Annotated[
     str | None,
@@ -21,48 +25,6 @@ GeneratedSecret = Annotated[
         ),
     ),
 ]
-
-
-class JobProgress(BaseModel):
-    current_page: int = 0
-    total_pages: int = 0
-    percent_complete: float = 0.0
-    current_operation: str = ""
-
-
-class JobStatistics(BaseModel):
-    pages_discovered: int = 0
-    pages_processed: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-    errors: int = 0
-    avg_page_time: float = 0.0
-    pages_skipped: int = 0
-    skipped_reasons: dict[str, int] = Field(default_factory=dict)
-    crawl_duration: float | None = Field(
-        default=None,
-        description="Seconds the crawl took (the job's duration includes the exports too); "
-        "the crawl's rate is pages_processed / crawl_duration. Null until the crawl ends.",
-    )
-    export_durations: dict[str, float] = Field(
-        default_factory=dict, description="Seconds each export took, by format, once built."
-    )
-
-
-class ExportInfo(BaseModel):
-    format: str
-    filename: str
-    url: str
-    size_bytes: int
-    checksum: str
-    content_type: str
-    created_at: datetime
-
-
-class LogEntry(BaseModel):
-    timestamp: datetime
-    level: str
-    message: str
 
 
 class ScrapeAccepted(BaseModel):

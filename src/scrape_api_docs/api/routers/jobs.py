@@ -25,7 +25,13 @@ from scrape_api_docs.api.routers.views import job_detail, job_list
 from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.errors import JobNotFoundError
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.storage.changes import versions
+from scrape_api_docs.jobs.events import (
+    CompleteData,
+    CompleteEvent,
+    ProgressData,
+    ProgressEvent,
+    event_json,
+)
 from scrape_api_docs.storage.repositories import JobListQuery, KeyRepository
 
 router = APIRouter(route_class=KeyedRoute)
@@ -54,7 +60,7 @@ async def list_jobs(
         return job_list(*await svc.list_jobs(who.owner, query), query).model_dump_json().encode()
 
     views: ViewCache = request.app.state.views
-    return _json(await views.get(("jobs", who.owner, query), versions.all, read))
+    return _json(await views.get(("jobs", who.owner, query), views.versions.all, read))
 
 
 @router.get("/{job_id}", response_model=JobDetail)
@@ -63,7 +69,7 @@ async def get_job(request: Request, job_id: str, who: CallerDep, svc: ServiceDep
         return job_detail(await svc.view(who.owner, job_id)).model_dump_json().encode()
 
     views: ViewCache = request.app.state.views
-    return _json(await views.get(("job", who.owner, job_id), versions.of(job_id), read))
+    return _json(await views.get(("job", who.owner, job_id), views.versions.of(job_id), read))
 
 
 @router.delete("/{job_id}", response_model=JobDeleted)
@@ -100,7 +106,7 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
         return
     svc = websocket.app.state.service
     ctx: JobContext = websocket.app.state.ctx
-    queue = ctx.bus.subscribe(job_id)
+    events = ctx.bus.subscribe(job_id)  # before reading the state: nothing falls between
     try:
         try:
             view = await svc.view(owner, job_id)
@@ -109,46 +115,34 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
             return
         detail = job_detail(view)
         progress = detail.progress or JobProgress(current_operation=detail.status)
-        await websocket.send_json(
-            {
-                "type": "progress",
-                "data": {
-                    "job_id": job_id,
-                    "status": detail.status,
-                    **progress.model_dump(),
-                },
-            }
-        )
+        state = ProgressData(job_id=job_id, status=detail.status, **progress.model_dump())
+        await websocket.send_json(event_json(ProgressEvent(data=state)))
         if detail.status in ("completed", "failed", "cancelled"):
-            await websocket.send_json(
-                {
-                    "type": "complete",
-                    "data": {
-                        "job_id": job_id,
-                        "status": detail.status,
-                        "exports": [e.model_dump(mode="json") for e in detail.exports],
-                        "error_message": detail.error_message,
-                    },
-                }
+            done = CompleteData(
+                job_id=job_id,
+                status=detail.status,
+                exports=detail.exports,
+                error_message=detail.error_message,
             )
+            await websocket.send_json(event_json(CompleteEvent(data=done)))
             await websocket.close(code=1000)
             return
         receive = asyncio.create_task(websocket.receive())
         try:
             while True:
-                message = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait(
+                message = asyncio.create_task(anext(events))
+                finished, _ = await asyncio.wait(
                     {receive, message}, return_when=asyncio.FIRST_COMPLETED
                 )
-                if receive in done:
+                if receive in finished:
                     message.cancel()
                     if receive.result().get("type") == "websocket.disconnect":
                         return
                     receive = asyncio.create_task(websocket.receive())  # ignore client chatter
                     continue
-                data = message.result()
-                await websocket.send_json(data)
-                if data.get("type") == "complete":
+                event = message.result()
+                await websocket.send_json(event_json(event))
+                if isinstance(event, CompleteEvent):
                     await websocket.close(code=1000)
                     return
         finally:
@@ -156,4 +150,4 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
     except WebSocketDisconnect:
         return
     finally:
-        ctx.bus.unsubscribe(job_id, queue)
+        events.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from scrape_api_docs.api.models.responses import (
-    ExportInfo,
     JobDetail,
     JobList,
     JobProgress,
@@ -16,9 +15,10 @@ from scrape_api_docs.api.models.responses import (
 )
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.jobs.service import JobView
-from scrape_api_docs.jobs.worker import artifact_payload, estimate_remaining
+from scrape_api_docs.jobs.worker import estimate_remaining
+from scrape_api_docs.jobs.worker import export_info as export_info  # one shape: the events'
 from scrape_api_docs.storage.repositories import JobListQuery
-from scrape_api_docs.storage.tables import Artifact, Job
+from scrape_api_docs.storage.tables import Job
 
 PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
 
@@ -35,10 +35,6 @@ def available_formats(built: list[str]) -> list[str]:
     metadata endpoint): companion files such as ``llms_full`` (``llms-full.txt``, built with
     ``llms``) are listed among the job's exports, not here."""
     return [name for name in built if name in EXPORTERS]
-
-
-def export_info(artifact: Artifact) -> ExportInfo:
-    return ExportInfo.model_validate(artifact_payload(artifact))
 
 
 def statistics(job: Job) -> JobStatistics:
