@@ -14,12 +14,11 @@ from scrape_api_docs.api.models.responses import (
     LogEntry,
     Pagination,
 )
+from scrape_api_docs.jobs.queue import PRIORITY_NAMES
 from scrape_api_docs.jobs.service import JobView
 from scrape_api_docs.jobs.worker import artifact_payload, estimate_remaining
 from scrape_api_docs.storage.repositories import JobListQuery
 from scrape_api_docs.storage.tables import Artifact, Job
-
-PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
 
 
 def utc(value: datetime | None) -> datetime | None:
