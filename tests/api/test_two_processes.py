@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +103,10 @@ def test_jobs_run_in_the_worker_process_and_cancel_across_processes(
         assert client.get(f"/api/v1/jobs/{small}").json()["status"] == "queued"
 
         worker = start_worker()
+        # Two processes on one SQLite file: write-ahead logging (readers never block the
+        # writer), set by the engine on every connection and recorded in the file.
+        with contextlib.closing(sqlite3.connect(api.data_dir / "scraper.db")) as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         done = job_when(client, small, finished, 60)
         assert done["status"] == "completed", done
         assert [e["filename"] for e in done["exports"]] == ["output.md"]
@@ -141,7 +146,7 @@ def test_a_killed_workers_job_is_completed_once_by_the_next_worker(
         row = job_row(api.data_dir, job_id)
         assert (row["status"], row["attempts"]) == ("running", 1)  # as the killed worker left it
 
-        start_worker()  # its start-up recovery sees the first worker's process is gone
+        second = start_worker()  # its start-up recovery sees the first one is gone
         job = job_when(client, job_id, finished, 90)
         assert job["status"] == "completed", job
         assert job["statistics"]["pages_processed"] == len(paths)
@@ -149,3 +154,23 @@ def test_a_killed_workers_job_is_completed_once_by_the_next_worker(
         assert [e["filename"] for e in job["exports"]] == ["output.md"]
         assert job_row(api.data_dir, job_id)["attempts"] == 2
         assert all(len(server.hits_for(path)) in (1, 2) for path in paths)
+
+        # A conversion is queued work too: asked for while no worker runs, it waits (it
+        # used to be a task of the API process, lost with it, ``processing`` forever),
+        # and the next worker builds it.
+        second.cleanup()
+        response = client.post(
+            f"/api/v1/exports/{job_id}/convert", json={"target_format": "markdown"}
+        )
+        assert response.status_code == 202, response.text
+        url = f"/api/v1/exports/conversions/{response.json()['conversion_id']}"
+        time.sleep(1.5)
+        assert client.get(url).json()["status"] == "processing"
+        start_worker()
+        done = wait_until(
+            lambda: (c := client.get(url).json())["status"] != "processing" and c,
+            60,
+            "the conversion",
+        )
+        assert done["status"] == "completed", done
+        assert done["export"]["filename"] == "output.md"

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from scrape_api_docs.jobs.queue import (
+    CONVERSIONS,
     PRIORITY_RANK,
     DatabaseQueue,
     JobQueue,
@@ -28,8 +29,8 @@ from scrape_api_docs.jobs.queue import (
     new_worker_id,
 )
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
-from scrape_api_docs.storage.repositories import JobRepository, now
-from scrape_api_docs.storage.tables import Job
+from scrape_api_docs.storage.repositories import ConversionRepository, JobRepository, now
+from scrape_api_docs.storage.tables import Conversion, Job
 
 LONG = 600.0
 """A lease no test outlives."""
@@ -75,6 +76,30 @@ class Harness:
         if not sync:
             await self.queue.enqueue(job_id, PRIORITY_RANK[priority])
         return job_id
+
+    async def add_conversion(self, job_id: str) -> str:
+        self.seq += 1
+        conversion_id = f"conv_{self.seq:04d}"
+        async with self.sessions() as session, session.begin():
+            ConversionRepository(session).add(
+                Conversion(
+                    id=conversion_id,
+                    job_id=job_id,
+                    owner="local",
+                    target_format="markdown",
+                    options={},
+                    status="processing",
+                    created_at=now(),
+                )
+            )
+        await self.queue.enqueue(conversion_id, PRIORITY_RANK["normal"], CONVERSIONS)
+        return conversion_id
+
+    async def conversion(self, conversion_id: str) -> Conversion:
+        async with self.sessions() as session:
+            found = await session.scalar(select(Conversion).where(Conversion.id == conversion_id))
+        assert found is not None
+        return found
 
     async def row(self, job_id: str) -> Job:
         async with self.sessions() as session:
@@ -249,3 +274,24 @@ async def test_an_enqueue_wakes_a_waiting_claimer_in_the_same_process(
     job_id = await harness.add()
     await asyncio.wait_for(waiting, 30)  # woken, not left to its 600 s timeout
     assert await harness.queue.claim(worker, LONG) == job_id
+
+
+async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> None:
+    """A conversion waits in its own queue, is claimed once, and one whose worker stopped
+    beating is claimed again (it never stays ``processing`` with nobody building it)."""
+    job_id = await harness.add()
+    first, second = new_worker_id(), new_worker_id()
+    assert await harness.queue.claim(first, LONG) == job_id  # the jobs queue: the job only
+    assert await harness.queue.claim(first, LONG) is None
+    conversion_id = await harness.add_conversion(job_id)
+    assert await harness.queue.claim(first, SHORT, CONVERSIONS) == conversion_id
+    assert await harness.other.claim(second, LONG, CONVERSIONS) is None
+    await asyncio.sleep(SHORT * 10)
+    recovered = await harness.other.recover_expired(max_attempts=3)
+    assert recovered.requeued == [conversion_id]
+    assert await harness.other.claim(second, LONG, CONVERSIONS) == conversion_id
+    assert await harness.queue.heartbeat(first, conversion_id, LONG) == "lost"
+    assert await harness.other.heartbeat(second, conversion_id, LONG) == "ok"
+    await harness.other.finish(conversion_id, second)
+    found = await harness.conversion(conversion_id)
+    assert (found.worker_id, found.attempts) == (None, 2)

@@ -51,6 +51,17 @@ PRIORITY_NAMES = {rank: name for name, rank in PRIORITY_RANK.items()}
 
 SYNC_ABANDONED = "the server stopped during this synchronous scrape; resubmit it"
 
+JOBS = "jobs"
+CONVERSIONS = "conversions"
+"""The queues (procrastinate's ``queue`` names): crawl jobs, and conversions of a job's
+stored pages into another format (``POST /exports/{job_id}/convert``). Work is named by
+its id, ``job_...`` or ``conv_...``, so the calls after ``claim`` need no queue name."""
+
+
+def is_conversion(work_id: str) -> bool:
+    return work_id.startswith("conv_")
+
+
 Heartbeat = Literal["ok", "cancel", "lost"]
 """``ok``: the lease is extended; ``cancel``: someone asked to cancel the job, stop it;
 ``lost``: this worker no longer holds the job (its lease expired and it was taken back),
@@ -64,12 +75,13 @@ class Recovered:
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, job_id: str, priority: int) -> None:
-        """Make a stored job claimable (it wakes a waiting claimer)."""
+    async def enqueue(self, job_id: str, priority: int, queue: str = JOBS) -> None:
+        """Make stored work claimable (it wakes a waiting claimer)."""
 
-    async def claim(self, worker_id: str, lease_seconds: float) -> str | None:
-        """The next job (priority, then FIFO), now running and held by ``worker_id`` for
-        ``lease_seconds``; None when nothing is queued. Two claimers never get one job."""
+    async def claim(self, worker_id: str, lease_seconds: float, queue: str = JOBS) -> str | None:
+        """The next work of ``queue`` (priority, then FIFO), now running and held by
+        ``worker_id`` for ``lease_seconds``; None when nothing waits. Two claimers never
+        get the same work."""
 
     async def wait_for_work(self, seconds: float) -> None:
         """Return when work may have arrived, or after ``seconds``."""
@@ -151,34 +163,49 @@ class DatabaseQueue:
         self._wake = asyncio.Event()
         self._claim_attempts = claim_attempts
 
-    async def enqueue(self, job_id: str, priority: int) -> None:
-        async with self._sessions() as session, session.begin():
-            await QueueRepository(session).enqueue(job_id, priority)
+    async def enqueue(self, job_id: str, priority: int, queue: str = JOBS) -> None:
+        if queue == JOBS:  # a conversion waits as stored (``processing``, no holder)
+            async with self._sessions() as session, session.begin():
+                await QueueRepository(session).enqueue(job_id, priority)
         self._wake.set()
 
-    async def claim(self, worker_id: str, lease_seconds: float) -> str | None:
+    async def claim(self, worker_id: str, lease_seconds: float, queue: str = JOBS) -> str | None:
         # Cleared before looking: an enqueue committed after the look sets it again, so
         # a claimer that found nothing and then waits is woken by it.
         self._wake.clear()
         for _ in range(self._claim_attempts):
             async with self._sessions() as session, session.begin():
-                queue = QueueRepository(session)
-                job_id = await queue.next_queued()
-                if job_id is None:
-                    return None
+                repo = QueueRepository(session)
                 until = now() + timedelta(seconds=lease_seconds)
-                if await queue.take(job_id, worker_id, until):
-                    return job_id
+                if queue == CONVERSIONS:
+                    work_id = await repo.next_conversion()
+                    if work_id is None:
+                        return None
+                    if await repo.take_conversion(work_id, worker_id, until):
+                        return work_id
+                    continue
+                work_id = await repo.next_queued()
+                if work_id is None:
+                    return None
+                if await repo.take(work_id, worker_id, until):
+                    return work_id
             # Another claimer took it between the look and the update: look again.
         self._wake.set()  # still contended: let the caller come straight back
         return None
 
     async def wait_for_work(self, seconds: float) -> None:
+        # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a
+        # cancel that arrives as the event is set, and a stopping pool would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def heartbeat(self, worker_id: str, job_id: str, lease_seconds: float) -> Heartbeat:
         until = now() + timedelta(seconds=lease_seconds)
+        if is_conversion(job_id):
+            async with self._sessions() as session, session.begin():
+                held = await QueueRepository(session).extend_conversion(job_id, worker_id, until)
+            return "ok" if held else "lost"
         async with self._sessions() as session, session.begin():
             queue = QueueRepository(session)
             if await queue.extend(job_id, worker_id, until):
@@ -193,25 +220,45 @@ class DatabaseQueue:
 
     async def finish(self, job_id: str, worker_id: str) -> None:
         async with self._sessions() as session, session.begin():
-            await QueueRepository(session).release(job_id, worker_id)
+            repo = QueueRepository(session)
+            if is_conversion(job_id):
+                await repo.release_conversion(job_id, worker_id)
+            else:
+                await repo.release(job_id, worker_id)
 
     async def fail(self, job_id: str, message: str, worker_id: str | None = None) -> bool:
         async with self._sessions() as session, session.begin():
-            return await QueueRepository(session).fail(job_id, message, worker_id)
+            repo = QueueRepository(session)
+            if is_conversion(job_id):
+                return await repo.fail_conversion(job_id, message, worker_id)
+            return await repo.fail(job_id, message, worker_id)
 
     async def retry(self, job_id: str, max_attempts: int, worker_id: str | None = None) -> bool:
+        conversion = is_conversion(job_id)
         async with self._sessions() as session, session.begin():
             queue = QueueRepository(session)
-            attempts = await queue.attempts(job_id)
+            if conversion:
+                attempts = await queue.conversion_attempts(job_id)
+            else:
+                attempts = await queue.attempts(job_id)
             if attempts >= max_attempts:
-                await queue.fail(job_id, f"gave up after {attempts} attempts", worker_id)
+                message = f"gave up after {attempts} attempts"
+                if conversion:
+                    await queue.fail_conversion(job_id, message, worker_id)
+                else:
+                    await queue.fail(job_id, message, worker_id)
                 return False
-            requeued = await queue.requeue(job_id, worker_id)
+            if conversion:
+                requeued = await queue.release_conversion(job_id, worker_id)
+            else:
+                requeued = await queue.requeue(job_id, worker_id)
         if requeued:
             self._wake.set()
         return requeued
 
     async def request_cancel(self, job_id: str) -> bool:
+        if is_conversion(job_id):
+            return False  # a conversion runs to its end (seconds to minutes)
         async with self._sessions() as session, session.begin():
             return await QueueRepository(session).request_cancel(job_id)
 
@@ -220,6 +267,7 @@ class DatabaseQueue:
         stamp = now()
         async with self._sessions() as session:
             running = await QueueRepository(session).running()
+            running += await QueueRepository(session).running_conversions()
             abandoned = await QueueRepository(session).abandoned_sync(
                 stamp - timedelta(seconds=sync_grace)
             )

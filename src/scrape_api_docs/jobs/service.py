@@ -26,7 +26,7 @@ from scrape_api_docs.errors import (
 )
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.queue import PRIORITY_RANK
+from scrape_api_docs.jobs.queue import CONVERSIONS, PRIORITY_RANK
 from scrape_api_docs.jobs.webhooks import require_signing_secret
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
@@ -256,6 +256,9 @@ class JobService:
         )
         async with self.ctx.sessions() as session, session.begin():
             ConversionRepository(session).add(conversion)
+        # Queued work like a job: a worker (in this process or another) builds it, and one
+        # that stops or dies hands it back instead of leaving it ``processing`` forever.
+        await self.ctx.queue.enqueue(conversion.id, PRIORITY_RANK["normal"], CONVERSIONS)
         return conversion
 
     async def conversion(self, owner: str, conversion_id: str) -> Conversion:

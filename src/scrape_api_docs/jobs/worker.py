@@ -28,7 +28,7 @@ from scrape_api_docs.exporters.registry import get_exporter
 from scrape_api_docs.jobs.auth import Origin, domain_of, headers_for, origins_for_domain
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.export_process import run_in_child
-from scrape_api_docs.jobs.queue import lease_until
+from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
 from scrape_api_docs.jobs.runner import Artifact as BuiltFile
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
@@ -610,6 +610,27 @@ class JobRunner:
         self.ctx.background.add(task)
         task.add_done_callback(self.ctx.background.discard)
 
+    async def run_conversion(self, conversion_id: str) -> None:
+        """Build a conversion the queue handed to this worker; never raises. Its lease is
+        kept by a heartbeat while it builds, and released at the end (a stop in between
+        leaves it ``processing`` with no holder: the next worker builds it)."""
+        async with self.ctx.sessions() as session:
+            conversion = await ConversionRepository(session).get(conversion_id)
+            job = await JobRepository(session).get(conversion.job_id) if conversion else None
+        try:
+            if conversion is None or job is None:
+                return
+            beat = asyncio.create_task(self._heartbeat(conversion_id, asyncio.current_task()))
+            try:
+                await self.convert(
+                    job, conversion_id, conversion.target_format, dict(conversion.options)
+                )
+            finally:
+                beat.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.ctx.queue.finish(conversion_id, self.ctx.worker_id))
+
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
     ) -> None:
@@ -637,6 +658,7 @@ class WorkerPool:
         self.concurrency = concurrency
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
+        self._converter: asyncio.Task[None] | None = None
         self.busy = 0
         self.requeued = 0
         """Jobs taken back by the recovery at start-up."""
@@ -655,21 +677,19 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
         if self.concurrency:
             self._recovery = asyncio.create_task(self._recover_forever())
+            # Conversions take seconds to minutes: their own worker, so they never wait
+            # behind a queue of crawls.
+            self._converter = asyncio.create_task(self._loop(CONVERSIONS))
 
     async def stop(self) -> None:
         """Stop taking jobs; running ones (queued or synchronous) hand themselves back.
         Returns once their status is written, so the database can be closed after."""
         jobs = list(self.ctx.active_jobs.values())
-        if self._recovery is not None:
-            self._recovery.cancel()
-        for task in self._tasks:
+        helpers = [t for t in (self._recovery, self._converter) if t is not None]
+        for task in [*helpers, *self._tasks, *jobs]:
             task.cancel()
-        for task in jobs:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._recovery is not None:
-            await asyncio.gather(self._recovery, return_exceptions=True)
-            self._recovery = None
+        await asyncio.gather(*self._tasks, *helpers, return_exceptions=True)
+        self._recovery = self._converter = None
         self._tasks = []
         if jobs:
             await asyncio.wait(jobs, timeout=10)
@@ -688,11 +708,13 @@ class WorkerPool:
             except Exception:
                 log.warning("recovery_failed", exc_info=True)
 
-    async def _claim(self) -> str:
+    async def _claim(self, queue: str) -> str:
         settings = self.ctx.settings
         while True:
             try:
-                job_id = await self.ctx.queue.claim(self.ctx.worker_id, settings.job_lease_seconds)
+                job_id = await self.ctx.queue.claim(
+                    self.ctx.worker_id, settings.job_lease_seconds, queue
+                )
             except Exception:
                 log.warning("claim_failed", exc_info=True)  # database busy: try again
                 job_id = None
@@ -700,12 +722,17 @@ class WorkerPool:
                 return job_id
             await self.ctx.queue.wait_for_work(settings.queue_poll_seconds)
 
-    async def _loop(self) -> None:
+    async def _loop(self, queue: str = JOBS) -> None:
         current = asyncio.current_task()
         while True:
-            job_id = await self._claim()
-            self.busy += 1
-            job_task = asyncio.create_task(self.runner.run(job_id, claimed=True))
+            job_id = await self._claim(queue)
+            counted = queue == JOBS  # ``busy``: the jobs running, as health reports them
+            self.busy += counted
+            job_task = asyncio.create_task(
+                self.runner.run(job_id, claimed=True)
+                if queue == JOBS
+                else self.runner.run_conversion(job_id)
+            )
             try:
                 await job_task
             except asyncio.CancelledError:
@@ -714,7 +741,7 @@ class WorkerPool:
             except Exception:
                 log.exception("worker_error", job_id=job_id)
             finally:
-                self.busy -= 1
+                self.busy -= counted
             # Cancelling this loop while it awaits the job cancels the job instead; the job
             # hands itself back and returns normally, so the stop request surfaces here.
             # Without this the worker would take the next job and ``stop()`` would hang.

@@ -326,6 +326,101 @@ class QueueRepository:
     async def attempts(self, job_id: str) -> int:
         return int(await self.session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0)
 
+    # --- conversions: ``processing`` and no holder = waiting; with a holder = running ----
+    async def next_conversion(self) -> str | None:
+        return await self.session.scalar(
+            select(Conversion.id)
+            .where(Conversion.status == "processing", Conversion.worker_id.is_(None))
+            .order_by(Conversion.created_at, Conversion.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+    async def take_conversion(
+        self, conversion_id: str, worker_id: str, lease_until: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(Conversion)
+            .where(
+                Conversion.id == conversion_id,
+                Conversion.status == "processing",
+                Conversion.worker_id.is_(None),
+            )
+            .values(
+                worker_id=worker_id,
+                lease_expires_at=lease_until,
+                attempts=Conversion.attempts + 1,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def extend_conversion(
+        self, conversion_id: str, worker_id: str, lease_until: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(Conversion)
+            .where(
+                Conversion.id == conversion_id,
+                Conversion.worker_id == worker_id,
+                Conversion.status == "processing",
+            )
+            .values(lease_expires_at=lease_until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_conversion(self, conversion_id: str, worker_id: str | None) -> bool:
+        """Drop the holder's lease: the conversion waits again if still ``processing``."""
+        held = (
+            Conversion.worker_id.is_not(None)
+            if worker_id is None
+            else Conversion.worker_id == worker_id
+        )
+        result = await self.session.execute(
+            update(Conversion)
+            .where(Conversion.id == conversion_id, held)
+            .values(worker_id=None, lease_expires_at=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def running_conversions(self) -> list[LeasedJob]:
+        rows = await self.session.execute(
+            select(
+                Conversion.id,
+                Conversion.worker_id,
+                Conversion.lease_expires_at,
+                Conversion.attempts,
+            ).where(Conversion.status == "processing", Conversion.worker_id.is_not(None))
+        )
+        return [
+            LeasedJob(r[0], r[1], _aware(r[2]) if r[2] is not None else None, int(r[3]), 0)
+            for r in rows.all()
+        ]
+
+    async def conversion_attempts(self, conversion_id: str) -> int:
+        value = await self.session.scalar(
+            select(Conversion.attempts).where(Conversion.id == conversion_id)
+        )
+        return int(value or 0)
+
+    async def fail_conversion(
+        self, conversion_id: str, message: str, worker_id: str | None = None
+    ) -> bool:
+        query = update(Conversion).where(
+            Conversion.id == conversion_id, Conversion.status == "processing"
+        )
+        if worker_id is not None:
+            query = query.where(Conversion.worker_id == worker_id)
+        result = await self.session.execute(
+            query.values(
+                status="failed",
+                error_message=message,
+                completed_at=now(),
+                worker_id=None,
+                lease_expires_at=None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
 
 class LogRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -451,11 +546,11 @@ class ConversionRepository:
     def add(self, conversion: Conversion) -> None:
         self.session.add(conversion)
 
-    async def get(self, conversion_id: str, owner: str) -> Conversion | None:
-        rows = await self.session.execute(
-            select(Conversion).where(Conversion.id == conversion_id, Conversion.owner == owner)
-        )
-        return rows.scalar_one_or_none()
+    async def get(self, conversion_id: str, owner: str | None = None) -> Conversion | None:
+        query = select(Conversion).where(Conversion.id == conversion_id)
+        if owner is not None:
+            query = query.where(Conversion.owner == owner)
+        return (await self.session.execute(query)).scalar_one_or_none()
 
     async def update(self, conversion_id: str, **values: Any) -> None:
         await self.session.execute(

@@ -119,3 +119,8 @@ class Conversion(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    """The worker building it; None while it waits in the queue (status ``processing``
+    covers both) or once done."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
