@@ -197,7 +197,14 @@ def scrape(
     show_default=True,
     help="On SIGTERM, seconds to let requests in flight finish before they are cut off.",
 )
-def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> None:
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Serve the API only; 'scrape-docs worker' processes on the same data run the jobs.",
+)
+def serve(
+    host: str, port: int, workers: int | None, shutdown_timeout: int, no_workers: bool
+) -> None:
     """Serve the REST API (and run its job workers) on embedded defaults.
 
     SIGTERM or Ctrl-C: stop accepting connections, close WebSockets (1012), give requests in
@@ -214,6 +221,8 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
     settings = _service_settings()
     if workers:
         settings = settings.model_copy(update={"workers": workers})
+    if no_workers:
+        settings = settings.model_copy(update={"in_process_workers": False})
     loopback = host == "localhost"
     with contextlib.suppress(ValueError):
         loopback = loopback or ipaddress.ip_address(host).is_loopback
@@ -240,6 +249,38 @@ def serve(host: str, port: int, workers: int | None, shutdown_timeout: int) -> N
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies),
     )
+
+
+@cli.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Jobs run at once (default: SCRAPER_WORKERS, 2).",
+)
+def worker(concurrency: int | None) -> None:
+    """Run job workers only (no HTTP), on the same data folder and database as
+    'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: running jobs are handed back to
+    the queue, for this or another worker to take up."""
+    from scrape_api_docs.logs import configure_logging
+
+    settings = _service_settings()
+    configure_logging()
+    click.echo(f"worker on {settings.data_dir}", err=True)
+    asyncio.run(_run_workers(settings, concurrency or settings.workers))
+
+
+async def _run_workers(settings: Settings, concurrency: int) -> None:
+    from scrape_api_docs.api.main import job_system
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with job_system(settings, concurrency) as pool:
+        pool.start()
+        click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
+        await stop.wait()
 
 
 def _exit_normally_on_sigterm() -> None:

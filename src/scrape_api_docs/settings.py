@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     """SQLAlchemy async URL; default: a SQLite file in the data folder."""
     workers: int = Field(default=2, ge=1, le=64)
     """Jobs run at once by the in-process worker pool."""
+    in_process_workers: bool = True
+    """Whether ``scrape-docs serve`` runs job workers too (``--no-workers``: the API only;
+    ``scrape-docs worker`` processes on the same database run the jobs)."""
+    job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
+    """How long a worker holds a running job without a heartbeat (it beats every second);
+    past it, another worker takes the job back."""
+    queue_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    """How often idle workers look for jobs enqueued by another process (work enqueued in
+    their own process wakes them at once)."""
     max_queued_jobs: int = Field(default=1000, ge=1)
     """Past this many queued jobs, submissions get 429."""
     sync_max_pages: int = Field(default=50, ge=1, le=1000)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,8 +74,10 @@ class LiveServer:
         port: int | None = None,
         host: str = "127.0.0.1",
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.args = list(args)
         self.port = port or free_port()
         self.host = host
         self.env = cli_env(data_dir, **(env or {}))
@@ -94,7 +96,7 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [*CLI, "serve", "--host", self.host, "--port", str(self.port)],
+                [*CLI, "serve", "--host", self.host, "--port", str(self.port), *self.args],
                 cwd=self.data_dir.parent,
                 env=self.env,
                 stdout=log,

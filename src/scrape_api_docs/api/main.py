@@ -35,7 +35,7 @@ from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.events import build_event_bus
-from scrape_api_docs.jobs.queue import InProcessQueue
+from scrape_api_docs.jobs.queue import build_queue
 from scrape_api_docs.jobs.runner import extraction_pool
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.webhooks import WebhookSender
@@ -359,6 +359,51 @@ def add_docs(app: FastAPI) -> None:
         )
 
 
+@asynccontextmanager
+async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPool]:
+    """The job system on ``settings``' database (migrated first): its context, and a pool
+    of ``workers`` job workers (0: none, an API-only process), not yet started; jobs whose
+    lease expired are taken back first. Everything is stopped and closed on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    await migrate(engine)
+    policy = NetworkPolicy.from_settings(settings)
+    executor = extraction_pool(settings)
+    session_maker = sessions(engine)
+    bus = build_event_bus(settings)
+    session_maker.configure(info=announcing(bus.announce_changes))
+    ctx = JobContext(
+        settings=settings,
+        engine=engine,
+        sessions=session_maker,
+        read=Reader(engine, session_maker),
+        cipher=Cipher.from_settings(settings.encryption_key, settings.data_dir),
+        queue=build_queue(settings, session_maker),
+        bus=bus,
+        policy=policy,
+        webhooks=WebhookSender(policy),
+        executor=executor,
+        artifacts=build_artifact_store(settings),
+        pages=build_page_stores(settings),
+        renderer=Renderer.from_settings(settings),  # launched by the first render job
+        host_limits=build_host_limits(settings),
+    )
+    pool = WorkerPool(ctx, workers)
+    try:
+        if workers:
+            pool.requeued = await pool.recover()
+        yield pool
+    finally:
+        await pool.stop()
+        if ctx.renderer is not None:
+            await ctx.renderer.close()
+        for task in list(ctx.background):
+            task.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)
+        ctx.read.close()
+        await engine.dispose()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not structlog.is_configured():
@@ -370,59 +415,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.effective_database_url)
-        await migrate(engine)
-        policy = NetworkPolicy.from_settings(settings)
-        executor = extraction_pool(settings)
-        session_maker = sessions(engine)
-        bus = build_event_bus(settings)
-        session_maker.configure(info=announcing(bus.announce_changes))
-        ctx = JobContext(
-            settings=settings,
-            engine=engine,
-            sessions=session_maker,
-            read=Reader(engine, session_maker),
-            cipher=Cipher.from_settings(settings.encryption_key, settings.data_dir),
-            queue=InProcessQueue(),
-            bus=bus,
-            policy=policy,
-            webhooks=WebhookSender(policy),
-            executor=executor,
-            artifacts=build_artifact_store(settings),
-            pages=build_page_stores(settings),
-            renderer=Renderer.from_settings(settings),  # launched by the first render job
-            host_limits=build_host_limits(settings),
-        )
-        pool = WorkerPool(ctx, settings.workers)
-        app.state.ctx = ctx
-        app.state.service = JobService(ctx)
-        app.state.pool = pool
-        app.state.keys = KeyCheck()
-        app.state.limiter = build_request_limits(settings)
-        app.state.views = ViewCache(settings.view_cache_seconds)
-        app.state.views.watch(bus)
-        requeued = await pool.recover()
-        # Everything imported and built so far lives as long as the process: out of the
-        # collector's sight, a full collection no longer walks it (a 50-150 ms pause of
-        # every request in flight, every few seconds, under load).
-        gc.collect()
-        gc.freeze()
-        pool.start()
-        log.info(
-            "started", data_dir=str(settings.data_dir), workers=settings.workers, requeued=requeued
-        )
-        try:
+        workers = settings.workers if settings.in_process_workers else 0
+        async with job_system(settings, workers) as pool:
+            ctx = pool.ctx
+            app.state.ctx = ctx
+            app.state.service = JobService(ctx)
+            app.state.pool = pool
+            app.state.keys = KeyCheck()
+            app.state.limiter = build_request_limits(settings)
+            app.state.views = ViewCache(settings.view_cache_seconds)
+            app.state.views.watch(ctx.bus)
+            # Everything imported and built so far lives as long as the process: out of the
+            # collector's sight, a full collection no longer walks it (a 50-150 ms pause of
+            # every request in flight, every few seconds, under load).
+            gc.collect()
+            gc.freeze()
+            pool.start()
+            log.info(
+                "started",
+                data_dir=str(settings.data_dir),
+                workers=workers,
+                requeued=pool.requeued,
+            )
             yield
-        finally:
-            await pool.stop()
-            if ctx.renderer is not None:
-                await ctx.renderer.close()
-            for task in list(ctx.background):
-                task.cancel()
-            executor.shutdown(wait=False, cancel_futures=True)
-            ctx.read.close()
-            await engine.dispose()
 
     app = FastAPI(
         title="Documentation Scraper API",

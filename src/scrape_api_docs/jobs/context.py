@@ -16,7 +16,7 @@ from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.ratelimit import HostLimits, SharedHostLimits
 from scrape_api_docs.jobs.events import EventBus
 from scrape_api_docs.jobs.metrics import Metrics
-from scrape_api_docs.jobs.queue import JobQueue
+from scrape_api_docs.jobs.queue import JobQueue, new_worker_id
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import ArtifactStore
@@ -55,6 +55,8 @@ class JobContext:
     """Jobs a user cancelled (as opposed to tasks stopped by a shutdown)."""
     sync_running: int = 0
     """Synchronous scrapes in progress (bounded by ``settings.sync_concurrency``)."""
+    worker_id: str = field(default_factory=new_worker_id)
+    """Who holds the jobs this process runs (their leases name it)."""
     renderer: Renderer | None = None
     """This process's browser for JavaScript rendering (started on first use)."""
     host_limits: HostLimits = field(default_factory=SharedHostLimits)

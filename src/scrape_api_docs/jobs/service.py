@@ -26,6 +26,7 @@ from scrape_api_docs.errors import (
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.estimate import Estimate, estimate_site
+from scrape_api_docs.jobs.queue import CONVERSIONS, PRIORITY_RANK
 from scrape_api_docs.jobs.webhooks import has_signing_secret, new_webhook_secret
 from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import (
@@ -44,7 +45,6 @@ from scrape_api_docs.storage.space import free_mb
 from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job
 
 TERMINAL = ("completed", "failed", "cancelled")
-PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
 class QueueFullError(ScraperError):
@@ -173,7 +173,7 @@ class JobService:
                     job.id, "info", estimate.describe(), self.ctx.settings.job_log_limit
                 )
         if not sync:
-            await self.ctx.queue.put(job.id, job.priority, job.seq)
+            await self.ctx.queue.enqueue(job.id, job.priority)
         duration = estimate.duration(spec.options.rate_limit) if estimate else None
         return Submission(job, duration, generated)
 
@@ -241,18 +241,18 @@ class JobService:
 
     async def cancel(self, owner: str, job_id: str) -> bool:
         """Cancel a queued or running job (pages fetched so far are kept). False when it
-        had already finished."""
+        had already finished. The request is stored: a worker in another process stops the
+        job at its next heartbeat; one in this process is stopped right here."""
         await self.get(owner, job_id)
         self.ctx.cancel_requested.add(job_id)
-        async with self.ctx.sessions() as session, session.begin():
-            cancelled = await JobRepository(session).cancel(job_id)
-            if cancelled:
-                await LogRepository(session).add(
-                    job_id, "warning", "cancelled by request", self.ctx.settings.job_log_limit
-                )
+        cancelled = await self.ctx.queue.request_cancel(job_id)
         if not cancelled:
             self.ctx.cancel_requested.discard(job_id)
             return False
+        async with self.ctx.sessions() as session, session.begin():
+            await LogRepository(session).add(
+                job_id, "warning", "cancelled by request", self.ctx.settings.job_log_limit
+            )
         task = self.ctx.active_jobs.get(job_id)
         if task is not None:
             task.cancel()
@@ -311,6 +311,9 @@ class JobService:
         )
         async with self.ctx.sessions() as session, session.begin():
             ConversionRepository(session).add(conversion)
+        # Queued work like a job: a worker (in this process or another) builds it, and one
+        # that stops or dies hands it back instead of leaving it ``processing`` forever.
+        await self.ctx.queue.enqueue(conversion.id, PRIORITY_RANK["normal"], CONVERSIONS)
         return conversion
 
     async def conversion(self, owner: str, conversion_id: str) -> Conversion:

@@ -37,6 +37,7 @@ from scrape_api_docs.jobs.events import (
     ProgressEvent,
 )
 from scrape_api_docs.jobs.export_process import run_in_child
+from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
 from scrape_api_docs.jobs.runner import Artifact as BuiltFile
 from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
@@ -65,6 +66,11 @@ FINISH_RETRY_DELAY = 2.0
 """A final status the database could not store for a full disk is tried again this
 often, this many times (a minute) before the job is left to the next start's recovery."""
 PUBLISH_EVERY = 0.2
+HEARTBEAT_EVERY = 1.0
+"""A running job's heartbeat: extends its lease and sees a cancel stored by any process
+(so a cancelled job stops within two of these)."""
+RECOVER_EVERY = 5.0
+"""How often a worker pool takes back jobs whose lease expired."""
 
 
 def progress_of(stats: CrawlStats, operation: str, *, finished: bool = False) -> JobProgress:
@@ -280,16 +286,26 @@ class JobRunner:
                 out.setdefault(origin, {}).update(headers)
         return out
 
-    async def run(self, job_id: str) -> None:
-        """Claim and run one job; never raises (the outcome is in the database)."""
-        async with self.ctx.sessions() as session, session.begin():
-            claimed = await JobRepository(session).claim(job_id)
-            job = await JobRepository(session).get(job_id)
-        if not claimed or job is None:
+    async def run(self, job_id: str, *, claimed: bool = False) -> None:
+        """Run one job end to end; never raises (the outcome is in the database).
+        ``claimed``: the queue already handed it to this worker; otherwise (a synchronous
+        job, run in place) it is claimed here, by id."""
+        settings = self.ctx.settings
+        if not claimed:
+            async with self.ctx.sessions() as session, session.begin():
+                claimed = await JobRepository(session).claim(
+                    job_id, self.ctx.worker_id, lease_until(settings.job_lease_seconds)
+                )
+        job = None
+        if claimed:
+            async with self.ctx.sessions() as session:
+                job = await JobRepository(session).get(job_id)
+        if job is None:
             self.ctx.cancel_requested.discard(job_id)  # cancelled while queued
             return
         task = asyncio.current_task()
         self.ctx.active_jobs[job_id] = task
+        beat = asyncio.create_task(self._heartbeat(job_id, task))
         try:
             if job_id in self.ctx.cancel_requested:
                 # Cancelled between the claim and this registration: the canceller found
@@ -297,8 +313,32 @@ class JobRunner:
                 return
             await self.execute(job)
         finally:
+            beat.cancel()
             self.ctx.active_jobs.pop(job_id, None)
             self.ctx.cancel_requested.discard(job_id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.ctx.queue.finish(job_id, self.ctx.worker_id))
+
+    async def _heartbeat(self, job_id: str, task: asyncio.Task[Any] | None) -> None:
+        """Keep the job's lease, and stop the job when a cancel request is stored (by any
+        process) or the lease was lost: checked every ``HEARTBEAT_EVERY`` seconds."""
+        lease = self.ctx.settings.job_lease_seconds
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                state = await self.ctx.queue.heartbeat(self.ctx.worker_id, job_id, lease)
+            except Exception:
+                log.warning("heartbeat_failed", job_id=job_id, exc_info=True)
+                continue
+            if state == "ok" or task is None:
+                continue
+            if job_id not in self.ctx.cancel_requested:  # not already being stopped here
+                if state == "cancel":
+                    self.ctx.cancel_requested.add(job_id)
+                else:
+                    log.warning("job_lease_lost", job_id=job_id)
+                task.cancel()
+            return
 
     async def execute(self, job: Job) -> None:
         reporter = JobReporter(self.ctx, job)
@@ -533,8 +573,8 @@ class JobRunner:
         async with self.ctx.sessions() as session, session.begin():
             jobs = JobRepository(session)
             current = await jobs.get(job.id)
-            if current is None:
-                return None
+            if current is None or current.worker_id != self.ctx.worker_id:
+                return None  # gone, or taken back from this worker (its lease expired)
             if current.status == "cancelled":
                 status = "cancelled"
             values: dict[str, Any] = {"status": status, "error_message": message}
@@ -578,6 +618,27 @@ class JobRunner:
         self.ctx.background.add(task)
         task.add_done_callback(self.ctx.background.discard)
 
+    async def run_conversion(self, conversion_id: str) -> None:
+        """Build a conversion the queue handed to this worker; never raises. Its lease is
+        kept by a heartbeat while it builds, and released at the end (a stop in between
+        leaves it ``processing`` with no holder: the next worker builds it)."""
+        async with self.ctx.sessions() as session:
+            conversion = await ConversionRepository(session).get(conversion_id)
+            job = await JobRepository(session).get(conversion.job_id) if conversion else None
+        try:
+            if conversion is None or job is None:
+                return
+            beat = asyncio.create_task(self._heartbeat(conversion_id, asyncio.current_task()))
+            try:
+                await self.convert(
+                    job, conversion_id, conversion.target_format, dict(conversion.options)
+                )
+            finally:
+                beat.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.ctx.queue.finish(conversion_id, self.ctx.worker_id))
+
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
     ) -> None:
@@ -592,49 +653,47 @@ class JobRunner:
 
 
 class WorkerPool:
-    """``concurrency`` asyncio workers in this process, fed by the queue."""
+    """``concurrency`` asyncio workers in this process, each claiming jobs from the queue
+    with a lease; one more task takes back jobs whose lease expired, periodically."""
 
     def __init__(self, ctx: JobContext, concurrency: int) -> None:
         self.ctx = ctx
         self.runner = JobRunner(ctx)
         self.concurrency = concurrency
         self._tasks: list[asyncio.Task[None]] = []
+        self._recovery: asyncio.Task[None] | None = None
+        self._converter: asyncio.Task[None] | None = None
         self.busy = 0
+        self.requeued = 0
+        """Jobs taken back by the recovery at start-up."""
 
     async def recover(self) -> int:
-        """Jobs left queued or running by a previous process go back on the queue (a crawl
-        resumes from its stored pages); one that already failed ``MAX_ATTEMPTS`` times, or
-        a synchronous one whose client is gone, ends ``failed``."""
-        requeue: list[Job] = []
-        async with self.ctx.sessions() as session, session.begin():
-            jobs = JobRepository(session)
-            for job in await jobs.unfinished():
-                if job.sync:
-                    reason = "the server stopped during this synchronous scrape; resubmit it"
-                elif job.status == "running" and job.attempts >= MAX_ATTEMPTS:
-                    reason = f"gave up after {job.attempts} attempts"
-                else:
-                    if job.status == "running":
-                        await jobs.update(job.id, status="queued")
-                    requeue.append(job)
-                    continue
-                await jobs.update(job.id, status="failed", completed_at=now(), error_message=reason)
-        for job in requeue:
-            await self.ctx.queue.put(job.id, job.priority, job.seq)
-        return len(requeue)
+        """Running jobs whose lease expired (or whose worker process is gone) go back on
+        the queue, a crawl resuming from its stored pages; one already claimed
+        ``MAX_ATTEMPTS`` times, or a synchronous one whose client is gone, ends
+        ``failed``. Jobs a live worker holds are left alone. Returns how many went back."""
+        recovered = await self.ctx.queue.recover_expired(MAX_ATTEMPTS)
+        if recovered.requeued or recovered.failed:
+            log.info("jobs_recovered", requeued=recovered.requeued, failed=recovered.failed)
+        return len(recovered.requeued)
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        if self.concurrency:
+            self._recovery = asyncio.create_task(self._recover_forever())
+            # Conversions take seconds to minutes: their own worker, so they never wait
+            # behind a queue of crawls.
+            self._converter = asyncio.create_task(self._loop(CONVERSIONS))
 
     async def stop(self) -> None:
         """Stop taking jobs; running ones (queued or synchronous) hand themselves back.
         Returns once their status is written, so the database can be closed after."""
         jobs = list(self.ctx.active_jobs.values())
-        for task in self._tasks:
+        helpers = [t for t in (self._recovery, self._converter) if t is not None]
+        for task in [*helpers, *self._tasks, *jobs]:
             task.cancel()
-        for task in jobs:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *helpers, return_exceptions=True)
+        self._recovery = self._converter = None
         self._tasks = []
         if jobs:
             await asyncio.wait(jobs, timeout=10)
@@ -645,12 +704,39 @@ class WorkerPool:
     def alive(self) -> int:
         return sum(1 for task in self._tasks if not task.done())
 
-    async def _loop(self) -> None:
+    async def _recover_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECOVER_EVERY)
+            try:
+                await self.recover()
+            except Exception:
+                log.warning("recovery_failed", exc_info=True)
+
+    async def _claim(self, queue: str) -> str:
+        settings = self.ctx.settings
+        while True:
+            try:
+                job_id = await self.ctx.queue.claim(
+                    self.ctx.worker_id, settings.job_lease_seconds, queue
+                )
+            except Exception:
+                log.warning("claim_failed", exc_info=True)  # database busy: try again
+                job_id = None
+            if job_id is not None:
+                return job_id
+            await self.ctx.queue.wait_for_work(settings.queue_poll_seconds)
+
+    async def _loop(self, queue: str = JOBS) -> None:
         current = asyncio.current_task()
         while True:
-            job_id = await self.ctx.queue.get()
-            self.busy += 1
-            job_task = asyncio.create_task(self.runner.run(job_id))
+            job_id = await self._claim(queue)
+            counted = queue == JOBS  # ``busy``: the jobs running, as health reports them
+            self.busy += counted
+            job_task = asyncio.create_task(
+                self.runner.run(job_id, claimed=True)
+                if queue == JOBS
+                else self.runner.run_conversion(job_id)
+            )
             try:
                 await job_task
             except asyncio.CancelledError:
@@ -659,7 +745,7 @@ class WorkerPool:
             except Exception:
                 log.exception("worker_error", job_id=job_id)
             finally:
-                self.busy -= 1
+                self.busy -= counted
             # Cancelling this loop while it awaits the job cancels the job instead; the job
             # hands itself back and returns normally, so the stop request surfaces here.
             # Without this the worker would take the next job and ``stop()`` would hang.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -135,13 +135,6 @@ class JobRepository:
             (await self.session.execute(select(Job.id).where(Job.owner == owner))).scalars().all()
         )
 
-    async def unfinished(self) -> Sequence[Job]:
-        """Jobs to take up again at start-up, in queue order."""
-        rows = await self.session.execute(
-            select(Job).where(Job.status.in_(("queued", "running"))).order_by(Job.priority, Job.seq)
-        )
-        return rows.scalars().all()
-
     async def queued_count(self) -> int:
         value = await self.session.scalar(
             select(func.count()).select_from(Job).where(Job.status == "queued")
@@ -153,26 +146,11 @@ class JobRepository:
         touch(self.session, job_id)
         await self.session.execute(update(Job).where(Job.id == job_id).values(**values))
 
-    async def claim(self, job_id: str) -> bool:
-        """queued -> running, once: False if someone else took it or it was cancelled."""
-        touch(self.session, job_id)
-        result = await self.session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "queued")
-            .values(status="running", started_at=now(), updated_at=now(), attempts=Job.attempts + 1)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def cancel(self, job_id: str) -> bool:
-        """queued/running -> cancelled, only if it has not finished meanwhile."""
-        touch(self.session, job_id)
-        stamp = now()
-        result = await self.session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-            .values(status="cancelled", completed_at=stamp, updated_at=stamp)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    async def claim(self, job_id: str, worker_id: str, lease_until: datetime) -> bool:
+        """queued -> running, once, held by ``worker_id`` until ``lease_until``: False if
+        someone else took it or it was cancelled. (Jobs run in place, the synchronous ones;
+        queued work is claimed through ``QueueRepository.take``.)"""
+        return await QueueRepository(self.session).take(job_id, worker_id, lease_until)
 
     async def delete(self, job_id: str) -> None:
         touch(self.session, job_id)
@@ -194,6 +172,263 @@ class JobRepository:
             query = query.where(Job.owner == owner)
         rows = await self.session.execute(query)
         return rows.scalars().all()
+
+
+class LeasedJob(NamedTuple):
+    id: str
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    sync: int
+
+
+class QueueRepository:
+    """The queue's SQL over the jobs table: what the embedded ``DatabaseQueue`` runs.
+
+    Written in SQLAlchemy Core so it runs on PostgreSQL too (where picking the next job
+    skips rows another claimer holds locked); every state change is a conditional update,
+    so two claimers never both get one job.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, job_id: str, priority: int) -> bool:
+        """Make a stored job claimable at ``priority`` (it is already queued, or was
+        handed back); False when it is not queued (cancelled meanwhile)."""
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(priority=priority, worker_id=None, lease_expires_at=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def next_queued(self) -> str | None:
+        """The next job to run: highest priority first, then first come first served.
+        Synchronous jobs are run in place by their request, never handed out."""
+        return await self.session.scalar(
+            select(Job.id)
+            .where(Job.status == "queued", Job.sync == 0, Job.cancel_requested == 0)
+            .order_by(Job.priority, Job.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+    async def take(self, job_id: str, worker_id: str, lease_until: datetime) -> bool:
+        """queued -> running for ``worker_id``, counting the attempt; False if the job is
+        no longer queued (another claimer won, or it was cancelled)."""
+        touch(self.session, job_id)
+        stamp = now()
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested == 0)
+            .values(
+                status="running",
+                started_at=stamp,
+                updated_at=stamp,
+                attempts=Job.attempts + 1,
+                worker_id=worker_id,
+                lease_expires_at=lease_until,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def extend(self, job_id: str, worker_id: str, lease_until: datetime) -> bool:
+        """The heartbeat: extend the lease of a running job ``worker_id`` still holds and
+        nobody asked to cancel; False otherwise."""
+        result = await self.session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.worker_id == worker_id,
+                Job.status == "running",
+                Job.cancel_requested == 0,
+            )
+            .values(lease_expires_at=lease_until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def cancel_state(self, job_id: str) -> tuple[str, int, str | None] | None:
+        """(status, cancel_requested, worker_id) of a job, None when it is gone."""
+        row = (
+            await self.session.execute(
+                select(Job.status, Job.cancel_requested, Job.worker_id).where(Job.id == job_id)
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], int(row[1]), row[2])
+
+    async def release(self, job_id: str, worker_id: str) -> None:
+        """The worker is done with the job (its outcome is written): drop its lease."""
+        await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.worker_id == worker_id)
+            .values(worker_id=None, lease_expires_at=None)
+        )
+
+    async def request_cancel(self, job_id: str) -> bool:
+        """queued/running -> cancelled, with the request stored for the worker running it;
+        False when it has finished meanwhile."""
+        touch(self.session, job_id)
+        stamp = now()
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .values(status="cancelled", cancel_requested=1, completed_at=stamp, updated_at=stamp)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def running(self) -> list[LeasedJob]:
+        """Every running job with its lease (recovery picks the stalled ones)."""
+        rows = await self.session.execute(
+            select(Job.id, Job.worker_id, Job.lease_expires_at, Job.attempts, Job.sync)
+            .where(Job.status == "running")
+            .order_by(Job.priority, Job.seq)
+        )
+        return [
+            LeasedJob(r[0], r[1], _aware(r[2]) if r[2] is not None else None, int(r[3]), r[4])
+            for r in rows.all()
+        ]
+
+    async def abandoned_sync(self, created_before: datetime) -> list[str]:
+        """Synchronous jobs queued again after a run (handed back by a stopping server),
+        or never claimed long after submission: their request is gone either way."""
+        rows = await self.session.execute(
+            select(Job.id).where(
+                Job.status == "queued",
+                Job.sync == 1,
+                or_(Job.attempts > 0, Job.created_at < created_before),
+            )
+        )
+        return list(rows.scalars().all())
+
+    async def requeue(self, job_id: str, worker_id: str | None) -> bool:
+        """running -> queued, only while ``worker_id`` (the stalled holder) still has it."""
+        touch(self.session, job_id)
+        held = Job.worker_id.is_(None) if worker_id is None else Job.worker_id == worker_id
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", held)
+            .values(status="queued", worker_id=None, lease_expires_at=None, updated_at=now())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def fail(self, job_id: str, message: str, worker_id: str | None = None) -> bool:
+        """queued/running -> failed with ``message`` (for a running job: only while
+        ``worker_id`` holds it, when given)."""
+        touch(self.session, job_id)
+        stamp = now()
+        query = update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        if worker_id is not None:
+            query = query.where(Job.worker_id == worker_id)
+        result = await self.session.execute(
+            query.values(
+                status="failed",
+                error_message=message,
+                completed_at=stamp,
+                updated_at=stamp,
+                worker_id=None,
+                lease_expires_at=None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def attempts(self, job_id: str) -> int:
+        return int(await self.session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0)
+
+    # --- conversions: ``processing`` and no holder = waiting; with a holder = running ----
+    async def next_conversion(self) -> str | None:
+        return await self.session.scalar(
+            select(Conversion.id)
+            .where(Conversion.status == "processing", Conversion.worker_id.is_(None))
+            .order_by(Conversion.created_at, Conversion.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+    async def take_conversion(
+        self, conversion_id: str, worker_id: str, lease_until: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(Conversion)
+            .where(
+                Conversion.id == conversion_id,
+                Conversion.status == "processing",
+                Conversion.worker_id.is_(None),
+            )
+            .values(
+                worker_id=worker_id,
+                lease_expires_at=lease_until,
+                attempts=Conversion.attempts + 1,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def extend_conversion(
+        self, conversion_id: str, worker_id: str, lease_until: datetime
+    ) -> bool:
+        result = await self.session.execute(
+            update(Conversion)
+            .where(
+                Conversion.id == conversion_id,
+                Conversion.worker_id == worker_id,
+                Conversion.status == "processing",
+            )
+            .values(lease_expires_at=lease_until)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_conversion(self, conversion_id: str, worker_id: str | None) -> bool:
+        """Drop the holder's lease: the conversion waits again if still ``processing``."""
+        held = (
+            Conversion.worker_id.is_not(None)
+            if worker_id is None
+            else Conversion.worker_id == worker_id
+        )
+        result = await self.session.execute(
+            update(Conversion)
+            .where(Conversion.id == conversion_id, held)
+            .values(worker_id=None, lease_expires_at=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def running_conversions(self) -> list[LeasedJob]:
+        rows = await self.session.execute(
+            select(
+                Conversion.id,
+                Conversion.worker_id,
+                Conversion.lease_expires_at,
+                Conversion.attempts,
+            ).where(Conversion.status == "processing", Conversion.worker_id.is_not(None))
+        )
+        return [
+            LeasedJob(r[0], r[1], _aware(r[2]) if r[2] is not None else None, int(r[3]), 0)
+            for r in rows.all()
+        ]
+
+    async def conversion_attempts(self, conversion_id: str) -> int:
+        value = await self.session.scalar(
+            select(Conversion.attempts).where(Conversion.id == conversion_id)
+        )
+        return int(value or 0)
+
+    async def fail_conversion(
+        self, conversion_id: str, message: str, worker_id: str | None = None
+    ) -> bool:
+        query = update(Conversion).where(
+            Conversion.id == conversion_id, Conversion.status == "processing"
+        )
+        if worker_id is not None:
+            query = query.where(Conversion.worker_id == worker_id)
+        result = await self.session.execute(
+            query.values(
+                status="failed",
+                error_message=message,
+                completed_at=now(),
+                worker_id=None,
+                lease_expires_at=None,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 class LogRepository:
@@ -330,11 +565,11 @@ class ConversionRepository:
     def add(self, conversion: Conversion) -> None:
         self.session.add(conversion)
 
-    async def get(self, conversion_id: str, owner: str) -> Conversion | None:
-        rows = await self.session.execute(
-            select(Conversion).where(Conversion.id == conversion_id, Conversion.owner == owner)
-        )
-        return rows.scalar_one_or_none()
+    async def get(self, conversion_id: str, owner: str | None = None) -> Conversion | None:
+        query = select(Conversion).where(Conversion.id == conversion_id)
+        if owner is not None:
+            query = query.where(Conversion.owner == owner)
+        return (await self.session.execute(query)).scalar_one_or_none()
 
     async def update(self, conversion_id: str, **values: Any) -> None:
         await self.session.execute(

@@ -59,7 +59,14 @@ class Job(Base):
     """The job's own credentials, encrypted; used for this job only."""
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Times a worker claimed the job (the queue's retry bound counts these)."""
     sync: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    """The worker holding the running job (``host:pid:start:n``), None when not running."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Until when the worker holds it; heartbeats extend it, recovery takes it back after."""
+    cancel_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """A stored cancel request: the worker running the job stops it at its next heartbeat."""
 
 
 class JobLog(Base):
@@ -113,3 +120,8 @@ class Conversion(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    """The worker building it; None while it waits in the queue (status ``processing``
+    covers both) or once done."""
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

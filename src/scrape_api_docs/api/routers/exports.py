@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 
@@ -11,7 +9,6 @@ from scrape_api_docs.api.dependencies import (
     CallerDep,
     ContextDep,
     KeyedRoute,
-    RunnerDep,
     ServiceDep,
 )
 from scrape_api_docs.api.download import download_response
@@ -85,21 +82,11 @@ async def convert(
     body: ConvertRequest,
     who: CallerDep,
     svc: ServiceDep,
-    ctx: ContextDep,
-    run: RunnerDep,
 ) -> ConversionAccepted:
     """Build another format from the job's stored pages, without crawling again."""
-    job = await svc.get(who.owner, job_id)
     conversion = await svc.create_conversion(
         who.owner, job_id, body.target_format, body.options.model_dump(exclude_none=True)
     )
-    task = asyncio.create_task(
-        run.convert(
-            job, conversion.id, body.target_format, body.options.model_dump(exclude_none=True)
-        )
-    )
-    ctx.background.add(task)
-    task.add_done_callback(ctx.background.discard)
     return ConversionAccepted(
         conversion_id=conversion.id,
         status="processing",

@@ -95,6 +95,8 @@ async def scrape_sync(
     except TimeoutError:
         # Only cancel: a job that finished right at the limit is answered, not deleted.
         if await svc.cancel(who.owner, job.id):
+            # Answer once it has stopped: nothing is written into the job after the answer.
+            await asyncio.wait([task], timeout=10)
             raise _too_big(
                 f"did not finish within {limit:g} s", job.id, limit_seconds=limit
             ) from None

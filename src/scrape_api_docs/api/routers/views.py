@@ -14,13 +14,12 @@ from scrape_api_docs.api.models.responses import (
     Pagination,
 )
 from scrape_api_docs.exporters.registry import EXPORTERS
+from scrape_api_docs.jobs.queue import PRIORITY_NAMES
 from scrape_api_docs.jobs.service import JobView
 from scrape_api_docs.jobs.worker import estimate_remaining
 from scrape_api_docs.jobs.worker import export_info as export_info  # one shape: the events'
 from scrape_api_docs.storage.repositories import JobListQuery
 from scrape_api_docs.storage.tables import Job
-
-PRIORITY_NAMES = {0: "urgent", 1: "high", 2: "normal", 3: "low"}
 
 
 def utc(value: datetime | None) -> datetime | None:
