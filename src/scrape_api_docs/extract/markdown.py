@@ -47,6 +47,9 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
 _URL_JUNK = re.compile(r"[\x00-\x20\x7f]+")
 _RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|jpg|gif|webp)[;,]")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_PLAIN_STARTS = ("http://", "https://", "mailto:", "#", "/")
+"""Destinations whose scheme no escape or entity can change (a literal allowed scheme, a
+fragment, a path): most links of a page, checked without decoding."""
 _TEXT_SPECIALS = re.compile(r"([\\`*_\[\]<>#~|])|&(?=#?\w+;)")
 
 
@@ -196,5 +199,8 @@ def _refuse_destination(match: re.Match[str]) -> str:
     neither rule allows is refused (``](`` escaped, the text stays). A link and an image
     are not told apart here: the converter's own links passed the link rule in extraction,
     and a raster picture is inert whichever it is."""
-    url = _MD_ESCAPE.sub(r"\1", html.unescape(match.group(1)))
+    raw = match.group(1)
+    if raw[:8].lower().startswith(_PLAIN_STARTS):
+        return match.group(0)  # the converter's own links: an allowed scheme, spelled plainly
+    url = _MD_ESCAPE.sub(r"\1", html.unescape(raw))
     return match.group(0) if link_allowed(url) or image_allowed(url) else "\\" + match.group(0)

@@ -24,8 +24,6 @@ from typing import Any, TypeVar
 from scrape_api_docs.lifetime import end_with
 
 T = TypeVar("T")
-PRELOAD = ["scrape_api_docs.jobs.runner", "scrape_api_docs.exporters.registry"]
-"""Imported once by the fork server, so a child starts without importing the exporters."""
 
 
 def _end_descendants() -> None:
@@ -86,7 +84,6 @@ async def run_in_child(fn: Callable[..., T], *args: Any) -> T:
     an export can take minutes, and a thread per export would starve the default pool
     that the rest of the service uses for short file work."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)  # no effect once the server runs
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(send, os.getpid(), fn, args), name="export")
     process.start()

@@ -26,7 +26,6 @@ from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
-from scrape_api_docs.jobs.export_process import PRELOAD as EXPORT_PRELOAD
 from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, open_page_store
@@ -55,9 +54,10 @@ def extraction_pool(settings: Settings) -> Executor:
     workers = settings.extract_processes or min(4, os.cpu_count() or 1)
     context = multiprocessing.get_context("forkserver")
     # Workers are forked from a server that imported only the extraction code, not the
-    # caller's whole program (the default preloads ``__main__``).
-    # The exporters too: each export runs in a child of the same server (export_process).
-    context.set_forkserver_preload(["scrape_api_docs.extract.pipeline", *EXPORT_PRELOAD])
+    # caller's whole program (the default preloads ``__main__``). Not the exporters: every
+    # extraction worker would carry them (+110 MB RSS over 4 workers in ``make bench``);
+    # an export process (export_process) imports them itself, once per export.
+    context.set_forkserver_preload(["scrape_api_docs.extract.pipeline"])
     return ProcessPoolExecutor(
         workers, mp_context=context, initializer=end_with, initargs=(os.getpid(),)
     )
