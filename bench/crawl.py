@@ -126,7 +126,7 @@ def run_ours(
     # Imported here so the baseline's fresh process does not carry them.
     from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
     from scrape_api_docs.crawler.options import CrawlConfig
-    from scrape_api_docs.jobs.runner import crawl_site, export_all, extraction_pool
+    from scrape_api_docs.jobs.pipeline import crawl_site, export_all, extraction_pool
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 

@@ -164,7 +164,7 @@ def cached_store(root: Path, start: str, max_pages: int, recrawl: bool) -> tuple
 
 def crawl(start_url: str, store_path: Path, max_pages: int) -> tuple[int, float]:
     from scrape_api_docs.crawler.options import CrawlConfig
-    from scrape_api_docs.jobs.runner import crawl_site, extraction_pool
+    from scrape_api_docs.jobs.pipeline import crawl_site, extraction_pool
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 
@@ -194,7 +194,7 @@ def build_one(store_path: str, start_url: str, name: str, out_dir: str, conn: Co
     """Child process: build format ``name``; send (seconds, bytes written, error), then a
     note on the output (read after the figures are taken)."""
     from scrape_api_docs.exporters.registry import get_exporter
-    from scrape_api_docs.jobs.runner import export_all, export_context
+    from scrape_api_docs.jobs.pipeline import export_all, export_context
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 

@@ -124,7 +124,7 @@ BENCH_JOB = "job_bench"
 def run_service_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
     """As a job does: ``run_in_child`` (a process per export), sampled from outside."""
     from scrape_api_docs.jobs import export_process
-    from scrape_api_docs.jobs.runner import build_export_in_worker
+    from scrape_api_docs.jobs.pipeline import build_export_in_worker
     from scrape_api_docs.settings import Settings
 
     settings = Settings(allow_private_networks=True, data_dir=out)
@@ -163,7 +163,7 @@ def run_service_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
 
 def run_pool_way(store: Path, start_url: str, out: Path) -> dict[str, float]:
     """As the service did before: a worker of a long-lived process pool."""
-    from scrape_api_docs.jobs.runner import build_export_in_worker
+    from scrape_api_docs.jobs.pipeline import build_export_in_worker
     from scrape_api_docs.settings import Settings
 
     settings = Settings(allow_private_networks=True, data_dir=out)

@@ -52,7 +52,7 @@ def free_port() -> int:
 def crawl(start_url: str, render: bool, tmp: Path) -> list[dict[str, object]]:
     """The CLI's scrape pipeline with the JSON export; returns the export's pages."""
     from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
-    from scrape_api_docs.jobs.runner import crawl_site, export_all, extraction_pool
+    from scrape_api_docs.jobs.pipeline import crawl_site, export_all, extraction_pool
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 

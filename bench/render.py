@@ -181,7 +181,7 @@ def crawl(name: str, start_url: str, max_pages: int, pages_open: int, tmp: Path)
     from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
     from scrape_api_docs.crawler.options import CrawlConfig
     from scrape_api_docs.crawler.render import Renderer
-    from scrape_api_docs.jobs.runner import crawl_site, extraction_pool
+    from scrape_api_docs.jobs.pipeline import crawl_site, extraction_pool
     from scrape_api_docs.settings import Settings
     from scrape_api_docs.storage.pages import SqlitePageStore
 

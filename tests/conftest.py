@@ -11,7 +11,7 @@ import pytest
 from scrape_api_docs.crawler.crawl import CrawlResult
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
-from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.pipeline import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.support import checklist

@@ -27,7 +27,7 @@ from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
-from scrape_api_docs.jobs.runner import crawl_site, export_all, export_context, extraction_pool
+from scrape_api_docs.jobs.pipeline import crawl_site, export_all, export_context, extraction_pool
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import LocalPageStores
 

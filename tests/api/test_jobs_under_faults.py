@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scrape_api_docs.jobs.worker import MAX_ATTEMPTS
+from scrape_api_docs.jobs.job_runner import MAX_ATTEMPTS
 from tests.api.conftest import assert_envelope, wait_for_status
 from tests.api.test_live_server import (
     LiveServer,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.extract.document import Document, Heading, Term
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStores, build_page_stores, open_page_store
+from scrape_api_docs.urls import canonical
 
 BASE = "http://docs.example/"
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from scrape_api_docs.crawler.body import read_capped
-from scrape_api_docs.crawler.encoding import decode_html
+from scrape_api_docs.encodings import decode_html
 from scrape_api_docs.errors import FetchError
 
 

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.errors import ScrapingFailedError
+from scrape_api_docs.urls import canonical
 from tests.conftest import CrawlFn
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page, serve_pages

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from scrape_api_docs.crawler.browser import find_browser
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.markdown_book import write_markdown_book
 from scrape_api_docs.storage.pages import SqlitePageStore
+from scrape_api_docs.urls import canonical
 from tests.conftest import FIXTURE_SITES, CrawlFn
 from tests.support.server import Reply, TestServer
 from tests.support.spa import REFERENCE_ROUTE, SPA, START, serve_spa

@@ -17,7 +17,7 @@ from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.errors import ScrapingFailedError
-from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.pipeline import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.support.server import Reply, RequestInfo, TestServer

@@ -17,10 +17,10 @@ from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
-from scrape_api_docs.crawler.urls import canonical, origin
-from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.pipeline import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
+from scrape_api_docs.urls import canonical, origin
 from tests.conftest import CrawlFn
 from tests.support.server import Reply, TestServer
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from scrape_api_docs.crawler.browser import find_browser
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.extract.jsdetect import detect_javascript
+from scrape_api_docs.urls import canonical
 from tests.conftest import CrawlFn
 from tests.support.server import TestServer
 from tests.support.spa import LAST_WORDS, READY_APPS, serve_ready_apps

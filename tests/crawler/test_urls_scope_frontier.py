@@ -4,7 +4,7 @@ import pytest
 
 from scrape_api_docs.crawler.frontier import Frontier, QueuedURL
 from scrape_api_docs.crawler.scope import Scope
-from scrape_api_docs.crawler.urls import absolute, canonical, host_key, scope_folder
+from scrape_api_docs.urls import absolute, canonical, host_key, scope_folder
 
 
 @pytest.mark.parametrize(

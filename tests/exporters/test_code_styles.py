@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from scrape_api_docs.exporters.pdf import page_html
-from scrape_api_docs.jobs.runner import export_all
+from scrape_api_docs.jobs.pipeline import export_all
 from tests.conftest import CrawlFn
 from tests.support.server import TestServer
 

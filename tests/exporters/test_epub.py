@@ -20,7 +20,7 @@ from lxml import etree
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.extract.document import Document
-from scrape_api_docs.jobs.runner import export_all, export_context
+from scrape_api_docs.jobs.pipeline import export_all, export_context
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.conftest import CrawlFn

@@ -20,7 +20,7 @@ from scrape_api_docs.crawler.browser import launch
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.html_site import CSP, export_html_site, sidebar_positions
-from scrape_api_docs.jobs.runner import export_all, export_context
+from scrape_api_docs.jobs.pipeline import export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
 from tests.exporters.common import HOSTILE_TITLE, PNG, SPHINX_TITLES, write_hostile_site

@@ -13,7 +13,7 @@ import pyromark
 import pytest
 
 from scrape_api_docs.exporters.text import code_blocks, plain_text, summary
-from scrape_api_docs.jobs.runner import export_all
+from scrape_api_docs.jobs.pipeline import export_all
 from tests.conftest import CrawlFn
 from tests.exporters.common import HOSTILE_TITLE, write_hostile_site
 from tests.support.server import TestServer

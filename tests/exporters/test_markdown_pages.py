@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scrape_api_docs.exporters.markdown_pages import assign_paths, page_path, relative_link
-from scrape_api_docs.jobs.runner import export_all
+from scrape_api_docs.jobs.pipeline import export_all
 from tests.conftest import CrawlFn
 from tests.exporters.common import SPHINX_TITLES
 

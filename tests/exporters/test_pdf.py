@@ -25,7 +25,7 @@ from scrape_api_docs.exporters import pdf
 from scrape_api_docs.exporters.pdf_weasy import print_with_weasyprint
 from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
 from scrape_api_docs.jobs.export_process import descendants
-from scrape_api_docs.jobs.runner import Artifact, export_all, export_context
+from scrape_api_docs.jobs.pipeline import Artifact, export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
 from tests.exporters.common import HOSTILE_TITLE, SPHINX_TITLES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from scrape_api_docs.jobs.runner import export_all
+from scrape_api_docs.jobs.pipeline import export_all
 from tests.conftest import CrawlFn
 from tests.exporters.test_pdf import context, needs_chromium, page
 from tests.support.server import TestServer

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
-from scrape_api_docs.jobs.runner import export_all, export_context
+from scrape_api_docs.jobs.pipeline import export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
 from tests.exporters.test_pdf import link_targets

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.markdown_book import write_markdown_book
+from scrape_api_docs.urls import canonical
 from tests.conftest import FIXTURE_SITES, CrawlFn
 from tests.support.server import TestServer
 

@@ -19,8 +19,8 @@ from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.ratelimit import Quota, RequestLimits
 from scrape_api_docs.api.single_flight import SingleFlight
 from scrape_api_docs.jobs.context import JobContext
+from scrape_api_docs.jobs.job_runner import JobRunner
 from scrape_api_docs.jobs.service import JobService
-from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import KeyRepository
 from scrape_api_docs.storage.tables import ApiKey
 

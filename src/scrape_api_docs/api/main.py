@@ -35,11 +35,11 @@ from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.events import build_event_bus
+from scrape_api_docs.jobs.job_runner import WorkerPool
+from scrape_api_docs.jobs.pipeline import extraction_pool
 from scrape_api_docs.jobs.queue import build_queue
-from scrape_api_docs.jobs.runner import extraction_pool
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.jobs.webhooks import WebhookSender
-from scrape_api_docs.jobs.worker import WorkerPool
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import build_artifact_store
 from scrape_api_docs.storage.changes import announcing

@@ -3,7 +3,7 @@
 Concurrency: ``config.concurrency`` asyncio workers share one FIFO queue (breadth-first
 order); CPU work (decoding, extraction, Markdown) runs on an executor so the event loop
 keeps fetching while pages convert. The default is a small thread pool; entry points
-that crawl big sites pass a process pool (``jobs.runner.extraction_pool``), because the
+that crawl big sites pass a process pool (``jobs.pipeline.extraction_pool``), because the
 HTML parser holds the GIL.
 
 JavaScript rendering (``config.render_javascript``): every page is still fetched politely
@@ -36,12 +36,12 @@ from scrape_api_docs.crawler.retry import RetryPolicy, decide, parse_retry_after
 from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
-from scrape_api_docs.crawler.urls import canonical, hash_route, host_key, strip_fragment
 from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import PageStore
 from scrape_api_docs.storage.space import is_disk_full
+from scrape_api_docs.urls import canonical, hash_route, host_key, strip_fragment
 
 AUTH_STATUSES = ("HTTP 401", "HTTP 403")
 """Start-page answers that mean: this site needs (other) credentials."""

@@ -16,8 +16,8 @@ import httpx
 
 from scrape_api_docs.crawler.body import ACCEPT_ENCODING, read_capped
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy, UnresolvableHost
-from scrape_api_docs.crawler.urls import origin
 from scrape_api_docs.errors import FetchError, InvalidURLError
+from scrape_api_docs.urls import origin
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = ("text/html", "application/xhtml+xml")

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from scrape_api_docs.crawler.scope import Scope
-from scrape_api_docs.crawler.urls import canonical, page_url, strip_fragment
+from scrape_api_docs.urls import canonical, page_url, strip_fragment
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ import structlog
 from playwright.async_api import Error as PlaywrightError
 
 from scrape_api_docs.crawler.fetch import FetchResponse, HttpFetcher
-from scrape_api_docs.crawler.urls import strip_fragment
 from scrape_api_docs.errors import FetchError, InvalidURLError
+from scrape_api_docs.urls import strip_fragment
 
 if TYPE_CHECKING:
     from playwright.async_api import CDPSession, Page, WebSocketRoute

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-from scrape_api_docs.crawler.urls import origin, scope_folder
+from scrape_api_docs.urls import origin, scope_folder
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from scrape_api_docs.crawler.urls import canonical, hash_route, page_url, scope_folder
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.markdown import escape_markdown, outside_fences
 from scrape_api_docs.extract.order import PageRef, reading_order
 from scrape_api_docs.storage.pages import PageStore
+from scrape_api_docs.urls import canonical, hash_route, page_url, scope_folder
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")

@@ -22,7 +22,6 @@ from urllib.parse import quote
 import lxml.html
 from lxml import etree
 
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.exporters.book import Book, chapter_of
 from scrape_api_docs.exporters.html_render import (
     LANGUAGE_TAG,
@@ -31,6 +30,7 @@ from scrape_api_docs.exporters.html_render import (
     render_chapter,
 )
 from scrape_api_docs.exporters.resources import ImageLoader, LocalImage
+from scrape_api_docs.urls import canonical
 
 XHTML = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"

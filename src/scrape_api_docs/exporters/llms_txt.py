@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from scrape_api_docs.crawler.urls import scope_folder
 from scrape_api_docs.exporters.book import Book, ChapterRef
 from scrape_api_docs.exporters.text import summary
 from scrape_api_docs.extract.markdown import escape_markdown
+from scrape_api_docs.urls import scope_folder
 
 
 def _section(ref: ChapterRef, folder: str) -> str:

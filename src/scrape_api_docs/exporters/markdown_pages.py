@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from scrape_api_docs.crawler.urls import scope_folder
 from scrape_api_docs.exporters.book import (
     Book,
     Chapter,
@@ -28,6 +27,7 @@ from scrape_api_docs.exporters.book import (
     chapter_parts,
 )
 from scrape_api_docs.extract.markdown import escape_markdown
+from scrape_api_docs.urls import scope_folder
 
 SUMMARY = "SUMMARY.md"
 _PAGE_SUFFIX = re.compile(r"\.(x?html?|php|aspx?|jsp|md|markdown|txt)$", re.I)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
+from scrape_api_docs.urls import absolute, page_url
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
 # its sidebars (MkDocs Material puts both navs inside main.md-main).

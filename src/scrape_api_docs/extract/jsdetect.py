@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scrape_api_docs.crawler.encoding import decode_html
+from scrape_api_docs.encodings import decode_html
 
 APP_ROOTS = (
     "#root, #app, #__next, #__nuxt, #___gatsby, #svelte, #q-app, #docs-root, #swagger-ui, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scrape_api_docs.crawler.urls import canonical
+from scrape_api_docs.urls import canonical
 
 
 @dataclass(frozen=True)

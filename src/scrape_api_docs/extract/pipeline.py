@@ -10,7 +10,7 @@ import ctypes
 from datetime import UTC, datetime
 from typing import Any
 
-from scrape_api_docs.crawler.encoding import decode_html
+from scrape_api_docs.encodings import decode_html
 from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.markdown import take_marks, to_markdown

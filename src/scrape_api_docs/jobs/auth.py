@@ -6,9 +6,9 @@ import base64
 import re
 from typing import Any
 
-from scrape_api_docs.crawler.urls import DEFAULT_PORTS, origin
 from scrape_api_docs.errors import InvalidOptionsError
 from scrape_api_docs.headers import header_value_problem
+from scrape_api_docs.urls import DEFAULT_PORTS, origin
 
 Origin = tuple[str, str, int]
 

@@ -20,17 +20,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
-from scrape_api_docs.crawler.encoding import decode_html
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_response
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
-from scrape_api_docs.crawler.urls import canonical
+from scrape_api_docs.encodings import decode_html
 from scrape_api_docs.errors import FetchError, InvalidURLError
 from scrape_api_docs.extract.content import extract
 from scrape_api_docs.jobs.auth import Origin
+from scrape_api_docs.urls import canonical
 
 MAX_SITEMAPS = 10
 SAMPLE_PAGES = 20

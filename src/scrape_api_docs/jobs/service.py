@@ -26,9 +26,9 @@ from scrape_api_docs.errors import (
 from scrape_api_docs.jobs.auth import headers_for
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.estimate import Estimate, estimate_site
+from scrape_api_docs.jobs.job_runner import JobRunner
 from scrape_api_docs.jobs.queue import CONVERSIONS, PRIORITY_RANK
 from scrape_api_docs.jobs.webhooks import has_signing_secret, new_webhook_secret
-from scrape_api_docs.jobs.worker import JobRunner
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,

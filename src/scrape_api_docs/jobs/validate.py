@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scrape_api_docs.crawler.encoding import decode_html
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.crawler.robots import robots_url, rules_from_response
+from scrape_api_docs.encodings import decode_html
 from scrape_api_docs.errors import FetchError
 from scrape_api_docs.extract.jsdetect import detect_javascript
 from scrape_api_docs.jobs.estimate import Estimate, estimate_pages

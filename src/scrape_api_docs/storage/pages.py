@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from scrape_api_docs.crawler.urls import canonical
 from scrape_api_docs.extract.document import Document, Heading, Term
 from scrape_api_docs.extract.order import PageRef, link_anchors
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import plain_name
+from scrape_api_docs.urls import canonical
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (

@@ -14,10 +14,10 @@ from scrape_api_docs.api.models.responses import (
     Pagination,
 )
 from scrape_api_docs.exporters.registry import EXPORTERS
+from scrape_api_docs.jobs.job_runner import estimate_remaining
+from scrape_api_docs.jobs.job_runner import export_info as export_info  # one shape: the events'
 from scrape_api_docs.jobs.queue import PRIORITY_NAMES
 from scrape_api_docs.jobs.service import JobView
-from scrape_api_docs.jobs.worker import estimate_remaining
-from scrape_api_docs.jobs.worker import export_info as export_info  # one shape: the events'
 from scrape_api_docs.storage.repositories import JobListQuery
 from scrape_api_docs.storage.tables import Job
 

@@ -37,9 +37,9 @@ from scrape_api_docs.jobs.events import (
     ProgressEvent,
 )
 from scrape_api_docs.jobs.export_process import run_in_child
+from scrape_api_docs.jobs.pipeline import Artifact as BuiltFile
+from scrape_api_docs.jobs.pipeline import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
-from scrape_api_docs.jobs.runner import Artifact as BuiltFile
-from scrape_api_docs.jobs.runner import build_export_in_worker, crawl_site
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.artifacts import artifact_key
