@@ -24,12 +24,18 @@ from pydantic import ValidationError
 from scrape_api_docs import __version__
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
-from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.errors import ScraperError
-from scrape_api_docs.exporters.registry import EXPORTERS
-from scrape_api_docs.jobs.pipeline import crawl_site, export_all, export_context, extraction_pool
+from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
+from scrape_api_docs.jobs.parts import build_crawl_parts
+from scrape_api_docs.jobs.pipeline import (
+    Artifact,
+    Outcome,
+    crawl_then_export,
+    export_all,
+    export_context,
+)
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.pages import LocalPageStores
+from scrape_api_docs.storage.pages import LocalPageStores, PageStore
 
 FLAG_FOR_FIELD = {
     "max_depth": "--max-depth",
@@ -157,33 +163,68 @@ def scrape(
     _check_output(target, folder=len(chosen) > 1)
     progress = _progress_reporter()
     started = time.monotonic()
+    metadata = {k: v for k, v in (("title", title), ("author", author)) if v}
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
         store = LocalPageStores(Path(tmp)).open("scrape")  # a store of its own, in tmp
-        pool = extraction_pool(settings)
         try:
-            result = asyncio.run(
-                crawl_site(
-                    config,
-                    settings=settings,
-                    store=store,
-                    listener=progress.on_event,
-                    executor=pool,
-                    host_limits=build_host_limits(settings),
+            outcome = asyncio.run(
+                _crawl_and_write(
+                    settings, config, store, chosen, target, metadata, progress, Path(tmp)
                 )
             )
-            progress.finish()
-            metadata = {k: v for k, v in (("title", title), ("author", author)) if v}
-            context = export_context(settings, Path(tmp) / "images", {"metadata": metadata})
-            artifacts = export_all(store, url, chosen, target, context)
         finally:
             progress.finish()
-            pool.shutdown(cancel_futures=True)
             store.close()
+    result, artifacts = outcome.crawl, outcome.exports
     _summary(result.stats, result.duration, result.robots)
     for artifact in artifacts:
         took = f", built in {artifact.seconds:.1f}s" if artifact.seconds is not None else ""
         click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)}{took})")
     click.echo(f"total: {time.monotonic() - started:.1f}s", err=True)
+
+
+class FileExports:
+    """The command line's export step: each format written to ``target`` (a file, or a
+    folder for several) in a thread, since exporters block; nothing is recorded."""
+
+    def __init__(
+        self, store: PageStore, start_url: str, target: Path, context: ExportContext
+    ) -> None:
+        self.store, self.start_url, self.target, self.context = store, start_url, target, context
+
+    async def build(self, formats: Sequence[str]) -> list[Artifact]:
+        return await asyncio.to_thread(
+            export_all, self.store, self.start_url, list(formats), self.target, self.context
+        )
+
+
+async def _crawl_and_write(
+    settings: Settings,
+    config: CrawlConfig,
+    store: PageStore,
+    formats: list[str],
+    target: Path,
+    metadata: dict[str, str],
+    progress: _PlainProgress | _LiveProgress,
+    work_dir: Path,
+) -> Outcome[Artifact]:
+    """The pipeline (``crawl_then_export``) with the builder's crawl parts: extraction
+    processes, this machine's page cache, and a browser only when pages are rendered."""
+    async with build_crawl_parts(
+        settings, processes=True, render=config.render_javascript != "never"
+    ) as parts:
+        context = export_context(
+            settings, work_dir / "images", {"metadata": metadata}, parts.policy
+        )
+        return await crawl_then_export(
+            config,
+            parts=parts,
+            store=store,
+            formats=formats,
+            exports=FileExports(store, config.start_url, target, context),
+            listener=progress.on_event,
+            on_crawled=lambda _: progress.finish(),
+        )
 
 
 @cli.command()
@@ -271,7 +312,7 @@ def worker(concurrency: int | None) -> None:
 
 
 async def _run_workers(settings: Settings, concurrency: int) -> None:
-    from scrape_api_docs.api.main import job_system
+    from scrape_api_docs.jobs.parts import job_system
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,18 +14,30 @@ The rules (README, "Keys"):
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scrape_api_docs.api.dependencies import LOCAL_OWNER, hash_key
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
-from scrape_api_docs.storage.repositories import KeyRepository, now, reassign_owner
+from scrape_api_docs.storage.repositories import (
+    KeyRepository,
+    now,
+    reassign_owner,
+    rotate_secrets,
+)
 from scrape_api_docs.storage.secrets import Cipher
-from scrape_api_docs.storage.tables import ApiKey, Credential, Job
+from scrape_api_docs.storage.tables import ApiKey
+
+LOCAL_OWNER = "local"
+"""The owner of what is made while the server is keyless."""
+
+
+def hash_key(key: str) -> str:
+    """What is stored of a key, and what a presented key is looked up by."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -147,24 +159,10 @@ async def reencrypt(settings: Settings) -> int:
     error (SecretsError) and nothing is written."""
     cipher = Cipher.from_settings(settings.encryption_key, settings.data_dir)
     engine = _engine(settings)
-    count = 0
     try:
         await migrate(engine)
         async with sessions(engine)() as session, session.begin():
-            for key in (await session.execute(select(ApiKey))).scalars():
-                if key.webhook_secret_enc:
-                    key.webhook_secret_enc = cipher.rotate(key.webhook_secret_enc)
-                    count += 1
-            for credential in (await session.execute(select(Credential))).scalars():
-                credential.ciphertext = cipher.rotate(credential.ciphertext)
-                count += 1
-            for job in (await session.execute(select(Job))).scalars():
-                if job.auth_enc:
-                    job.auth_enc = cipher.rotate(job.auth_enc)
-                    count += 1
-                if job.webhook_secret_enc:
-                    job.webhook_secret_enc = cipher.rotate(job.webhook_secret_enc)
-                    count += 1
+            count = await rotate_secrets(session, cipher.rotate)
     finally:
         await engine.dispose()
     return count

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
 from scrape_api_docs.api.view_cache import ViewCache
-from scrape_api_docs.storage.changes import JobVersions, touch, versions
+from scrape_api_docs.storage.changes import CommitWatch, JobVersions, touch
 from tests.api.conftest import assert_envelope, wait_for_status
 from tests.api.test_jobs import FAST, submit, tiny_pages
 from tests.support.server import TestServer
@@ -85,7 +85,12 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others_read() -> None
 
 def test_versions_move_on_commit_only(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
-    with Session(engine) as session:
+    announced: list[set[str]] = []
+    watch = CommitWatch(announce=lambda jobs: announced.append(set(jobs)))
+    versions = watch.versions
+    sessions = sessionmaker(engine)
+    watch.attach(sessions)
+    with sessions() as session:
         session.execute(text("CREATE TABLE progress (job TEXT, pages INTEGER)"))
         session.execute(text("INSERT INTO progress VALUES ('job_a', 1)"))
         touch(session, "job_a")
@@ -101,6 +106,32 @@ def test_versions_move_on_commit_only(tmp_path: Path) -> None:
         session.execute(text("UPDATE progress SET pages = 3"))
         session.commit()  # a commit that touched no job bumps none
         assert (versions.of("job_a"), versions.all) == committed
+    assert announced == [{"job_a"}]  # the committed touch only
+    engine.dispose()
+
+
+def test_a_watch_sees_only_the_sessions_it_is_attached_to(tmp_path: Path) -> None:
+    """Nothing is registered at import: commits of a factory nobody watches bump nothing,
+    and two watches (two parts built in one process) keep apart."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    first, second = CommitWatch(), CommitWatch()
+    watched = sessionmaker(engine)
+    detach = first.attach(watched)
+    second.attach(sessionmaker(engine, class_=second.session_class()))
+    with watched() as session:
+        touch(session, "job_a")
+        session.commit()
+    seen = first.versions.all
+    assert seen > 0 and second.versions.all == 0
+    with sessionmaker(engine)() as session:  # a factory no watch is attached to
+        touch(session, "job_a")
+        session.commit()
+    assert first.versions.all == seen and second.versions.all == 0
+    detach()
+    with watched() as session:
+        touch(session, "job_a")
+        session.commit()
+    assert first.versions.all == seen
     engine.dispose()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from collections.abc import Callable, Coroutine
@@ -13,7 +12,7 @@ from fastapi import Depends, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from sqlalchemy import func, select
+from starlette.requests import HTTPConnection
 
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.ratelimit import Quota, RequestLimits
@@ -21,10 +20,9 @@ from scrape_api_docs.api.single_flight import SingleFlight
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.job_runner import JobRunner
 from scrape_api_docs.jobs.service import JobService
+from scrape_api_docs.keys import LOCAL_OWNER, hash_key
 from scrape_api_docs.storage.repositories import KeyRepository
-from scrape_api_docs.storage.tables import ApiKey
 
-LOCAL_OWNER = "local"
 API_KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="Your API key")
 MAX_KEY_LENGTH = 200
@@ -35,10 +33,6 @@ _BAD_KEY = "missing or invalid API key: send a valid key in the X-API-Key header
 class Caller:
     owner: str
     authenticated: bool
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 # Dependencies are ``async def`` so FastAPI calls them on the event loop; a plain ``def``
@@ -90,7 +84,7 @@ class KeyCheck:
 
         async def read() -> bool:
             async with ctx.sessions() as session:
-                count = await session.scalar(select(func.count()).select_from(ApiKey))
+                count = await KeyRepository(session).count()
             value = bool(count)
             self._any = (time.monotonic(), value)
             return value
@@ -139,7 +133,7 @@ _KEYLESS_REMOTE = (
 )
 
 
-def client_identity(request: Request) -> str:
+def client_identity(request: HTTPConnection) -> str:
     # The connection's peer: uvicorn rewrites it from X-Forwarded-For only for the proxies
     # in SCRAPER_TRUSTED_PROXIES (``scrape-docs serve`` passes them; none by default).
     return f"ip:{request.client.host if request.client else '?'}"
@@ -156,7 +150,7 @@ def _rate_limited(quota: Quota) -> APIError:
     )
 
 
-async def _spend(request: Request, identity: str) -> None:
+async def _spend(request: HTTPConnection, identity: str) -> None:
     """Counts the request against ``identity``'s budget; 429 past it. The quota stays on
     the request, for the ``X-RateLimit-*`` headers of its answer."""
     limits: RequestLimits = request.app.state.limiter
@@ -166,7 +160,10 @@ async def _spend(request: Request, identity: str) -> None:
         raise _rate_limited(quota)
 
 
-async def identify(request: Request, api_key: str | None) -> Caller:
+async def identify(request: HTTPConnection, api_key: str | None) -> Caller:
+    """The one key lookup of every way in (HTTP requests and WebSockets): keyless
+    loopback clients, else the key's owner; a failed attempt spends the client address's
+    budget (429 past it), then 401."""
     ctx: JobContext = request.app.state.ctx
     keys: KeyCheck = request.app.state.keys
     if not await keys.keys_configured(ctx):

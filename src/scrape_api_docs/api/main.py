@@ -1,7 +1,9 @@
 """create_app: the FastAPI application, its middleware and its lifespan.
 
-The lifespan builds everything once (database + migrations, cipher, queue, bus, worker
-pool, extraction processes), takes up unfinished jobs, and tears it all down again.
+The lifespan takes every part from the builder (``jobs/parts.py``: database + migrations,
+cipher, queue, bus, stores, worker pool, extraction processes, browser), adds the API's own
+(per-key request limits, the key check, the job-view cache), takes up jobs whose lease
+expired, and tears it all down again.
 """
 
 from __future__ import annotations
@@ -30,22 +32,9 @@ from scrape_api_docs.api.middleware import RequestIdMiddleware
 from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
 from scrape_api_docs.api.view_cache import ViewCache
-from scrape_api_docs.crawler.netpolicy import NetworkPolicy
-from scrape_api_docs.crawler.ratelimit import build_host_limits
-from scrape_api_docs.crawler.render import Renderer
-from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.events import build_event_bus
-from scrape_api_docs.jobs.job_runner import WorkerPool
-from scrape_api_docs.jobs.pipeline import extraction_pool
-from scrape_api_docs.jobs.queue import build_queue
+from scrape_api_docs.jobs.parts import job_system
 from scrape_api_docs.jobs.service import JobService
-from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.artifacts import build_artifact_store
-from scrape_api_docs.storage.changes import announcing
-from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
-from scrape_api_docs.storage.pages import build_page_stores
-from scrape_api_docs.storage.secrets import Cipher
 
 log = structlog.get_logger("api")
 
@@ -359,51 +348,6 @@ def add_docs(app: FastAPI) -> None:
         )
 
 
-@asynccontextmanager
-async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPool]:
-    """The job system on ``settings``' database (migrated first): its context, and a pool
-    of ``workers`` job workers (0: none, an API-only process), not yet started; jobs whose
-    lease expired are taken back first. Everything is stopped and closed on exit."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
-    await migrate(engine)
-    policy = NetworkPolicy.from_settings(settings)
-    executor = extraction_pool(settings)
-    session_maker = sessions(engine)
-    bus = build_event_bus(settings)
-    session_maker.configure(info=announcing(bus.announce_changes))
-    ctx = JobContext(
-        settings=settings,
-        engine=engine,
-        sessions=session_maker,
-        read=Reader(engine, session_maker),
-        cipher=Cipher.from_settings(settings.encryption_key, settings.data_dir),
-        queue=build_queue(settings, session_maker),
-        bus=bus,
-        policy=policy,
-        webhooks=WebhookSender(policy),
-        executor=executor,
-        artifacts=build_artifact_store(settings),
-        pages=build_page_stores(settings),
-        renderer=Renderer.from_settings(settings),  # launched by the first render job
-        host_limits=build_host_limits(settings),
-    )
-    pool = WorkerPool(ctx, workers)
-    try:
-        if workers:
-            pool.requeued = await pool.recover()
-        yield pool
-    finally:
-        await pool.stop()
-        if ctx.renderer is not None:
-            await ctx.renderer.close()
-        for task in list(ctx.background):
-            task.cancel()
-        executor.shutdown(wait=False, cancel_futures=True)
-        ctx.read.close()
-        await engine.dispose()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     if not structlog.is_configured():
@@ -421,6 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ctx = ctx
             app.state.service = JobService(ctx)
             app.state.pool = pool
+            # The API's own parts, each picked by its builder like the job system's.
             app.state.keys = KeyCheck()
             app.state.limiter = build_request_limits(settings)
             app.state.views = ViewCache(settings.view_cache_seconds)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from scrape_api_docs.crawler.browser import BrowserUnavailable
@@ -37,9 +37,6 @@ from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_r
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
-from scrape_api_docs.extract.jsdetect import detect_javascript_in
-from scrape_api_docs.extract.pipeline import page_to_document
-from scrape_api_docs.storage.pages import PageStore
 from scrape_api_docs.storage.space import is_disk_full
 from scrape_api_docs.urls import canonical, hash_route, host_key, strip_fragment
 
@@ -53,6 +50,42 @@ if TYPE_CHECKING:
 MAX_SITEMAP_FILES = 50
 MAX_SITEMAP_NESTING = 3
 RENDERED_TYPE = "text/html; charset=utf-8"
+
+
+class ExtractedPage(Protocol):
+    """What the crawler reads of an extracted page: its title and the links to follow."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def links(self) -> Sequence[str]: ...
+
+
+class JsNeed(Protocol):
+    @property
+    def javascript(self) -> bool: ...
+
+
+class PageSink(Protocol):
+    """Where the crawler puts extracted pages (a job's page store), and what it finds
+    there when it resumes."""
+
+    def add(self, doc: Any) -> None: ...
+
+    def resume_records(self) -> Iterable[tuple[str, str, int, Any]]: ...
+
+
+@dataclass(frozen=True)
+class PageWork:
+    """The CPU work the crawler runs on its executor, given by its caller (module-level
+    functions, so a process pool can run them): extraction of a fetched page, and the
+    check whether a page needs JavaScript. The crawler imports neither."""
+
+    extract: Callable[[bytes, str | None, str, str, int, bool], ExtractedPage]
+    """(body, content type, url, final url, depth, from cache) -> the extracted page."""
+    needs_javascript: Callable[[bytes, str | None], JsNeed]
+    """(body, content type) -> whether the page needs rendering."""
 
 
 @dataclass
@@ -79,7 +112,8 @@ class Crawler:
         config: CrawlConfig,
         *,
         fetcher: HttpFetcher,
-        store: PageStore,
+        store: PageSink,
+        work: PageWork,
         cache: PageCache | None = None,
         clock: Clock | None = None,
         listener: Listener | None = None,
@@ -98,6 +132,7 @@ class Crawler:
         self.resume = resume
         self.fetcher = fetcher
         self.store = store
+        self.work = work
         self.cache = cache if config.cache_enabled else None
         self.clock = clock or SystemClock()
         self.listener = listener
@@ -299,7 +334,7 @@ class Crawler:
         loop = asyncio.get_running_loop()
         doc = await loop.run_in_executor(
             self.executor,
-            page_to_document,
+            self.work.extract,
             page.body,
             page.headers.get("content-type"),
             item.url,
@@ -451,7 +486,7 @@ class Crawler:
             return True
         loop = asyncio.get_running_loop()
         verdict = await loop.run_in_executor(
-            self.executor, detect_javascript_in, page.body, page.headers.get("content-type")
+            self.executor, self.work.needs_javascript, page.body, page.headers.get("content-type")
         )
         return verdict.javascript
 

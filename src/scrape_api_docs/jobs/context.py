@@ -1,4 +1,5 @@
-"""What the job system needs, built once at start-up and passed down (no globals)."""
+"""What the job system needs, built once at start-up by the builder (``jobs/parts.py``)
+and passed down (no globals)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
-from scrape_api_docs.crawler.ratelimit import HostLimits, SharedHostLimits
+from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.jobs.events import EventBus
 from scrape_api_docs.jobs.metrics import Metrics
+from scrape_api_docs.jobs.pipeline import CrawlParts
 from scrape_api_docs.jobs.queue import JobQueue, new_worker_id
 from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import ArtifactStore
+from scrape_api_docs.storage.changes import CommitWatch
 from scrape_api_docs.storage.db import Reader
 from scrape_api_docs.storage.pages import PageStores
 from scrape_api_docs.storage.secrets import Cipher
@@ -38,13 +41,16 @@ class JobContext:
     cipher: Cipher
     queue: JobQueue
     bus: EventBus
-    policy: NetworkPolicy
     webhooks: WebhookSender
-    executor: Executor
     artifacts: ArtifactStore
     """Where export files live, by key (``<job_id>/<filename>``)."""
     pages: PageStores
     """Every job's page store, opened by job id."""
+    crawl: CrawlParts
+    """What every crawl of this process shares: policy, politeness, page cache, browser,
+    extraction processes."""
+    commits: CommitWatch
+    """Versions of the jobs this process's commits wrote (announced on ``bus``)."""
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     active_jobs: dict[str, Any] = field(default_factory=dict)
@@ -57,10 +63,25 @@ class JobContext:
     """Synchronous scrapes in progress (bounded by ``settings.sync_concurrency``)."""
     worker_id: str = field(default_factory=new_worker_id)
     """Who holds the jobs this process runs (their leases name it)."""
-    renderer: Renderer | None = None
-    """This process's browser for JavaScript rendering (started on first use)."""
-    host_limits: HostLimits = field(default_factory=SharedHostLimits)
-    """The per-host politeness every crawl of this process shares (``build_host_limits``)."""
+
+    @property
+    def policy(self) -> NetworkPolicy:
+        return self.crawl.policy
+
+    @property
+    def executor(self) -> Executor | None:
+        return self.crawl.executor
+
+    @property
+    def renderer(self) -> Renderer | None:
+        """This process's browser for JavaScript rendering (started on first use)."""
+        return self.crawl.renderer
+
+    @property
+    def host_limits(self) -> HostLimits:
+        """The per-host politeness every crawl of this process shares."""
+        assert self.crawl.host_limits is not None  # the builder's job parts always share
+        return self.crawl.host_limits
 
     def job_dir(self, job_id: str) -> Path:
         """The job's working folder on this machine (staging of exports, fetched images);

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import shutil
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ from scrape_api_docs.jobs.events import (
 )
 from scrape_api_docs.jobs.export_process import run_in_child
 from scrape_api_docs.jobs.pipeline import Artifact as BuiltFile
-from scrape_api_docs.jobs.pipeline import build_export_in_worker, crawl_site
+from scrape_api_docs.jobs.pipeline import build_export_in_worker, crawl_then_export
 from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
@@ -260,6 +261,18 @@ def export_info(artifact: Artifact) -> ExportInfo:
     )
 
 
+class JobExports:
+    """The pipeline's export and record steps for a job: each format built in a child
+    process, put into the artifact store and recorded in the database
+    (``JobRunner.build_exports``)."""
+
+    def __init__(self, runner: JobRunner, job: Job, reporter: JobReporter | None) -> None:
+        self.runner, self.job, self.reporter = runner, job, reporter
+
+    async def build(self, formats: Sequence[str]) -> list[Artifact]:
+        return await self.runner.build_exports(self.job, list(formats), {}, self.reporter)
+
+
 class JobRunner:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
@@ -408,20 +421,18 @@ class JobRunner:
             )
         store = self.ctx.pages.open(job.id)
         try:
-            result = await crawl_site(
+            outcome = await crawl_then_export(
                 config,
-                settings=settings,
+                parts=self.ctx.crawl,
                 store=store,
+                formats=job.export_formats,
+                exports=JobExports(self, job, reporter),
                 listener=reporter.on_event,
-                policy=self.ctx.policy,
-                executor=self.ctx.executor,
                 credentials=credentials,
                 resume=True,
-                renderer=self.ctx.renderer,
-                host_limits=self.ctx.host_limits,
+                on_crawled=lambda result: reporter.crawl_finished(result.stats, result.duration),
             )
-            reporter.crawl_finished(result.stats, result.duration)
-            return await self.build_exports(job, job.export_formats, {}, reporter)
+            return outcome.exports
         finally:
             store.close()
 

@@ -1,7 +1,11 @@
-"""Run one scrape end to end: crawl into a page store, then build the requested exports.
+"""The pipeline: crawl into a page store, then build the exports, then record them.
 
-The CLI calls this; the API's endpoints will call the same functions, so every entry
-point shares one pipeline.
+``crawl_then_export`` is the one place that runs it: the job runner (queued jobs and
+``POST /scrape/sync``) and the command line's ``scrape`` call it, each with its own
+``Exports`` (the runner's build in child processes into the artifact store and record the
+artifacts in the database; the command line's write files). The parts a crawl uses come
+from the builder (``jobs/parts.py``) as ``CrawlParts``, shared by every crawl of the
+process.
 """
 
 from __future__ import annotations
@@ -9,15 +13,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from scrape_api_docs.crawler.cache import build_page_cache
+from scrape_api_docs.crawler.cache import PageCache
 from scrape_api_docs.crawler.clock import Clock
-from scrape_api_docs.crawler.crawl import Crawler, CrawlResult
+from scrape_api_docs.crawler.crawl import Crawler, CrawlResult, PageWork
 from scrape_api_docs.crawler.events import Listener
 from scrape_api_docs.crawler.fetch import FetcherOptions, HttpFetcher
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
@@ -26,12 +30,47 @@ from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.extract.jsdetect import detect_javascript_in
+from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, open_page_store
 
 if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
+
+T = TypeVar("T")
+EXTRACTION = PageWork(extract=page_to_document, needs_javascript=detect_javascript_in)
+"""What the crawler runs on each page: the extraction package's functions."""
+
+
+@dataclass
+class CrawlParts:
+    """What every crawl of a process shares, built once by ``jobs/parts.py`` and closed
+    there: the network policy, the per-host politeness, the page cache (opened on first
+    use, so a process that never caches never makes its file), the extraction processes
+    (None: each crawl runs extraction on threads of its own) and the browser (launched
+    by the first page that needs it)."""
+
+    settings: Settings
+    policy: NetworkPolicy
+    host_limits: HostLimits | None
+    """None: each crawl keeps a politeness table of its own (a one-off crawl)."""
+    open_cache: Callable[[], PageCache]
+    executor: Executor | None = None
+    renderer: Renderer | None = None
+    work: PageWork = EXTRACTION
+    _cache: PageCache | None = field(default=None, repr=False)
+
+    def page_cache(self) -> PageCache:
+        """The process's page cache, opened by the first crawl that uses it."""
+        if self._cache is None:
+            self._cache = self.open_cache()
+        return self._cache
+
+    @property
+    def cache_opened(self) -> PageCache | None:
+        return self._cache
 
 
 @dataclass(frozen=True)
@@ -68,6 +107,7 @@ async def crawl_site(
     *,
     settings: Settings,
     store: PageStore,
+    parts: CrawlParts | None = None,
     listener: Listener | None = None,
     clock: Clock | None = None,
     policy: NetworkPolicy | None = None,
@@ -78,16 +118,40 @@ async def crawl_site(
     renderer: Renderer | None = None,
     host_limits: HostLimits | None = None,
 ) -> CrawlResult:
-    """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache.
+    """Crawl ``config.start_url`` into ``store`` with ``parts`` (the process's shared
+    policy, politeness, page cache and browser). Without ``parts`` (a one-off crawl: a
+    library caller, a benchmark, a test) the builder makes them for this crawl alone, from
+    ``settings`` and whichever of ``policy``, ``executor``, ``renderer`` and
+    ``host_limits`` are given, and closes them after."""
+    if parts is not None:
+        return await _crawl(config, parts, store, listener, clock, credentials, resume, wall_clock)
+    from scrape_api_docs.jobs.parts import build_crawl_parts
 
-    JavaScript rendering uses ``renderer`` (the service's long-lived browser) or, when none
-    is given and the crawl renders, a browser started for this crawl alone.
-    """
-    policy = policy or NetworkPolicy.from_settings(settings)
-    policy.check_url(config.start_url)
-    cache = build_page_cache(settings) if config.cache_enabled else None
+    async with build_crawl_parts(
+        settings,
+        policy=policy,
+        executor=executor,
+        renderer=renderer,
+        host_limits=host_limits,
+        render=config.render_javascript != "never",
+        shared_limits=False,  # alone in its process: a table of its own, on its clock
+    ) as own:
+        return await _crawl(config, own, store, listener, clock, credentials, resume, wall_clock)
+
+
+async def _crawl(
+    config: CrawlConfig,
+    parts: CrawlParts,
+    store: PageStore,
+    listener: Listener | None,
+    clock: Clock | None,
+    credentials: dict[tuple[str, str, int], dict[str, str]] | None,
+    resume: bool,
+    wall_clock: Callable[[], float],
+) -> CrawlResult:
+    parts.policy.check_url(config.start_url)
     fetcher = HttpFetcher(
-        policy,
+        parts.policy,
         FetcherOptions(
             user_agent=config.user_agent,
             timeout=config.timeout,
@@ -97,34 +161,65 @@ async def crawl_site(
             credentials=credentials or {},
         ),
     )
-    own_renderer = None
-    if renderer is None and config.render_javascript != "never":
-        # Imported here: Playwright is not needed by crawls that do not render, nor by the
-        # export processes that import this module.
-        from scrape_api_docs.crawler.render import Renderer
-
-        renderer = own_renderer = Renderer.from_settings(settings)
     try:
         crawler = Crawler(
             config,
             fetcher=fetcher,
             store=store,
-            cache=cache,
+            work=parts.work,
+            cache=parts.page_cache() if config.cache_enabled else None,
             clock=clock,
             listener=listener,
-            executor=executor,
+            executor=parts.executor,
             resume=resume,
             wall_clock=wall_clock,
-            renderer=renderer,
-            host_limits=host_limits,
+            renderer=parts.renderer,
+            host_limits=parts.host_limits,
         )
         return await crawler.run()
     finally:
         await fetcher.aclose()
-        if cache is not None:
-            await cache.aclose()
-        if own_renderer is not None:
-            await own_renderer.close()
+
+
+class Exports(Protocol[T]):
+    """The pipeline's last two steps for one entry point: build each format from the
+    page store, and record what was built (``T``: what the entry point keeps of it)."""
+
+    async def build(self, formats: Sequence[str]) -> list[T]: ...
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    crawl: CrawlResult
+    exports: list[T]
+
+
+async def crawl_then_export(
+    config: CrawlConfig,
+    *,
+    parts: CrawlParts,
+    store: PageStore,
+    formats: Sequence[str],
+    exports: Exports[T],
+    listener: Listener | None = None,
+    credentials: dict[tuple[str, str, int], dict[str, str]] | None = None,
+    resume: bool = False,
+    on_crawled: Callable[[CrawlResult], None] | None = None,
+) -> Outcome[T]:
+    """The pipeline every entry point runs: crawl ``config`` into ``store``, then have
+    ``exports`` build and record each of ``formats``."""
+    result = await crawl_site(
+        config,
+        settings=parts.settings,
+        store=store,
+        parts=parts,
+        listener=listener,
+        credentials=credentials,
+        resume=resume,
+    )
+    if on_crawled is not None:
+        on_crawled(result)
+    return Outcome(result, await exports.build(formats))
 
 
 def export_context(

@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from scrape_api_docs.storage.changes import CommitWatch
 
 T = TypeVar("T")
 
@@ -78,8 +80,20 @@ class Reader:
                 bind.dispose()
 
 
-def sessions(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def sessions(engine: AsyncEngine, watch: CommitWatch | None = None) -> async_sessionmaker[Any]:
+    """The session factory on ``engine``; with ``watch``, its commits bump and announce
+    the jobs they wrote (``storage/changes.py``)."""
+    if watch is None:
+        return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, sync_session_class=watch.session_class()
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (health checks); raises when it cannot answer."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def _upgrade(connection: Connection) -> None:

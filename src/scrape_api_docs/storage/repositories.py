@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -583,6 +583,27 @@ async def reassign_owner(session: AsyncSession, old: str, new: str) -> int:
     await session.execute(update(Credential).where(Credential.owner == old).values(owner=new))
     await session.execute(update(Conversion).where(Conversion.owner == old).values(owner=new))
     return int(jobs.rowcount)  # type: ignore[attr-defined]
+
+
+async def rotate_secrets(session: AsyncSession, rotate: Callable[[str], str]) -> int:
+    """Rewrite every stored secret (keys' webhook secrets, credentials, jobs' credentials
+    and webhook secrets) with ``rotate``; how many values were rewritten."""
+    count = 0
+    for key in (await session.execute(select(ApiKey))).scalars():
+        if key.webhook_secret_enc:
+            key.webhook_secret_enc = rotate(key.webhook_secret_enc)
+            count += 1
+    for credential in (await session.execute(select(Credential))).scalars():
+        credential.ciphertext = rotate(credential.ciphertext)
+        count += 1
+    for job in (await session.execute(select(Job))).scalars():
+        if job.auth_enc:
+            job.auth_enc = rotate(job.auth_enc)
+            count += 1
+        if job.webhook_secret_enc:
+            job.webhook_secret_enc = rotate(job.webhook_secret_enc)
+            count += 1
+    return count
 
 
 def _aware(value: datetime) -> datetime:

@@ -8,13 +8,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 
 from scrape_api_docs.api.dependencies import (
-    LOCAL_OWNER,
     CallerDep,
     KeyedRoute,
     ServiceDep,
-    hash_key,
-    keyless_client_allowed,
+    identify,
 )
+from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.responses import (
     JobDeleted,
     JobDetail,
@@ -32,7 +31,7 @@ from scrape_api_docs.jobs.events import (
     ProgressEvent,
     event_json,
 )
-from scrape_api_docs.storage.repositories import JobListQuery, KeyRepository
+from scrape_api_docs.storage.repositories import JobListQuery
 
 router = APIRouter(route_class=KeyedRoute)
 StatusFilter = Literal["queued", "running", "completed", "failed", "cancelled"]
@@ -79,20 +78,16 @@ async def delete_job(job_id: str, who: CallerDep, svc: ServiceDep) -> JobDeleted
     return JobDeleted(job_id=job_id, status=outcome, message=message)
 
 
-async def _ws_owner(websocket: WebSocket) -> str | None:
-    """The caller of a WebSocket: ``X-API-Key`` header or ``api_key`` query parameter
-    (browsers cannot set headers on WebSockets)."""
-    app = websocket.app
-    ctx: JobContext = app.state.ctx
-    if not await app.state.keys.keys_configured(ctx):
-        client = websocket.client.host if websocket.client else None
-        return LOCAL_OWNER if keyless_client_allowed(client) else None
+async def _ws_owner(websocket: WebSocket) -> str | int:
+    """The caller of a WebSocket, by the same lookup as every request (``identify``):
+    ``X-API-Key`` header or ``api_key`` query parameter (browsers cannot set headers on
+    WebSockets). A refusal is the close code: 4401, or 4429 past the failed-attempt
+    budget."""
     key = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
-    if not key:
-        return None
-    async with ctx.sessions() as session:
-        record = await KeyRepository(session).by_hash(hash_key(key))
-    return record.id if record is not None and record.revoked_at is None else None
+    try:
+        return (await identify(websocket, key)).owner
+    except APIError as refused:
+        return 4429 if refused.status == 429 else 4401
 
 
 @router.websocket("/{job_id}/stream")
@@ -101,8 +96,9 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
     after complete. Unknown job: close code 4404; bad key: 4401."""
     await websocket.accept()
     owner = await _ws_owner(websocket)
-    if owner is None:
-        await websocket.close(code=4401, reason="missing or invalid API key")
+    if isinstance(owner, int):
+        reason = "too many failed attempts" if owner == 4429 else "missing or invalid API key"
+        await websocket.close(code=owner, reason=reason)
         return
     svc = websocket.app.state.service
     ctx: JobContext = websocket.app.state.ctx

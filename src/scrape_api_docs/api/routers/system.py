@@ -11,7 +11,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
@@ -19,6 +18,7 @@ from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
 from scrape_api_docs.crawler.cache import CACHE_FILE
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.storage.artifacts import folder_bytes
+from scrape_api_docs.storage.db import ping
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 from scrape_api_docs.storage.space import free_mb
 
@@ -42,8 +42,7 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
     try:
-        async with ctx.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(ctx.engine)
         deps["database"] = "healthy"
     except Exception as exc:
         deps["database"] = "unhealthy"
