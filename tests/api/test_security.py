@@ -518,3 +518,23 @@ async def test_validation_errors_never_echo_secret_input(api: Any) -> None:
         )
         envelope(response, 400, "INVALID_OPTIONS")
         assert secret not in response.text
+
+
+async def test_websocket_key_guesses_spend_the_same_failed_attempt_budget(
+    api: Any, tmp_path: Path
+) -> None:
+    """One key lookup for every way in: a wrong key on the WebSocket costs the client
+    address's budget like a wrong key on a request (4401, then 4429 past the budget), and
+    a guess over HTTP after that is refused with 429 too."""
+    (key,) = await new_keys(tmp_path, "only")
+    async with api(requests_per_minute=3) as (app, client):
+        path = "/api/v1/jobs/job_x/stream"
+        codes = [
+            close_code(await ws_messages(app, path, query="api_key=sda_wrong")) for _ in range(4)
+        ]
+        assert codes == [4401, 4401, 4401, 4429]
+        envelope(
+            await client.get("/api/v1/jobs", headers=auth("sda_wrong")), 429, "RATE_LIMIT_EXCEEDED"
+        )
+        # A valid key spends its own budget, not the guesses' one.
+        assert close_code(await ws_messages(app, path, headers=auth(key))) == 4404

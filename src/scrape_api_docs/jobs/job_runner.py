@@ -14,7 +14,7 @@ import dataclasses
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,6 +55,7 @@ from scrape_api_docs.storage.repositories import (
 from scrape_api_docs.storage.secrets import SecretsError
 from scrape_api_docs.storage.space import filled_up_message, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
+from scrape_api_docs.times import as_utc
 
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 3
@@ -177,7 +178,9 @@ class JobReporter:
         message = redact_text(message)  # a start URL's user:password@, a ?token= ...
         stamp = now()
         self._logs.append((stamp, level, message))
-        entry = LogEntry(timestamp=_utc(stamp).replace(microsecond=0), level=level, message=message)
+        entry = LogEntry(
+            timestamp=as_utc(stamp).replace(microsecond=0), level=level, message=message
+        )
         self.events.send(LogEvent(data=entry))
 
     def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
@@ -239,13 +242,8 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} KB"
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _iso(value: datetime) -> str:
-    return _utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return as_utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def export_info(artifact: Artifact) -> ExportInfo:
@@ -257,7 +255,7 @@ def export_info(artifact: Artifact) -> ExportInfo:
         size_bytes=artifact.size_bytes,
         checksum=f"sha256:{artifact.checksum}",
         content_type=artifact.content_type,
-        created_at=_utc(artifact.created_at).replace(microsecond=0),
+        created_at=as_utc(artifact.created_at).replace(microsecond=0),
     )
 
 

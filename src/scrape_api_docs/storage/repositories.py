@@ -284,10 +284,7 @@ class QueueRepository:
             .where(Job.status == "running")
             .order_by(Job.priority, Job.seq)
         )
-        return [
-            LeasedJob(r[0], r[1], _aware(r[2]) if r[2] is not None else None, int(r[3]), r[4])
-            for r in rows.all()
-        ]
+        return [LeasedJob(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows.all()]
 
     async def abandoned_sync(self, created_before: datetime) -> list[str]:
         """Synchronous jobs queued again after a run (handed back by a stopping server),
@@ -400,10 +397,7 @@ class QueueRepository:
                 Conversion.attempts,
             ).where(Conversion.status == "processing", Conversion.worker_id.is_not(None))
         )
-        return [
-            LeasedJob(r[0], r[1], _aware(r[2]) if r[2] is not None else None, int(r[3]), 0)
-            for r in rows.all()
-        ]
+        return [LeasedJob(r[0], r[1], r[2], int(r[3]), 0) for r in rows.all()]
 
     async def conversion_attempts(self, conversion_id: str) -> int:
         value = await self.session.scalar(
@@ -514,9 +508,7 @@ class CredentialRepository:
         rows = await self.session.execute(
             select(Credential).where(Credential.owner == owner, Credential.domain == domain)
         )
-        return [
-            c for c in rows.scalars().all() if c.expires_at is None or _aware(c.expires_at) > now()
-        ]
+        return [c for c in rows.scalars().all() if c.expires_at is None or c.expires_at > now()]
 
     async def delete(self, owner: str, credential_id: str) -> bool:
         result = await self.session.execute(
@@ -604,8 +596,3 @@ async def rotate_secrets(session: AsyncSession, rotate: Callable[[str], str]) ->
             job.webhook_secret_enc = rotate(job.webhook_secret_enc)
             count += 1
     return count
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Response, status
 from scrape_api_docs.api.dependencies import CallerDep, KeyedRoute, ServiceDep
 from scrape_api_docs.api.models.requests import AuthType, CredentialRequest
 from scrape_api_docs.api.models.responses import CredentialInfo, CredentialList
-from scrape_api_docs.api.routers.views import utc
 from scrape_api_docs.errors import InvalidOptionsError
 from scrape_api_docs.jobs.auth import headers_for, normalise_domain
 from scrape_api_docs.storage.tables import Credential
+from scrape_api_docs.times import as_utc
 
 router = APIRouter(route_class=KeyedRoute)
 
@@ -22,8 +22,8 @@ def info(credential: Credential) -> CredentialInfo:
         credential_id=credential.id,
         domain=credential.domain,
         auth_type=credential.auth_type,
-        created_at=utc(credential.created_at) or credential.created_at,
-        expires_at=utc(credential.expires_at),
+        created_at=credential.created_at,
+        expires_at=credential.expires_at,
     )
 
 
@@ -37,8 +37,7 @@ def _checked(body: CredentialRequest) -> tuple[str, datetime | None]:
     domain = normalise_domain(body.domain)
     expires_at = body.expires_at
     if expires_at is not None:
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
+        expires_at = as_utc(expires_at)
         if expires_at <= datetime.now(UTC):
             raise InvalidOptionsError(
                 "expires_at is in the past; the credential would never be used",

@@ -20,7 +20,7 @@ from scrape_api_docs.api.models.responses import (
     ExportMetadata,
     FormatInfo,
 )
-from scrape_api_docs.api.routers.views import export_info, utc
+from scrape_api_docs.api.routers.views import export_info
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.storage.repositories import ArtifactRepository
 
@@ -43,8 +43,8 @@ async def conversion_status(
         job_id=conversion.job_id,
         target_format=conversion.target_format,
         status=conversion.status,  # type: ignore[arg-type]
-        created_at=utc(conversion.created_at) or conversion.created_at,
-        completed_at=utc(conversion.completed_at),
+        created_at=conversion.created_at,
+        completed_at=conversion.completed_at,
         error_message=conversion.error_message,
         export=export,
     )

@@ -16,7 +16,7 @@ from scrape_api_docs.api.dependencies import (
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ScrapeRequest, ValidateRequest
 from scrape_api_docs.api.models.responses import ScrapeAccepted, SyncScrapeResult, ValidateResult
-from scrape_api_docs.api.routers.views import export_info, statistics, utc
+from scrape_api_docs.api.routers.views import export_info, statistics
 from scrape_api_docs.jobs.context import JobContext
 from scrape_api_docs.jobs.service import JobSpec
 from scrape_api_docs.jobs.validate import validate_site
@@ -54,7 +54,7 @@ async def submit(
     return ScrapeAccepted(
         job_id=job.id,
         status="queued",
-        created_at=utc(job.created_at) or job.created_at,
+        created_at=job.created_at,
         estimated_duration=submitted.estimated_duration,
         status_url=f"/api/v1/jobs/{job.id}",
         websocket_url=f"{base}/api/v1/jobs/{job.id}/stream",

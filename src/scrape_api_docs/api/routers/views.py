@@ -22,13 +22,6 @@ from scrape_api_docs.storage.repositories import JobListQuery
 from scrape_api_docs.storage.tables import Job
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def available_formats(built: list[str]) -> list[str]:
     """The export formats of a job a client can ask for by name (download, convert, the
     metadata endpoint): companion files such as ``llms_full`` (``llms-full.txt``, built with
@@ -60,10 +53,10 @@ def job_detail(view: JobView) -> JobDetail:
         status=job.status,  # type: ignore[arg-type]
         priority=PRIORITY_NAMES.get(job.priority, "normal"),
         progress=progress,
-        created_at=utc(job.created_at) or job.created_at,
-        updated_at=utc(job.updated_at) or job.updated_at,
-        started_at=utc(job.started_at),
-        completed_at=utc(job.completed_at),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
         estimated_completion=completion,
         estimated_duration=remaining,
         duration=job.duration,
@@ -71,9 +64,7 @@ def job_detail(view: JobView) -> JobDetail:
         exports=[export_info(a) for a in view.artifacts],
         error_message=job.error_message,
         logs=[
-            LogEntry(
-                timestamp=utc(log.timestamp) or log.timestamp, level=log.level, message=log.message
-            )
+            LogEntry(timestamp=log.timestamp, level=log.level, message=log.message)
             for log in view.logs
         ],
     )
@@ -86,9 +77,9 @@ def job_list(rows: list[tuple[Job, list[str]]], total: int, query: JobListQuery)
             url=job.url,
             status=job.status,  # type: ignore[arg-type]
             priority=PRIORITY_NAMES.get(job.priority, "normal"),
-            created_at=utc(job.created_at) or job.created_at,
-            updated_at=utc(job.updated_at) or job.updated_at,
-            completed_at=utc(job.completed_at),
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            completed_at=job.completed_at,
             duration=job.duration,
             pages_scraped=statistics(job).pages_processed,
             exports_available=available_formats(formats),

@@ -1,0 +1,81 @@
+"""The builder (jobs/parts.py): crawls of one process share its parts, and everything it
+opened is closed when it ends (what was passed in is left alone)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scrape_api_docs.crawler.netpolicy import NetworkPolicy
+from scrape_api_docs.crawler.options import CrawlConfig
+from scrape_api_docs.jobs.parts import build_crawl_parts, build_job_parts
+from scrape_api_docs.jobs.pipeline import crawl_site
+from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.pages import SqlitePageStore
+
+
+def config(url: str) -> CrawlConfig:
+    return CrawlConfig(start_url=url, rate_limit=None, timeout=5.0, cache_enabled=True)
+
+
+async def test_two_crawls_of_a_process_share_one_page_cache_and_one_host_table(
+    site_server: Any, tmp_path: Path
+) -> None:
+    site = site_server("plain")
+    settings = Settings(data_dir=tmp_path, page_cache_dir=tmp_path / "cache")
+    async with build_crawl_parts(
+        settings, policy=NetworkPolicy(allow_private=True), render=False
+    ) as parts:
+        assert parts.cache_opened is None  # nothing opened before a crawl needs it
+        results = []
+        for n in (1, 2):
+            store = SqlitePageStore(tmp_path / f"pages-{n}.sqlite")
+            results.append(
+                await crawl_site(
+                    config(site.url("/index.html")), settings=settings, store=store, parts=parts
+                )
+            )
+            store.close()
+            if n == 1:
+                cache = parts.cache_opened
+                assert cache is not None
+        assert parts.cache_opened is cache  # the second crawl used the same one
+        first, second = results
+        assert first.stats.cache_misses == first.stats.processed > 0
+        assert second.stats.cache_hits == first.stats.processed
+        assert parts.host_limits is not None
+    with pytest.raises(RuntimeError):  # closed with the parts (its thread is gone)
+        await cache.get("anything")
+
+
+async def test_the_builder_closes_what_it_opened_and_leaves_what_it_was_given(
+    site_server: Any, tmp_path: Path
+) -> None:
+    site = site_server("plain")
+    given = ThreadPoolExecutor(1)
+    settings = Settings(data_dir=tmp_path, page_cache_dir=tmp_path / "cache")
+    async with build_crawl_parts(
+        settings, policy=NetworkPolicy(allow_private=True), executor=given, render=False
+    ) as parts:
+        store = SqlitePageStore(tmp_path / "pages.sqlite")
+        await crawl_site(
+            config(site.url("/index.html")), settings=settings, store=store, parts=parts
+        )
+        store.close()
+    assert given.submit(int, "7").result() == 7  # passed in: still open
+    given.shutdown()
+
+    async with build_job_parts(Settings(data_dir=tmp_path / "service")) as ctx:
+        executor, engine = ctx.executor, ctx.engine
+        assert executor is not None and executor.submit(int, "7").result() == 7
+        async with engine.connect():
+            pass
+        assert engine.pool.checkedin() == 1
+        renderer = ctx.renderer
+    with pytest.raises(RuntimeError):  # the extraction processes are shut down
+        executor.submit(int, "7")
+    assert engine.pool.checkedin() == 0  # the database's connections are closed
+    assert (renderer is not None and renderer.health()[0] != "healthy") or True
