@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scrape_api_docs.api.models.requests import ValidateRequest
 from scrape_api_docs.api.models.responses import (
     ConversionAccepted,
     CredentialInfo,
@@ -37,6 +38,7 @@ from scrape_api_docs.client import (
     RetryNotice,
     RetryPolicy,
 )
+from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.jobs.events import CompleteEvent, JobEvent, LogEvent, ProgressEvent
 from tests.api.test_live_server import LiveServer
 from tests.client.conftest import FAST, PAGES, Site
@@ -122,6 +124,8 @@ def test_every_other_endpoint(api: Client, site: Site, followed: Followed, tmp_p
 
     checked = api.validate(site.docs, options={"max_depth": 2})
     assert isinstance(checked, ValidateResult) and checked.valid
+    as_model = api.validate(ValidateRequest(url=site.docs, options=ScrapeOptions(max_depth=2)))
+    assert as_model.valid and as_model.estimated_pages == checked.estimated_pages
 
     metadata = api.export_metadata(job_id)
     assert isinstance(metadata, ExportMetadata)
