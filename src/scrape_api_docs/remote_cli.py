@@ -240,9 +240,12 @@ def list_jobs(
     for job in page.jobs:
         created = job.created_at.strftime("%Y-%m-%d %H:%M")
         click.echo(f"{job.job_id}\t{job.status}\t{job.pages_scraped}\t{created}\t{job.url}")
-    shown = f"{offset + 1}-{offset + len(page.jobs)}" if page.jobs else "none"
+    total = page.pagination.total
+    if not page.jobs:
+        click.echo(f"no jobs past offset {offset} (of {total})" if total else "no jobs", err=True)
+        return
     more = f"; next: --offset {offset + len(page.jobs)}" if page.pagination.has_more else ""
-    click.echo(f"{shown} of {page.pagination.total} job(s){more}", err=True)
+    click.echo(f"{offset + 1}-{offset + len(page.jobs)} of {total} job(s){more}", err=True)
 
 
 @jobs.command("show")

@@ -28,6 +28,7 @@ from scrape_api_docs.api.models.responses import (
     SyncScrapeResult,
     ValidateResult,
 )
+from scrape_api_docs.cli import main
 from scrape_api_docs.client import (
     AsyncClient,
     BadRequest,
@@ -37,9 +38,12 @@ from scrape_api_docs.client import (
     RateLimited,
     RetryNotice,
     RetryPolicy,
+    Unauthorized,
 )
 from scrape_api_docs.crawler.options import ScrapeOptions
 from scrape_api_docs.jobs.events import CompleteEvent, JobEvent, LogEvent, ProgressEvent
+from scrape_api_docs.keys import create_key
+from scrape_api_docs.settings import Settings
 from tests.api.test_live_server import LiveServer
 from tests.client.conftest import FAST, PAGES, Site
 from tests.support.server import QuietHTTPServer
@@ -190,29 +194,46 @@ def test_errors_are_typed_and_carry_the_envelope(api: Client, live_server: LiveS
         nobody.health()
 
 
-def test_429_is_retried_after_retry_after(tmp_path: Path) -> None:
-    """A server allowing 60 requests a minute (one a second once the burst is spent)."""
-    server = LiveServer(tmp_path / "data", env={"SCRAPER_REQUESTS_PER_MINUTE": "60"})
+def test_a_key_and_a_tight_rate_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server with an API key that allows 60 requests a minute per key (one a second
+    once the burst is spent): the key is sent (HTTP, WebSocket, CLI), 429 is retried after
+    its Retry-After, and a wait past the bound is the caller's."""
+    data_dir = tmp_path / "data"
+    key = asyncio.run(create_key(Settings(data_dir=data_dir), "ci")).key
+    server = LiveServer(data_dir, env={"SCRAPER_REQUESTS_PER_MINUTE": "60"})
     try:
         server.start()
-        with httpx.Client(base_url=server.base_url) as raw:
+        with Client(server.base_url) as keyless, pytest.raises(Unauthorized) as refused:
+            keyless.list_jobs()
+        assert (refused.value.status, refused.value.code) == (401, "AUTHENTICATION_FAILED")
+        with Client(server.base_url, api_key="sda_wrong") as wrong, pytest.raises(Unauthorized):
+            list(wrong.events("job_0000000000000000"))  # the WebSocket's 4401
+
+        monkeypatch.setenv("SCRAPE_DOCS_SERVER", server.base_url)
+        monkeypatch.setenv("SCRAPE_DOCS_API_KEY", key)
+        assert main(["jobs", "list"]) == 0
+        assert capsys.readouterr().err == "no jobs\n"
+        assert main(["jobs", "list", "--api-key", "sda_wrong"]) == 1
+        assert capsys.readouterr().err.startswith("error: AUTHENTICATION_FAILED: ")
+
+        with httpx.Client(base_url=server.base_url, headers={"X-API-Key": key}) as raw:
             for _ in range(200):
-                refused = raw.get("/api/v1/jobs")
-                if refused.status_code == 429:
+                refused_now = raw.get("/api/v1/jobs")
+                if refused_now.status_code == 429:
                     break
-            assert refused.status_code == 429
-            assert refused.headers["retry-after"] == "1"
+            assert refused_now.status_code == 429
+            assert refused_now.headers["retry-after"] == "1"
         notices: list[RetryNotice] = []
-        with Client(server.base_url, on_retry=notices.append) as api:
+        with Client(server.base_url, api_key=key, on_retry=notices.append) as api:
             assert isinstance(api.list_jobs(), JobList)  # after waiting as told
         assert notices and notices[0].status == 429 and notices[0].wait == 1.0
 
-        while True:  # spend the token that came back, then refuse to wait that long
-            if httpx.get(f"{server.base_url}/api/v1/jobs").status_code == 429:
-                break
-        impatient = Client(server.base_url, retry=RetryPolicy(max_wait=0.5))
+        impatient = Client(server.base_url, api_key=key, retry=RetryPolicy(max_wait=0.5))
         with impatient, pytest.raises(RateLimited) as limited:
-            impatient.list_jobs()
+            for _ in range(200):  # spend what came back, then refuse to wait that long
+                impatient.list_jobs()
         assert limited.value.code == "RATE_LIMIT_EXCEEDED" and limited.value.retry_after == 1.0
     finally:
         server.cleanup()
