@@ -5,6 +5,8 @@ streamed downloads, and retries that honour Retry-After."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -292,3 +294,15 @@ class websocketless_proxy:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.upstream.close()
+
+
+def test_the_client_imports_nothing_of_the_server() -> None:
+    """The client depends on the API's models only: no web framework, database or queue."""
+    code = (
+        "import sys, scrape_api_docs.client\n"
+        "server = ('fastapi', 'starlette', 'sqlalchemy', 'uvicorn', 'alembic', 'playwright')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(server)}))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"
