@@ -33,6 +33,7 @@ from scrape_api_docs.api.models.responses import (
 from scrape_api_docs.cli import main
 from scrape_api_docs.client import (
     AsyncClient,
+    BadAnswer,
     BadRequest,
     Client,
     ConnectionFailed,
@@ -48,7 +49,7 @@ from scrape_api_docs.keys import create_key
 from scrape_api_docs.settings import Settings
 from tests.api.test_live_server import LiveServer
 from tests.client.conftest import FAST, PAGES, Site
-from tests.support.server import QuietHTTPServer
+from tests.support.server import QuietHTTPServer, Reply
 
 
 @pytest.fixture
@@ -306,3 +307,17 @@ def test_the_client_imports_nothing_of_the_server() -> None:
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]"
+
+
+def test_answers_that_are_not_the_apis(site: Site) -> None:
+    """A proxy's login page (200) or plain 404 instead of the API: typed, saying so."""
+    site.server.route("/api/v1/jobs/job_login", Reply(body="<html>Please log in</html>"))
+    with Client(site.server.base) as stranger:
+        with pytest.raises(BadAnswer) as page:
+            stranger.get_job("job_login")
+        assert "GET /api/v1/jobs/job_login: the answer (HTTP 200) is not the API's" in str(
+            page.value
+        )
+        with pytest.raises(NotFound) as missing:
+            stranger.get_job("job_absent")
+        assert missing.value.code == "HTTP_404" and "not an answer of the API" in str(missing.value)

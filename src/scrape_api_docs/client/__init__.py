@@ -13,6 +13,7 @@ from scrape_api_docs.client.common import DEFAULT_SERVER, RetryNotice
 from scrape_api_docs.client.core import RetryPolicy
 from scrape_api_docs.client.errors import (
     APIError,
+    BadAnswer,
     BadRequest,
     ClientError,
     Conflict,
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_SERVER",
     "APIError",
     "AsyncClient",
+    "BadAnswer",
     "BadRequest",
     "Client",
     "ClientError",

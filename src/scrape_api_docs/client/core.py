@@ -11,7 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from scrape_api_docs.api.models.responses import (
@@ -30,7 +30,7 @@ from scrape_api_docs.api.models.responses import (
     SyncScrapeResult,
     ValidateResult,
 )
-from scrape_api_docs.client.errors import NotFound, api_error
+from scrape_api_docs.client.errors import BadAnswer, NotFound, api_error
 from scrape_api_docs.jobs.events import (
     CompleteData,
     CompleteEvent,
@@ -233,12 +233,21 @@ def check(response: httpx.Response, ok: frozenset[int] = frozenset()) -> None:
 
 
 def result(call: Call[T], response: httpx.Response) -> T:
+    """The typed answer, or the typed error (an error status, or a body that is not the
+    API's: a proxy's page, a server of another version)."""
     check(response, call.ok)
     if call.result is None:
         return None  # type: ignore[return-value]
-    if call.text:
-        return call.result.validate_python(response.text)
-    return call.result.validate_json(response.content)
+    try:
+        if call.text:
+            return call.result.validate_python(response.text)
+        return call.result.validate_json(response.content)
+    except ValidationError as exc:
+        check(response)  # an error status allowed in ``ok`` whose body is the envelope
+        raise BadAnswer(
+            f"{call.method} {call.path}: the answer (HTTP {response.status_code}) is not "
+            f"the API's: {exc.errors()[0]['msg']}"
+        ) from None
 
 
 def should_retry(

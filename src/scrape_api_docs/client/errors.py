@@ -22,6 +22,10 @@ class WaitTimeout(ClientError, TimeoutError):
     """``wait()`` gave up before the job finished (the job goes on)."""
 
 
+class BadAnswer(ClientError):
+    """A success answer whose body is not the API's (a proxy's page, another version)."""
+
+
 class DownloadCorrupt(ClientError):
     """A downloaded file does not match the checksum the server recorded for it."""
 
