@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 import click
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 from scrape_api_docs import __version__
 from scrape_api_docs.client.errors import ClientError
 from scrape_api_docs.console import (
+    RENDER_FLAG,
     CrawlSummary,
     crawl_listener,
     echo_file,
@@ -51,7 +51,6 @@ FLAG_FOR_FIELD = {
     "user_agent": "--user-agent",
     "wait_for_selector": "--wait-for-selector",
 }
-RENDER_FLAG: dict[str, bool | Literal["auto"]] = {"never": False, "always": True, "auto": "auto"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,12 +8,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import click
 
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats, Listener
 
+RENDER_FLAG: dict[str, bool | Literal["auto"]] = {"never": False, "always": True, "auto": "auto"}
+"""``--render-javascript``'s choices, as the ``render_javascript`` option's values."""
 BAD_INPUT_CODES = frozenset({"INVALID_URL", "VALIDATION_ERROR", "INVALID_OPTIONS"})
 """Error codes that mean the user's input was wrong: exit status 2 (anything else: 1)."""
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import click
 
 from scrape_api_docs.console import (
+    RENDER_FLAG,
     CrawlSummary,
     ProgressView,
     Snapshot,
@@ -37,7 +38,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 SERVER_ENV = "SCRAPE_DOCS_SERVER"
 API_KEY_ENV = "SCRAPE_DOCS_API_KEY"
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-RENDER: dict[str, bool | Literal["auto"]] = {"never": False, "always": True, "auto": "auto"}
 
 
 def server_options(command: F) -> F:
@@ -108,7 +108,7 @@ def jobs() -> None:
 @click.option("--user-agent", default=None, help="User-Agent header (robots.txt matches it).")
 @click.option(
     "--render-javascript",
-    type=click.Choice(sorted(RENDER)),
+    type=click.Choice(sorted(RENDER_FLAG)),
     default=None,
     help="Render pages in Chromium: always, or auto (only pages that need JavaScript).",
 )
@@ -161,7 +161,7 @@ def submit(
         "cache_enabled": False if no_cache else None,
         "cache_ttl": cache_ttl,
         "user_agent": user_agent,
-        "render_javascript": None if render_javascript is None else RENDER[render_javascript],
+        "render_javascript": None if render_javascript is None else RENDER_FLAG[render_javascript],
         "wait_for_selector": wait_for_selector,
     }
     options = {name: value for name, value in given.items() if value is not None}
