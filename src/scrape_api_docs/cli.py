@@ -21,7 +21,6 @@ import click
 from pydantic import ValidationError
 
 from scrape_api_docs import __version__
-from scrape_api_docs.client.errors import ClientError
 from scrape_api_docs.console import (
     RENDER_FLAG,
     CrawlSummary,
@@ -36,7 +35,7 @@ from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.jobs.runner import crawl_site, export_all, export_context, extraction_pool
-from scrape_api_docs.remote_cli import jobs, report_client_error
+from scrape_api_docs.remote_cli import jobs
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import LocalPageStores
 
@@ -466,8 +465,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScraperError as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
         return exit_status(exc.code)
-    except ClientError as exc:  # a server's answer to ``jobs ...``, or no answer
-        return report_client_error(exc)
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130

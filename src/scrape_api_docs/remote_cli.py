@@ -31,7 +31,7 @@ from scrape_api_docs.console import (
 
 if TYPE_CHECKING:
     from scrape_api_docs.api.models.responses import JobDetail
-    from scrape_api_docs.client import Client, ClientError, RetryNotice
+    from scrape_api_docs.client import Client, RetryNotice
     from scrape_api_docs.jobs.events import JobEvent
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,15 +75,27 @@ def _said_retry(notice: RetryNotice) -> None:
     )
 
 
-def report_client_error(exc: ClientError) -> int:
-    """One line on stderr for what the client raised; the exit status."""
-    from scrape_api_docs.client import APIError
+class _ClientCommands(click.Group):
+    """What the client raises becomes the command line's one-line error and exit status
+    (the client is imported only when a ``jobs`` command runs)."""
 
-    click.echo(f"error: {exc}", err=True)
-    return exit_status(exc.code) if isinstance(exc, APIError) else 1
+    def invoke(self, ctx: click.Context) -> Any:
+        from scrape_api_docs.client import APIError, ClientError
+
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            status = exit_status(exc.code) if isinstance(exc, APIError) else 1
+            raise (_BadInput if status == 2 else click.ClickException)(str(exc)) from exc
 
 
-@click.group()
+class _BadInput(click.ClickException):
+    """Refused as bad input by the server: exit status 2, as for a local crawl."""
+
+    exit_code = 2
+
+
+@click.group(cls=_ClientCommands)
 def jobs() -> None:
     """Use a server: submit crawls, follow them, download their exports."""
 
