@@ -15,14 +15,22 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 import click
 from pydantic import ValidationError
 
 from scrape_api_docs import __version__
-from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
+from scrape_api_docs.console import (
+    RENDER_FLAG,
+    CrawlSummary,
+    ProgressView,
+    crawl_listener,
+    echo_file,
+    echo_summary,
+    exit_status,
+    progress_view,
+)
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.errors import ScraperError
 from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
@@ -34,6 +42,7 @@ from scrape_api_docs.jobs.pipeline import (
     export_all,
     export_context,
 )
+from scrape_api_docs.remote_cli import jobs
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import LocalPageStores, PageStore
 
@@ -48,7 +57,6 @@ FLAG_FOR_FIELD = {
     "user_agent": "--user-agent",
     "wait_for_selector": "--wait-for-selector",
 }
-RENDER_FLAG: dict[str, bool | Literal["auto"]] = {"never": False, "always": True, "auto": "auto"}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,7 +169,7 @@ def scrape(
     )
     target = output or Path(_default_name(url, chosen))
     _check_output(target, folder=len(chosen) > 1)
-    progress = _progress_reporter()
+    progress = progress_view()
     started = time.monotonic()
     metadata = {k: v for k, v in (("title", title), ("author", author)) if v}
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
@@ -176,10 +184,9 @@ def scrape(
             progress.finish()
             store.close()
     result, artifacts = outcome.crawl, outcome.exports
-    _summary(result.stats, result.duration, result.robots)
+    echo_summary(CrawlSummary.of_crawl(result.stats, result.duration, result.robots))
     for artifact in artifacts:
-        took = f", built in {artifact.seconds:.1f}s" if artifact.seconds is not None else ""
-        click.echo(f"{artifact.format}: {artifact.path} ({_size(artifact.size_bytes)}{took})")
+        echo_file(artifact.format, str(artifact.path), artifact.size_bytes, artifact.seconds)
     click.echo(f"total: {time.monotonic() - started:.1f}s", err=True)
 
 
@@ -205,7 +212,7 @@ async def _crawl_and_write(
     formats: list[str],
     target: Path,
     metadata: dict[str, str],
-    progress: _PlainProgress | _LiveProgress,
+    progress: ProgressView,
     work_dir: Path,
 ) -> Outcome[Artifact]:
     """The pipeline (``crawl_then_export``) with the builder's crawl parts: extraction
@@ -222,9 +229,12 @@ async def _crawl_and_write(
             store=store,
             formats=formats,
             exports=FileExports(store, config.start_url, target, context),
-            listener=progress.on_event,
+            listener=crawl_listener(progress),
             on_crawled=lambda _: progress.finish(),
         )
+
+
+cli.add_command(jobs)
 
 
 @cli.command()
@@ -450,87 +460,6 @@ def _default_name(url: str, formats: list[str]) -> str:
     return f"{host}{EXPORTERS[formats[0]].extension}" if len(formats) == 1 else f"{host}-docs"
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
-
-
-def _summary(stats: CrawlStats, seconds: float, robots: str) -> None:
-    """The crawl's figures; ``seconds`` is the crawl's own time (each export's time is on
-    its own line: a long PDF must not read as a slow crawl)."""
-    rate = stats.processed / seconds if seconds > 0 else 0.0
-    click.echo(
-        f"done: {stats.processed} pages crawled in {seconds:.1f}s ({rate:.1f} pages/s), "
-        f"{stats.errors} errors, {stats.skipped_total} skipped, "
-        f"cache {stats.cache_hits} hits / {stats.cache_misses} misses, robots.txt {robots}",
-        err=True,
-    )
-    if stats.rendered:
-        click.echo(f"  rendered {stats.rendered:>4}  pages in Chromium", err=True)
-    for reason, count in stats.skipped.most_common():
-        click.echo(f"  skipped {count:>5}  {reason}", err=True)
-    for reason, count in stats.error_reasons.most_common():
-        click.echo(f"  errors  {count:>5}  {reason}", err=True)
-
-
-class _PlainProgress:
-    """Non-terminal output: one line per page or error, for logs and CI."""
-
-    def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
-        if event.kind == "page":
-            cached = " (cache)" if event.from_cache else ""
-            line = f"[{stats.processed}/{stats.discovered}] {event.url}{cached}"
-        elif event.kind == "error":
-            line = f"[{stats.processed}/{stats.discovered}] error: {event.message}"
-        else:
-            return
-        click.echo(line, file=sys.stderr)
-
-    def finish(self) -> None:
-        pass
-
-
-class _LiveProgress:
-    """Terminal output: a live bar with pages done / discovered, errors, cache hits, URL."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]crawling"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "errors {task.fields[errors]}  cache {task.fields[hits]}  {task.fields[url]}"
-            ),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._task = self._progress.add_task("crawl", total=1, errors=0, hits=0, url="")
-        self._progress.start()
-        self._done = False
-
-    def on_event(self, event: CrawlEvent, stats: CrawlStats) -> None:
-        url = stats.current_url
-        self._progress.update(
-            self._task,
-            completed=stats.processed,
-            total=max(stats.discovered, 1),
-            errors=stats.errors,
-            hits=stats.cache_hits,
-            url=url if len(url) <= 60 else "…" + url[-59:],
-        )
-
-    def finish(self) -> None:
-        if not self._done:
-            self._done = True
-            self._progress.stop()
-
-
-def _progress_reporter() -> _PlainProgress | _LiveProgress:
-    return _LiveProgress() if sys.stderr.isatty() else _PlainProgress()
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -556,7 +485,13 @@ def _first_validation_problem(exc: ValidationError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: errors become one line on stderr, never a traceback."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # prog_name: "scrape-docs" however it was started (python -m ...), so help and
+        # shell completion (_SCRAPE_DOCS_COMPLETE) name the command the user types.
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="scrape-docs",
+            standalone_mode=False,
+        )
     except click.exceptions.Abort:
         click.echo("error: interrupted", err=True)
         return 130
@@ -571,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ScraperError as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
-        return 2 if exc.code in ("INVALID_URL", "VALIDATION_ERROR") else 1
+        return exit_status(exc.code)
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
