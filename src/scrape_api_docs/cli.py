@@ -277,7 +277,7 @@ async def _run_workers(settings: Settings, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with job_system(settings, concurrency) as pool:
+    async with job_system(settings, concurrency, service="worker") as pool:
         pool.start()
         click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
         await stop.wait()

@@ -6,8 +6,10 @@ pool, extraction processes), takes up unfinished jobs, and tears it all down aga
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib.resources
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +28,7 @@ from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import KeyCheck
 from scrape_api_docs.api.edge import BodyLimit, DeprecationHeaders, SiteGuard
 from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
-from scrape_api_docs.api.middleware import RequestIdMiddleware
+from scrape_api_docs.api.middleware import RequestIdMiddleware, TracingMiddleware
 from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
 from scrape_api_docs.api.view_cache import ViewCache
@@ -46,6 +48,7 @@ from scrape_api_docs.storage.changes import announcing
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
 from scrape_api_docs.storage.pages import build_page_stores
 from scrape_api_docs.storage.secrets import Cipher
+from scrape_api_docs.tracing import build_tracing
 
 log = structlog.get_logger("api")
 
@@ -360,11 +363,16 @@ def add_docs(app: FastAPI) -> None:
 
 
 @asynccontextmanager
-async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPool]:
+async def job_system(
+    settings: Settings, workers: int, *, service: str = "api"
+) -> AsyncIterator[WorkerPool]:
     """The job system on ``settings``' database (migrated first): its context, and a pool
     of ``workers`` job workers (0: none, an API-only process), not yet started; jobs whose
-    lease expired are taken back first. Everything is stopped and closed on exit."""
+    lease expired are taken back first. Everything is stopped and closed on exit.
+    ``service``: this process's name in traces (``scrape-api-docs-<service>``), when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` turns tracing on."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tracing = build_tracing(os.environ, f"scrape-api-docs-{service}")
     engine = make_engine(settings.effective_database_url)
     await migrate(engine)
     policy = NetworkPolicy.from_settings(settings)
@@ -387,6 +395,7 @@ async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPo
         pages=build_page_stores(settings),
         renderer=Renderer.from_settings(settings),  # launched by the first render job
         host_limits=build_host_limits(settings),
+        tracer=tracing.tracer if tracing is not None else None,
     )
     pool = WorkerPool(ctx, workers)
     try:
@@ -402,6 +411,8 @@ async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPo
         executor.shutdown(wait=False, cancel_futures=True)
         ctx.read.close()
         await engine.dispose()
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # the last spans, sent
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -465,6 +476,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SiteGuard, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: the access log line and the error handler's lines carry the trace id.
+    app.add_middleware(TracingMiddleware, route_of=route_template)
     common = (401, 422, 429)
     app.include_router(
         scrape.router,

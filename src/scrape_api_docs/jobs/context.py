@@ -25,6 +25,8 @@ from scrape_api_docs.storage.pages import PageStores
 from scrape_api_docs.storage.secrets import Cipher
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
 
 
@@ -61,6 +63,9 @@ class JobContext:
     """This process's browser for JavaScript rendering (started on first use)."""
     host_limits: HostLimits = field(default_factory=SharedHostLimits)
     """The per-host politeness every crawl of this process shares (``build_host_limits``)."""
+    tracer: Tracer | None = None
+    """OpenTelemetry's tracer when tracing is on (``tracing.build_tracing``), else None:
+    no spans at all."""
 
     def job_dir(self, job_id: str) -> Path:
         """The job's working folder on this machine (staging of exports, fetched images);

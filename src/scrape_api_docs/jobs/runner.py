@@ -31,6 +31,8 @@ from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, open_page_store
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
 
 
@@ -77,11 +79,13 @@ async def crawl_site(
     wall_clock: Callable[[], float] = time.time,
     renderer: Renderer | None = None,
     host_limits: HostLimits | None = None,
+    tracer: Tracer | None = None,
 ) -> CrawlResult:
     """Crawl ``config.start_url`` into ``store`` with the project's network policy and cache.
 
     JavaScript rendering uses ``renderer`` (the service's long-lived browser) or, when none
-    is given and the crawl renders, a browser started for this crawl alone.
+    is given and the crawl renders, a browser started for this crawl alone. ``tracer``:
+    a span per fetch and per extraction (tracing on).
     """
     policy = policy or NetworkPolicy.from_settings(settings)
     policy.check_url(config.start_url)
@@ -117,6 +121,7 @@ async def crawl_site(
             wall_clock=wall_clock,
             renderer=renderer,
             host_limits=host_limits,
+            tracer=tracer,
         )
         return await crawler.run()
     finally:

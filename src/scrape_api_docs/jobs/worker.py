@@ -54,6 +54,7 @@ from scrape_api_docs.storage.repositories import (
 from scrape_api_docs.storage.secrets import SecretsError
 from scrape_api_docs.storage.space import filled_up_message, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
+from scrape_api_docs.tracing import span
 
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 3
@@ -311,7 +312,19 @@ class JobRunner:
                 # Cancelled between the claim and this registration: the canceller found
                 # no task to stop, so stop here (the status already says cancelled).
                 return
-            await self.execute(job)
+            # One trace per job: the span continues the request that queued it.
+            with (
+                structlog.contextvars.bound_contextvars(job_id=job_id),
+                span(
+                    self.ctx.tracer,
+                    "job",
+                    parent=job.traceparent,
+                    kind="consumer",
+                    attributes={"scraper.job_id": job_id, "scraper.attempt": job.attempts},
+                ),
+            ):
+                log.info("job_started", attempt=job.attempts)
+                await self.execute(job)
         finally:
             beat.cancel()
             self.ctx.active_jobs.pop(job_id, None)
@@ -408,18 +421,20 @@ class JobRunner:
             )
         store = self.ctx.pages.open(job.id)
         try:
-            result = await crawl_site(
-                config,
-                settings=settings,
-                store=store,
-                listener=reporter.on_event,
-                policy=self.ctx.policy,
-                executor=self.ctx.executor,
-                credentials=credentials,
-                resume=True,
-                renderer=self.ctx.renderer,
-                host_limits=self.ctx.host_limits,
-            )
+            with span(self.ctx.tracer, "crawl", attributes={"url.full": redact_text(job.url)}):
+                result = await crawl_site(
+                    config,
+                    settings=settings,
+                    store=store,
+                    listener=reporter.on_event,
+                    policy=self.ctx.policy,
+                    executor=self.ctx.executor,
+                    credentials=credentials,
+                    resume=True,
+                    renderer=self.ctx.renderer,
+                    host_limits=self.ctx.host_limits,
+                    tracer=self.ctx.tracer,
+                )
             reporter.crawl_finished(result.stats, result.duration)
             return await self.build_exports(job, job.export_formats, {}, reporter)
         finally:
@@ -446,16 +461,17 @@ class JobRunner:
             began = time.monotonic()
             try:
                 await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
-                built = await run_in_child(
-                    build_export_in_worker,
-                    job.id,
-                    job.url,
-                    name,
-                    staging / exporter.filename,
-                    options,
-                    self.ctx.settings,
-                    job_dir / "images",
-                )
+                with span(self.ctx.tracer, f"export {name}", attributes={"scraper.format": name}):
+                    built = await run_in_child(
+                        build_export_in_worker,
+                        job.id,
+                        job.url,
+                        name,
+                        staging / exporter.filename,
+                        options,
+                        self.ctx.settings,
+                        job_dir / "images",
+                    )
                 stored = [
                     (
                         file,
@@ -531,6 +547,7 @@ class JobRunner:
         if written is None:
             return
         status, artifacts = written
+        log.info("job_finished", status=status, pages=reporter.stats.processed)
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
         if status == "queued":
