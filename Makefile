@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps serve test fuzz lint bench bench-api bench-export bench-render bench-quality clean
+.PHONY: install sysdeps serve test fuzz lint bench bench-api bench-export bench-render bench-quality bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ bench-export: $(STAMP) sysdeps
 # committed, tests/fixtures/corpus/build.py regenerates it). Chromium for the client-rendered ones.
 bench-quality: $(STAMP) sysdeps
 	$(BIN)/python bench/quality.py
+
+# Jobs/min and pages/s with 1, 2 and 4 worker processes over the corpus sites, embedded
+# (SQLite); scaled out too with SCALE_ARGS="--database-url postgresql+asyncpg://... --redis-url redis://...".
+SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,14 @@ def _load(root: Path) -> dict[str, tuple[bytes, bytes, str]]:
 
 
 def serve(root: Path, port: int, ready: multiprocessing.synchronize.Event | None = None) -> None:
+    httpd = make_server(root, port)
+    if ready is not None:
+        ready.set()
+    httpd.serve_forever()
+
+
+def make_server(root: Path, port: int) -> ThreadingHTTPServer:
+    """The server of ``root`` on 127.0.0.1:``port`` (0: a free one), not yet serving."""
     files = _load(root)
 
     class Handler(BaseHTTPRequestHandler):
@@ -66,9 +74,7 @@ def serve(root: Path, port: int, ready: multiprocessing.synchronize.Event | None
 
     httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     httpd.daemon_threads = True
-    if ready is not None:
-        ready.set()
-    httpd.serve_forever()
+    return httpd
 
 
 def start(root: Path, port: int) -> multiprocessing.Process:

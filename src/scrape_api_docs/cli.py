@@ -309,29 +309,67 @@ def serve(
     default=None,
     help="Jobs run at once (default: SCRAPER_WORKERS, 2).",
 )
-def worker(concurrency: int | None) -> None:
-    """Run job workers only (no HTTP), on the same data folder and database as
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; "
+    "default: SCRAPER_WORKER_METRICS_PORT, else not served).",
+)
+@click.option(
+    "--metrics-host",
+    default=None,
+    help="Address the metrics listen on (default: SCRAPER_WORKER_METRICS_HOST, 127.0.0.1).",
+)
+def worker(concurrency: int | None, metrics_port: int | None, metrics_host: str | None) -> None:
+    """Run job workers only (no API), on the same data folder and database as
     'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: running jobs are handed back to
     the queue, for this or another worker to take up."""
     from scrape_api_docs.logs import configure_logging
 
     settings = _service_settings()
+    updates: dict[str, object] = {}
+    if metrics_port is not None:
+        updates["worker_metrics_port"] = metrics_port
+    if metrics_host:
+        updates["worker_metrics_host"] = metrics_host
+    settings = settings.model_copy(update=updates)
     configure_logging()
     click.echo(f"worker on {settings.data_dir}", err=True)
     asyncio.run(_run_workers(settings, concurrency or settings.workers))
 
 
 async def _run_workers(settings: Settings, concurrency: int) -> None:
+    from scrape_api_docs.jobs.metrics import refresh_from_database, serve_metrics
     from scrape_api_docs.jobs.parts import job_system
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with job_system(settings, concurrency) as pool:
+    async with job_system(settings, concurrency, service="worker") as pool:
+        ctx = pool.ctx
+
+        async def exposition() -> bytes:
+            await refresh_from_database(ctx.metrics, ctx.sessions)
+            ctx.metrics.worker_slots.set(pool.concurrency)
+            ctx.metrics.worker_busy.set(pool.busy)
+            return ctx.metrics.exposition()
+
+        server = None
+        if settings.worker_metrics_port is not None:
+            server = await serve_metrics(
+                settings.worker_metrics_host, settings.worker_metrics_port, exposition
+            )
+            host, port = server.sockets[0].getsockname()[:2]
+            click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
         pool.start()
         click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            if server is not None:
+                server.close()
 
 
 def _exit_normally_on_sigterm() -> None:

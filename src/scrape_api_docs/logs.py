@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog) for the service; request and job ids ride along.
+"""Structured JSON logs (structlog) for the service; request and job ids ride along, and
+the trace and span ids while tracing is on.
 
 Secrets never reach a log line: every structlog event passes ``redact_event`` and every
 standard-library record (uvicorn, alembic, httpx) is rendered through ``redact_text``, the
@@ -166,6 +167,22 @@ def redact_event(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutab
     return event_dict
 
 
+def add_trace_ids(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the current span's ``trace_id`` and ``span_id`` (tracing on).
+    Without OpenTelemetry imported no span can be current (with it, and tracing off, the
+    current span is the API's invalid one: no ids)."""
+    if "opentelemetry.trace" in sys.modules:
+        from scrape_api_docs.tracing import current_ids
+
+        ids = current_ids()
+        if ids is not None:
+            event_dict.setdefault("trace_id", ids[0])
+            event_dict.setdefault("span_id", ids[1])
+    return event_dict
+
+
 class RedactingFormatter(logging.Formatter):
     """Standard-library records (uvicorn, alembic, httpx), tracebacks included, redacted."""
 
@@ -181,7 +198,8 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            structlog.contextvars.merge_contextvars,  # request_id, job_id
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             # Frames without their local variables: those hold decrypted credentials,

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
     """How long a worker holds a running job without a heartbeat (it beats every second);
     past it, another worker takes the job back."""
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Where ``scrape-docs worker`` serves its Prometheus metrics (``GET /metrics``; the
+    API serves its own at ``/api/v1/system/metrics``); None: not served."""
+    worker_metrics_host: str = "127.0.0.1"
+    """The address the worker's metrics listen on (``0.0.0.0`` in a container)."""
     queue_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often idle workers look for jobs enqueued by another process (work enqueued in
     their own process wakes them at once)."""

@@ -28,7 +28,7 @@ from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import KeyCheck
 from scrape_api_docs.api.edge import BodyLimit, DeprecationHeaders, SiteGuard
 from scrape_api_docs.api.errors import ANY_ERROR, error_responses, install_error_handlers
-from scrape_api_docs.api.middleware import RequestIdMiddleware
+from scrape_api_docs.api.middleware import RequestIdMiddleware, TracingMiddleware
 from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.api.routers import auth, exports, jobs, scrape, system
 from scrape_api_docs.api.view_cache import ViewCache
@@ -410,6 +410,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SiteGuard, settings=settings)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: the access log line and the error handler's lines carry the trace id.
+    app.add_middleware(TracingMiddleware, route_of=route_template)
     common = (401, 422, 429)
     app.include_router(
         scrape.router,

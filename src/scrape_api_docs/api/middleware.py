@@ -8,6 +8,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scrape_api_docs.api.errors import envelope
+from scrape_api_docs.tracing import span
 
 log = structlog.get_logger("api")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -98,3 +100,50 @@ async def _unavailable(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class TracingMiddleware:
+    """A server span per HTTP request while tracing is on (``ctx.tracer``), named by its
+    route template (``POST /api/v1/scrape``); a client's ``traceparent`` header is
+    continued. Tracing off: one attribute lookup per request."""
+
+    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope.get("app")
+        ctx = getattr(app.state, "ctx", None) if app is not None else None
+        tracer = ctx.tracer if ctx is not None else None
+        if scope["type"] != "http" or tracer is None:
+            await self.app(scope, receive, send)
+            return
+        from opentelemetry.trace import Status, StatusCode
+
+        method = str(scope.get("method", ""))
+        parent = dict(scope.get("headers") or []).get(b"traceparent", b"").decode("latin-1")
+        status: dict[str, int] = {}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        with span(
+            tracer,
+            method,
+            parent=parent or None,
+            kind="server",
+            attributes={"http.request.method": method, "url.path": scope.get("path")},
+        ) as current:
+            assert current is not None
+            try:
+                await self.app(scope, receive, capture)
+            finally:
+                route = self.route_of(scope)
+                current.update_name(f"{method} {route}")
+                current.set_attribute("http.route", route)
+                code = status.get("code", 500)
+                current.set_attribute("http.response.status_code", code)
+                if code >= 500:
+                    current.set_status(Status(StatusCode.ERROR))

@@ -37,13 +37,17 @@ from scrape_api_docs.crawler.robots import RobotsRules, robots_url, rules_from_r
 from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
+from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.space import is_disk_full
+from scrape_api_docs.tracing import span
 from scrape_api_docs.urls import canonical, hash_route, host_key, strip_fragment
 
 AUTH_STATUSES = ("HTTP 401", "HTTP 403")
 """Start-page answers that mean: this site needs (other) credentials."""
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
     from scrape_api_docs.crawler.render_session import RenderSession
 
@@ -123,8 +127,10 @@ class Crawler:
         resume: bool = False,
         renderer: Renderer | None = None,
         host_limits: HostLimits | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.config = config
+        self.tracer = tracer
         if config.render_javascript != "never" and renderer is None:
             raise ValueError(f"render_javascript={config.render_javascript!r} needs a renderer")
         self.renderer = renderer if config.render_javascript != "never" else None
@@ -332,16 +338,19 @@ class Crawler:
             return
         self._stored.update((item.key, final_key))
         loop = asyncio.get_running_loop()
-        doc = await loop.run_in_executor(
-            self.executor,
-            self.work.extract,
-            page.body,
-            page.headers.get("content-type"),
-            item.url,
-            page.final_url,
-            item.depth,
-            page.from_cache,
-        )
+        # Extraction runs in the process pool: the span is the parent's wait for it.
+        traced = {"url.full": redact_text(item.url)} if self.tracer is not None else None
+        with span(self.tracer, "extract", attributes=traced):
+            doc = await loop.run_in_executor(
+                self.executor,
+                self.work.extract,
+                page.body,
+                page.headers.get("content-type"),
+                item.url,
+                page.final_url,
+                item.depth,
+                page.from_cache,
+            )
         self.store.add(doc)
         self.stats.processed += 1
         waited = self._waited.pop(asyncio.current_task(), 0.0)
@@ -401,7 +410,7 @@ class Crawler:
                 self._wait_done(waiting)
                 self.stats.requests += 1
                 try:
-                    response = await self.fetcher.get(url, headers=headers, html_only=html_only)
+                    response = await self._traced_get(url, headers, html_only, attempt)
                 except FetchError as exc:
                     if not exc.retryable:
                         raise
@@ -433,6 +442,20 @@ class Crawler:
                 await self.clock.sleep(decision.delay)
                 self._wait_done(waiting)
             attempt += 1
+
+    async def _traced_get(
+        self, url: str, headers: dict[str, str], html_only: bool, attempt: int
+    ) -> FetchResponse:
+        if self.tracer is None:
+            return await self.fetcher.get(url, headers=headers, html_only=html_only)
+        attributes: dict[str, Any] = {"http.request.method": "GET", "url.full": redact_text(url)}
+        if attempt:
+            attributes["http.request.resend_count"] = attempt
+        with span(self.tracer, "GET", kind="client", attributes=attributes) as current:
+            response = await self.fetcher.get(url, headers=headers, html_only=html_only)
+            if current is not None:
+                current.set_attribute("http.response.status_code", response.status)
+            return response
 
     def _wait_done(self, since: float) -> None:
         """Count a politeness wait that began at ``since`` out of the current page's time."""

@@ -28,6 +28,8 @@ from scrape_api_docs.storage.pages import PageStores
 from scrape_api_docs.storage.secrets import Cipher
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
 
 
@@ -82,6 +84,12 @@ class JobContext:
         """The per-host politeness every crawl of this process shares."""
         assert self.crawl.host_limits is not None  # the builder's job parts always share
         return self.crawl.host_limits
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """OpenTelemetry's tracer when tracing is on (``tracing.build_tracing``), else None:
+        no spans at all."""
+        return self.crawl.tracer
 
     def job_dir(self, job_id: str) -> Path:
         """The job's working folder on this machine (staging of exports, fetched images);

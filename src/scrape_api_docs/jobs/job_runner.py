@@ -56,6 +56,7 @@ from scrape_api_docs.storage.secrets import SecretsError
 from scrape_api_docs.storage.space import filled_up_message, is_disk_full
 from scrape_api_docs.storage.tables import Artifact, Job
 from scrape_api_docs.times import as_utc
+from scrape_api_docs.tracing import span
 
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 3
@@ -322,7 +323,19 @@ class JobRunner:
                 # Cancelled between the claim and this registration: the canceller found
                 # no task to stop, so stop here (the status already says cancelled).
                 return
-            await self.execute(job)
+            # One trace per job: the span continues the request that queued it.
+            with (
+                structlog.contextvars.bound_contextvars(job_id=job_id),
+                span(
+                    self.ctx.tracer,
+                    "job",
+                    parent=job.traceparent,
+                    kind="consumer",
+                    attributes={"scraper.job_id": job_id, "scraper.attempt": job.attempts},
+                ),
+            ):
+                log.info("job_started", attempt=job.attempts)
+                await self.execute(job)
         finally:
             beat.cancel()
             self.ctx.active_jobs.pop(job_id, None)
@@ -455,16 +468,17 @@ class JobRunner:
             began = time.monotonic()
             try:
                 await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
-                built = await run_in_child(
-                    build_export_in_worker,
-                    job.id,
-                    job.url,
-                    name,
-                    staging / exporter.filename,
-                    options,
-                    self.ctx.settings,
-                    job_dir / "images",
-                )
+                with span(self.ctx.tracer, f"export {name}", attributes={"scraper.format": name}):
+                    built = await run_in_child(
+                        build_export_in_worker,
+                        job.id,
+                        job.url,
+                        name,
+                        staging / exporter.filename,
+                        options,
+                        self.ctx.settings,
+                        job_dir / "images",
+                    )
                 stored = [
                     (
                         file,
@@ -540,6 +554,7 @@ class JobRunner:
         if written is None:
             return
         status, artifacts = written
+        log.info("job_finished", status=status, pages=reporter.stats.processed)
         if status != "queued":
             self.ctx.metrics.jobs_finished.labels(status).inc()
         if status == "queued":

@@ -2,15 +2,46 @@
 
 The names are the API design's: ``scraper_jobs_total{status}`` (jobs this process
 finished, by final status), ``scraper_pages_scraped_total``, ``scraper_cache_hit_rate``.
+
+Across processes (API replicas, ``scrape-docs worker`` processes on many machines) every
+process serves its own metrics: the API at ``/api/v1/system/metrics``, a worker on
+``--metrics-port`` (``serve_metrics``); Prometheus scrapes each, and queries add them up.
+Not prometheus_client's multiprocess mode: that shares files on one machine only, and
+workers run on many. Two kinds of series:
+
+- this process's: counters (``scraper_jobs_total``, ``scraper_pages_scraped_total``,
+  ``scraper_cache_hits_total``, ``scraper_cache_misses_total``) and the gauges
+  ``scraper_worker_slots`` / ``scraper_worker_busy``; ``sum()`` them over processes
+  (the cluster's hit rate: ``sum(hits) / (sum(hits) + sum(misses))``; the gauge
+  ``scraper_cache_hit_rate`` is this process's);
+- the cluster's, read from the database at scrape time (``refresh_from_database``):
+  ``scraper_jobs_stored{status}``, ``scraper_queue_depth``, ``scraper_active_workers``
+  (worker processes holding a job's lease); every process reports the same value, so
+  ``max()`` them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from scrape_api_docs.storage.repositories import JobRepository, QueueRepository, now
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 
 
 class _WithoutCreated(Collector):
@@ -50,9 +81,19 @@ class Metrics:
         self.cache_hit_rate = Gauge(
             "scraper_cache_hit_rate", "Cache hit rate since start", registry=self.registry
         )
-        self.queue_depth = Gauge("scraper_queue_depth", "Jobs waiting", registry=self.registry)
+        self.queue_depth = Gauge(
+            "scraper_queue_depth", "Jobs waiting (whole cluster)", registry=self.registry
+        )
         self.active_workers = Gauge(
-            "scraper_active_workers", "Workers running a job", registry=self.registry
+            "scraper_active_workers",
+            "Worker processes holding a job's lease (whole cluster)",
+            registry=self.registry,
+        )
+        self.worker_slots = Gauge(
+            "scraper_worker_slots", "Jobs this process can run at once", registry=self.registry
+        )
+        self.worker_busy = Gauge(
+            "scraper_worker_busy", "Jobs this process is running", registry=self.registry
         )
         self.request_latency = Histogram(
             "scraper_request_duration_seconds",
@@ -78,3 +119,52 @@ class Metrics:
             self._misses += 1
             self.cache_misses.inc()
         self.cache_hit_rate.set(self._hits / (self._hits + self._misses))
+
+
+async def refresh_from_database(metrics: Metrics, sessions: async_sessionmaker[Any]) -> None:
+    """The cluster's gauges, counted in the database now (every process sees the same)."""
+    async with sessions() as session:
+        counts = await JobRepository(session).count_by_status()
+        busy = await QueueRepository(session).busy_workers(now())
+    for status in STATUSES:
+        metrics.jobs.labels(status).set(counts.get(status, 0))
+    metrics.queue_depth.set(counts.get("queued", 0))
+    metrics.active_workers.set(busy)
+
+
+async def serve_metrics(
+    host: str, port: int, exposition: Callable[[], Awaitable[bytes]]
+) -> asyncio.Server:
+    """A minimal HTTP server for ``GET /metrics`` (a worker process has no API): each
+    scrape awaits ``exposition()``. Anything else gets 404; one request per connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                head = await reader.readuntil(b"\r\n\r\n")
+            method, target, *_ = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""]
+            path = target.split(b"?", 1)[0]
+            if method in (b"GET", b"HEAD") and path == b"/metrics":
+                body, status = await exposition(), b"200 OK"
+                kind = CONTENT_TYPE_LATEST.encode()
+            else:
+                body, status, kind = b"not found\n", b"404 Not Found", b"text/plain"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\ncontent-type: "
+                + kind
+                + b"\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\nconnection: close\r\n\r\n"
+                + (body if method != b"HEAD" else b"")
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(handle, host, port)

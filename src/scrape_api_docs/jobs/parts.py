@@ -17,6 +17,8 @@ Each part that differs between one machine and many is picked here through its o
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -37,8 +39,11 @@ from scrape_api_docs.storage.changes import CommitWatch
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
 from scrape_api_docs.storage.pages import build_page_stores
 from scrape_api_docs.storage.secrets import Cipher
+from scrape_api_docs.tracing import build_tracing
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
 
 
@@ -53,6 +58,7 @@ async def build_crawl_parts(
     processes: bool = False,
     render: bool = True,
     shared_limits: bool = True,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[CrawlParts]:
     """The parts every crawl of a process shares. ``processes``: extraction runs on a
     pool of processes made here (``extraction_pool``), else on each crawl's own threads.
@@ -75,6 +81,7 @@ async def build_crawl_parts(
         open_cache=lambda: build_page_cache(settings),
         executor=executor or own_executor,
         renderer=renderer,
+        tracer=tracer,
     )
     try:
         yield parts
@@ -91,10 +98,13 @@ async def build_crawl_parts(
 
 
 @asynccontextmanager
-async def build_job_parts(settings: Settings) -> AsyncIterator[JobContext]:
+async def build_job_parts(settings: Settings, service: str = "api") -> AsyncIterator[JobContext]:
     """The job system on ``settings``' database (migrated first), as one ``JobContext``;
-    everything it opened is closed on exit (tasks left in ``background`` cancelled)."""
+    everything it opened is closed on exit (tasks left in ``background`` cancelled).
+    ``service``: this process's name in traces (``scrape-api-docs-<service>``), when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` turns tracing on."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tracing = build_tracing(os.environ, f"scrape-api-docs-{service}")
     engine = make_engine(settings.effective_database_url)
     try:
         await migrate(engine)
@@ -106,7 +116,9 @@ async def build_job_parts(settings: Settings) -> AsyncIterator[JobContext]:
         executor = extraction_pool(settings)
         read = Reader(engine, session_maker)
         try:
-            async with build_crawl_parts(settings, executor=executor) as crawl:
+            async with build_crawl_parts(
+                settings, executor=executor, tracer=tracing.tracer if tracing else None
+            ) as crawl:
                 ctx = JobContext(
                     settings=settings,
                     engine=engine,
@@ -131,14 +143,18 @@ async def build_job_parts(settings: Settings) -> AsyncIterator[JobContext]:
             read.close()
     finally:
         await engine.dispose()
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # the last spans, sent
 
 
 @asynccontextmanager
-async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPool]:
+async def job_system(
+    settings: Settings, workers: int, *, service: str = "api"
+) -> AsyncIterator[WorkerPool]:
     """The job parts and a pool of ``workers`` job workers (0: none, an API-only process),
     not yet started; jobs whose lease expired are taken back first. On exit the workers
     stop (running jobs hand themselves back) before the parts close."""
-    async with build_job_parts(settings) as ctx:
+    async with build_job_parts(settings, service) as ctx:
         pool = WorkerPool(ctx, workers)
         try:
             if workers:

@@ -33,10 +33,14 @@ from scrape_api_docs.exporters.resources import ImageLoader
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.lifetime import end_with
+from scrape_api_docs.logs import redact_text
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, open_page_store
+from scrape_api_docs.tracing import span
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from scrape_api_docs.crawler.render import Renderer
 
 T = TypeVar("T")
@@ -60,6 +64,9 @@ class CrawlParts:
     executor: Executor | None = None
     renderer: Renderer | None = None
     work: PageWork = EXTRACTION
+    tracer: Tracer | None = None
+    """OpenTelemetry's tracer when tracing is on (``tracing.build_tracing``), else None:
+    no spans at all."""
     _cache: PageCache | None = field(default=None, repr=False)
 
     def page_cache(self) -> PageCache:
@@ -175,6 +182,7 @@ async def _crawl(
             wall_clock=wall_clock,
             renderer=parts.renderer,
             host_limits=parts.host_limits,
+            tracer=parts.tracer,
         )
         return await crawler.run()
     finally:
@@ -208,15 +216,16 @@ async def crawl_then_export(
 ) -> Outcome[T]:
     """The pipeline every entry point runs: crawl ``config`` into ``store``, then have
     ``exports`` build and record each of ``formats``."""
-    result = await crawl_site(
-        config,
-        settings=parts.settings,
-        store=store,
-        parts=parts,
-        listener=listener,
-        credentials=credentials,
-        resume=resume,
-    )
+    with span(parts.tracer, "crawl", attributes={"url.full": redact_text(config.start_url)}):
+        result = await crawl_site(
+            config,
+            settings=parts.settings,
+            store=store,
+            parts=parts,
+            listener=listener,
+            credentials=credentials,
+            resume=resume,
+        )
     if on_crawled is not None:
         on_crawled(result)
     return Outcome(result, await exports.build(formats))

@@ -75,8 +75,13 @@ class Recovered:
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, job_id: str, priority: int, queue: str = JOBS) -> None:
-        """Make stored work claimable (it wakes a waiting claimer)."""
+    async def enqueue(
+        self, job_id: str, priority: int, queue: str = JOBS, *, trace: str | None = None
+    ) -> None:
+        """Make stored work claimable (it wakes a waiting claimer). ``trace``: the W3C
+        traceparent of the request that queued it (tracing on), carried with the work to
+        the worker that claims it, which reads it back as the job row's ``traceparent``
+        (every implementation stores it there, or wherever its worker finds it)."""
 
     async def claim(self, worker_id: str, lease_seconds: float, queue: str = JOBS) -> str | None:
         """The next work of ``queue`` (priority, then FIFO), now running and held by
@@ -163,10 +168,12 @@ class DatabaseQueue:
         self._wake = asyncio.Event()
         self._claim_attempts = claim_attempts
 
-    async def enqueue(self, job_id: str, priority: int, queue: str = JOBS) -> None:
+    async def enqueue(
+        self, job_id: str, priority: int, queue: str = JOBS, *, trace: str | None = None
+    ) -> None:
         if queue == JOBS:  # a conversion waits as stored (``processing``, no holder)
             async with self._sessions() as session, session.begin():
-                await QueueRepository(session).enqueue(job_id, priority)
+                await QueueRepository(session).enqueue(job_id, priority, trace)
         self._wake.set()
 
     async def claim(self, worker_id: str, lease_seconds: float, queue: str = JOBS) -> str | None:

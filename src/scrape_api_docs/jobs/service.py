@@ -43,6 +43,7 @@ from scrape_api_docs.storage.repositories import (
 )
 from scrape_api_docs.storage.space import free_mb
 from scrape_api_docs.storage.tables import Artifact, Conversion, Credential, Job
+from scrape_api_docs.tracing import carrier
 
 TERMINAL = ("completed", "failed", "cancelled")
 
@@ -173,7 +174,9 @@ class JobService:
                     job.id, "info", estimate.describe(), self.ctx.settings.job_log_limit
                 )
         if not sync:
-            await self.ctx.queue.enqueue(job.id, job.priority)
+            # The request's trace goes with the job: the worker's spans continue it.
+            trace = carrier() if self.ctx.tracer is not None else None
+            await self.ctx.queue.enqueue(job.id, job.priority, trace=trace)
         duration = estimate.duration(spec.options.rate_limit) if estimate else None
         return Submission(job, duration, generated)
 

@@ -193,13 +193,15 @@ class QueueRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def enqueue(self, job_id: str, priority: int) -> bool:
+    async def enqueue(self, job_id: str, priority: int, trace: str | None = None) -> bool:
         """Make a stored job claimable at ``priority`` (it is already queued, or was
-        handed back); False when it is not queued (cancelled meanwhile)."""
+        handed back), with the traceparent its worker continues (kept when None); False
+        when it is not queued (cancelled meanwhile)."""
+        values: dict[str, Any] = {"priority": priority, "worker_id": None, "lease_expires_at": None}
+        if trace is not None:
+            values["traceparent"] = trace
         result = await self.session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "queued")
-            .values(priority=priority, worker_id=None, lease_expires_at=None)
+            update(Job).where(Job.id == job_id, Job.status == "queued").values(**values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -285,6 +287,19 @@ class QueueRepository:
             .order_by(Job.priority, Job.seq)
         )
         return [LeasedJob(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows.all()]
+
+    async def busy_workers(self, stamp: datetime) -> int:
+        """Worker processes holding a live lease on a job or a conversion at ``stamp``
+        (one ``worker_id`` per process): the cluster's busy workers, whoever asks."""
+        holders: set[str] = set()
+        for table in (Job, Conversion):
+            rows = await self.session.execute(
+                select(table.worker_id)
+                .where(table.worker_id.is_not(None), table.lease_expires_at > stamp)
+                .distinct()
+            )
+            holders.update(str(row[0]) for row in rows.all())
+        return len(holders)
 
     async def abandoned_sync(self, created_before: datetime) -> list[str]:
         """Synchronous jobs queued again after a run (handed back by a stopping server),

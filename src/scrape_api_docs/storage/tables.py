@@ -84,6 +84,9 @@ class Job(Base):
     """Until when the worker holds it; heartbeats extend it, recovery takes it back after."""
     cancel_requested: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """A stored cancel request: the worker running the job stops it at its next heartbeat."""
+    traceparent: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The W3C traceparent of the request that queued the job (tracing on): the worker
+    continues that trace."""
 
 
 class JobLog(Base):

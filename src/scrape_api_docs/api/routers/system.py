@@ -17,6 +17,7 @@ from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, 
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
 from scrape_api_docs.crawler.cache import CACHE_FILE
 from scrape_api_docs.crawler.render import Renderer
+from scrape_api_docs.jobs.metrics import refresh_from_database
 from scrape_api_docs.storage.artifacts import folder_bytes
 from scrape_api_docs.storage.db import ping
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
@@ -95,12 +96,10 @@ async def metrics(request: Request, ctx: ContextDep) -> Response:
     for an API key (once keys exist)."""
     if ctx.settings.metrics_require_key:
         await admit(request)
-    async with ctx.sessions() as session:
-        counts = await JobRepository(session).count_by_status()
-    for status in ("queued", "running", "completed", "failed", "cancelled"):
-        ctx.metrics.jobs.labels(status).set(counts.get(status, 0))
-    ctx.metrics.queue_depth.set(counts.get("queued", 0))
-    ctx.metrics.active_workers.set(request.app.state.pool.busy)
+    await refresh_from_database(ctx.metrics, ctx.sessions)
+    pool = request.app.state.pool
+    ctx.metrics.worker_slots.set(pool.concurrency)
+    ctx.metrics.worker_busy.set(pool.busy)
     return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
