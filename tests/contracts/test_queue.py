@@ -1,5 +1,5 @@
-"""The job queue's contract, run against every implementation (today: the embedded one,
-over the service's own database).
+"""The job queue's contract, run against every implementation: the embedded one over the
+service's own database ("embedded", SQLite), and procrastinate on PostgreSQL ("postgres").
 
 A harness per implementation stores jobs the way the service does and reads back what the
 queue did to them; the tests speak only to the ``JobQueue`` interface otherwise.
@@ -28,7 +28,9 @@ from scrape_api_docs.jobs.queue import (
     _process_start,
     new_worker_id,
 )
+from scrape_api_docs.jobs.queue_pg import ProcrastinateQueue
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
+from scrape_api_docs.storage.postgres import libpq_url
 from scrape_api_docs.storage.repositories import ConversionRepository, JobRepository, now
 from scrape_api_docs.storage.tables import Conversion, Job
 
@@ -118,9 +120,22 @@ async def _database(path: Path) -> tuple[AsyncEngine, async_sessionmaker[Any]]:
     return engine, sessions(engine)
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "postgres"])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    assert request.param == "embedded"
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        engines = [make_engine(url), make_engine(url)]  # two processes, one database
+        made, made2 = sessions(engines[0]), sessions(engines[1])
+        queues = [
+            ProcrastinateQueue(made, libpq_url(url)),
+            ProcrastinateQueue(made2, libpq_url(url)),
+        ]
+        yield Harness(queues[0], queues[1], made, engines)
+        for queue in queues:
+            await queue.close()
+        for each in engines:
+            await each.dispose()
+        return
     engine, made = await _database(tmp_path / "scraper.db")
     # A second engine on the same file: what another process (a `scrape-docs worker`) has.
     engine2, made2 = await _database(tmp_path / "scraper.db")

@@ -401,6 +401,7 @@ async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPo
             task.cancel()
         executor.shutdown(wait=False, cancel_futures=True)
         ctx.read.close()
+        await ctx.queue.close()
         await engine.dispose()
 
 

@@ -112,6 +112,10 @@ class JobRepository:
         self.session = session
 
     async def next_seq(self) -> int:
+        """The next job number: from a sequence on PostgreSQL (replicas submitting at once
+        never share one); max+1 on SQLite, where one writer at a time holds the file."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return int(await self.session.scalar(select(func.nextval("job_numbers"))) or 0)
         value = await self.session.scalar(select(func.max(Job.seq)))
         return int(value or 0) + 1
 
@@ -257,13 +261,40 @@ class QueueRepository:
         ).one_or_none()
         return None if row is None else (row[0], int(row[1]), row[2])
 
-    async def release(self, job_id: str, worker_id: str) -> None:
-        """The worker is done with the job (its outcome is written): drop its lease."""
-        await self.session.execute(
+    async def release(self, job_id: str, worker_id: str) -> bool:
+        """The worker is done with the job (its outcome is written): drop its lease; False
+        when ``worker_id`` no longer held it."""
+        result = await self.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.worker_id == worker_id)
             .values(worker_id=None, lease_expires_at=None)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- the queue library's handle of stored work (PostgreSQL: procrastinate's job id) --
+    async def set_queue_ref(self, work_id: str, ref: int, *, conversion: bool) -> None:
+        table = Conversion if conversion else Job
+        await self.session.execute(update(table).where(table.id == work_id).values(queue_ref=ref))
+
+    async def work_state(self, work_id: str, *, conversion: bool) -> tuple[str, int | None] | None:
+        """(status, queue_ref) of a job or conversion, None when it is gone."""
+        table = Conversion if conversion else Job
+        row = (
+            await self.session.execute(
+                select(table.status, table.queue_ref).where(table.id == work_id)
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def work_by_ref(self, refs: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """queue_ref -> (work id, status) of the jobs and conversions with those refs."""
+        found: dict[int, tuple[str, str]] = {}
+        for table in (Job, Conversion):
+            rows = await self.session.execute(
+                select(table.queue_ref, table.id, table.status).where(table.queue_ref.in_(refs))
+            )
+            found.update({int(r[0] or 0): (r[1], r[2]) for r in rows.all()})
+        return found
 
     async def request_cancel(self, job_id: str) -> bool:
         """queued/running -> cancelled, with the request stored for the worker running it;
