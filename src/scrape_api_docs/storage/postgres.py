@@ -4,19 +4,26 @@ schema (applied by our migration 0005, see there)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection, make_url
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+# SQLAlchemy is imported where used: the page store (in export processes) asks
+# ``is_postgres`` and should not pay for the database layer's import to learn "no".
 
 
 def is_postgres(url: str | None) -> bool:
     """Whether a database URL names PostgreSQL (any driver)."""
-    return bool(url) and make_url(url or "").get_backend_name() == "postgresql"
+    scheme = (url or "").partition("://")[0]
+    return scheme.partition("+")[0] in ("postgresql", "postgres")
 
 
 def libpq_url(url: str) -> str:
     """``postgresql+asyncpg://u:p@h:5432/db`` -> ``postgresql://u:p@h:5432/db`` (what
     psycopg takes); the password kept, never logged."""
+    from sqlalchemy.engine import make_url
+
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
