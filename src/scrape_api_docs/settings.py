@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
     """How long a worker holds a running job without a heartbeat (it beats every second);
     past it, another worker takes the job back."""
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    """Times a job is claimed before one whose worker keeps dying (its lease expiring each
+    time) ends ``failed`` instead of going back on the queue."""
     queue_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often idle workers look for jobs enqueued by another process (work enqueued in
     their own process wakes them at once)."""

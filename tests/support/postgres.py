@@ -80,3 +80,8 @@ def empty(url: str) -> None:
     libpq = url.replace("postgresql+asyncpg://", "postgresql://")
     with psycopg.connect(libpq, autocommit=True) as connection:
         connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+def libpq(url: str) -> str:
+    """A test database's URL as psycopg takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
