@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.api.test_live_server import (
     slow_site,
     submit,
     wait_until,
+    webhooks,  # noqa: F401 - the receiver fixture
 )
 from tests.api.test_two_processes import Worker
 from tests.support import postgres
@@ -48,9 +50,14 @@ class Cluster:
         self.api = LiveServer(self.data_dir, args=["--no-workers"], env=self.env).start()
         self.workers: list[Worker] = []
 
-    def start_worker(self) -> Worker:
-        self.workers.append(Worker(self.data_dir, concurrency=2, env=self.env))
-        return self.workers[-1]
+    def start_workers(self, count: int) -> None:
+        """``count`` worker processes, started side by side (each takes seconds to import
+        the package; on a busy machine tens of seconds)."""
+        with ThreadPoolExecutor(count) as pool:
+            started = list(
+                pool.map(lambda _: Worker(self.data_dir, concurrency=2, env=self.env), range(count))
+            )
+        self.workers.extend(started)
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(postgres.libpq(self.url), autocommit=True) as db:
@@ -81,8 +88,6 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with postgres.database() as url:
         made = Cluster(tmp_path, url)
         try:
-            made.start_worker()
-            made.start_worker()
             yield made
         finally:
             made.cleanup()
@@ -99,6 +104,7 @@ def held(cluster: Cluster, job_id: str, attempt: int) -> Callable[[], Worker | N
 
 
 def test_jobs_complete_and_cancel_across_processes(cluster: Cluster, server: TestServer) -> None:
+    cluster.start_workers(2)
     slow_site(server, pages=40, delay=0.2)
     with cluster.api.client() as client:
         small = [
@@ -137,16 +143,20 @@ def test_jobs_complete_and_cancel_across_processes(cluster: Cluster, server: Tes
         assert each.process.poll() is None, each.log()
 
 
+@pytest.mark.timeout(300)
 def test_kill_poison_and_sigterm_across_workers(
     cluster: Cluster, server: TestServer, webhooks: WebhookReceiver
 ) -> None:
+    # Five workers: one stops on SIGTERM, one is SIGKILLed, two are killed by the poison
+    # job; the last one recovers it.
+    cluster.start_workers(5)
     paths = slow_site(server, pages=30, delay=0.05)
     with cluster.api.client() as client:
         # SIGKILL mid-job: the other worker takes the job up and completes it once.
         job_id = submit(
             client,
             server.url("/docs/"),
-            options={"rate_limit": 8, "cache_enabled": False},
+            options={"rate_limit": 4, "cache_enabled": False},
             webhook_url=webhooks.url,
             webhook_secret="s3cret-signing-key-0123456789",
         )
@@ -172,7 +182,6 @@ def test_kill_poison_and_sigterm_across_workers(
         time.sleep(1.0)  # time for a duplicate to show up, if there were one
         [done] = webhooks.events("completed")
         assert done.delivery_id == f"{job_id}:completed"
-        cluster.start_worker()  # two workers again
 
         # A job that kills its worker every time: failed after two attempts.
         poison = submit(
@@ -180,7 +189,6 @@ def test_kill_poison_and_sigterm_across_workers(
         )
         for attempt in (1, 2):
             wait_until(held(cluster, poison, attempt), 30, f"attempt {attempt}").kill()
-            cluster.start_worker()
         job = job_when(client, poison, finished, 60)
         assert job["status"] == "failed", job
         assert job["error_message"] == "gave up after 2 attempts"
@@ -189,7 +197,7 @@ def test_kill_poison_and_sigterm_across_workers(
         # SIGTERM: the worker stops claiming, hands its job back and exits in its grace
         # period; another worker completes the job.
         last = submit(
-            client, server.url("/docs/"), options={"rate_limit": 8, "cache_enabled": False}
+            client, server.url("/docs/"), options={"rate_limit": 4, "cache_enabled": False}
         )
         job_when(client, last, lambda j: j["statistics"]["pages_processed"] >= 3, 60)
         stopping = wait_until(held(cluster, last, 1), 10, "the job's holder")
