@@ -145,7 +145,9 @@ def test_jobs_complete_and_cancel_across_processes(cluster: Cluster, server: Tes
 
 @pytest.mark.timeout(300)
 def test_kill_poison_and_sigterm_across_workers(
-    cluster: Cluster, server: TestServer, webhooks: WebhookReceiver
+    cluster: Cluster,
+    server: TestServer,
+    webhooks: WebhookReceiver,  # noqa: F811 - the fixture imported above
 ) -> None:
     # Five workers: one stops on SIGTERM, one is SIGKILLed, two are killed by the poison
     # job; the last one recovers it.
