@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ class Harness:
     engines: list[AsyncEngine]
     seq: int = 0
 
-    async def add(self, priority: str = "normal", *, sync: bool = False) -> str:
+    async def add(
+        self, priority: str = "normal", *, sync: bool = False, enqueue: bool = True
+    ) -> str:
         self.seq += 1
         job_id = f"job_{self.seq:04d}"
         stamp = now()
@@ -75,7 +78,7 @@ class Harness:
                     sync=int(sync),
                 )
             )
-        if not sync:
+        if not sync and enqueue:
             await self.queue.enqueue(job_id, PRIORITY_RANK[priority])
         return job_id
 
@@ -310,3 +313,16 @@ async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> 
     await harness.other.finish(conversion_id, second)
     found = await harness.conversion(conversion_id)
     assert (found.worker_id, found.attempts) == (None, 2)
+
+
+async def test_a_job_stored_but_never_enqueued_is_not_lost(harness: Harness) -> None:
+    """The process that stored the job stopped before handing it to the queue: recovery
+    (in any process) makes it claimable."""
+    job_id = await harness.add(enqueue=False)
+    async with harness.sessions() as session, session.begin():
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(updated_at=now() - timedelta(minutes=1))
+        )
+    await harness.other.recover_expired(max_attempts=3)
+    assert await harness.queue.claim(new_worker_id(), LONG) == job_id
+    assert await harness.other.claim(new_worker_id(), LONG) is None

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from scrape_api_docs.jobs.queue import (
     CONVERSIONS,
     JOBS,
+    PRIORITY_RANK,
     DatabaseQueue,
     Heartbeat,
     Recovered,
@@ -50,6 +51,10 @@ TASKS = {JOBS: "scrape_api_docs.scrape", CONVERSIONS: "scrape_api_docs.convert"}
 
 _ENDED = {"completed": "succeeded", "failed": "failed", "cancelled": "aborted"}
 """Our final status -> procrastinate's."""
+
+
+UNQUEUED_GRACE = 10.0
+"""Seconds stored work may wait to be deferred by the request that stored it."""
 
 
 def library_priority(rank: int) -> int:
@@ -224,6 +229,17 @@ class ProcrastinateQueue(DatabaseQueue):
                     continue  # our lease governs it (recovered above when expired)
                 await self._follow(int(job.id), status)
         await jobs.prune_stalled_workers(max(self._lease * 4, 120.0))
+        # Work stored but never deferred (the storing process stopped in between), or
+        # handed back without the library hearing so: deferred now. Jobs just submitted
+        # are left to their own request for a few seconds.
+        async with self._sessions() as session:
+            waiting = await QueueRepository(session).unqueued_work(lease_until(-UNQUEUED_GRACE))
+        for work_id, priority in waiting:
+            if is_conversion(work_id):
+                await self.enqueue(work_id, PRIORITY_RANK["normal"], CONVERSIONS)
+            else:
+                await self.enqueue(work_id, priority)
+            out.requeued.append(work_id)
         return out
 
     # --- the library's side ------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import BigInteger, Select, column, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -285,6 +285,34 @@ class QueueRepository:
             )
         ).one_or_none()
         return None if row is None else (row[0], row[1])
+
+    async def unqueued_work(self, before: datetime) -> list[tuple[str, int]]:
+        """(id, priority) of waiting work (queued jobs, conversions nobody builds) last
+        changed before ``before`` that procrastinate does not hold as waiting or running:
+        never handed to it (the process that stored it stopped first) or handed back
+        without it hearing so. PostgreSQL only (it reads procrastinate's table)."""
+        library = text(
+            "SELECT id FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+        ).columns(column("id", BigInteger))
+        held = library.subquery()
+        jobs = await self.session.execute(
+            select(Job.id, Job.priority).where(
+                Job.status == "queued",
+                Job.sync == 0,
+                Job.cancel_requested == 0,
+                Job.updated_at < before,
+                or_(Job.queue_ref.is_(None), Job.queue_ref.not_in(select(held.c.id))),
+            )
+        )
+        conversions = await self.session.execute(
+            select(Conversion.id).where(
+                Conversion.status == "processing",
+                Conversion.worker_id.is_(None),
+                Conversion.created_at < before,
+                or_(Conversion.queue_ref.is_(None), Conversion.queue_ref.not_in(select(held.c.id))),
+            )
+        )
+        return [(r[0], int(r[1])) for r in jobs.all()] + [(r[0], -1) for r in conversions.all()]
 
     async def work_by_ref(self, refs: Sequence[int]) -> dict[int, tuple[str, str]]:
         """queue_ref -> (work id, status) of the jobs and conversions with those refs."""
