@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     API serves its own at ``/api/v1/system/metrics``); None: not served."""
     worker_metrics_host: str = "127.0.0.1"
     """The address the worker's metrics listen on (``0.0.0.0`` in a container)."""
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    """Times a job is claimed before one whose worker keeps dying (its lease expiring each
+    time) ends ``failed`` instead of going back on the queue."""
     queue_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often idle workers look for jobs enqueued by another process (work enqueued in
     their own process wakes them at once)."""

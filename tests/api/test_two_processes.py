@@ -33,14 +33,16 @@ from tests.support.server import TestServer
 class Worker:
     """``scrape-docs worker`` as a subprocess in its own process group."""
 
-    def __init__(self, data_dir: Path, concurrency: int = 2) -> None:
+    def __init__(
+        self, data_dir: Path, concurrency: int = 2, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"worker-{time.monotonic_ns()}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [*CLI, "worker", "--concurrency", str(concurrency)],
                 cwd=data_dir.parent,
-                env=cli_env(data_dir),
+                env=cli_env(data_dir, **(env or {})),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

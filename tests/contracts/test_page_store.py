@@ -1,5 +1,5 @@
 """The page store's contract, run against every implementation ("embedded": a SQLite
-file per job). Stores are opened by job id through ``PageStores``; what one job stored
+file per job; "postgres": the ``pages`` table of the service's PostgreSQL database). Stores are opened by job id through ``PageStores``; what one job stored
 is there when the job's store is opened again, and only there."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from scrape_api_docs.urls import canonical
 BASE = "http://docs.example/"
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "postgres"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PageStores]:
-    if request.param == "embedded":
-        yield build_page_stores(Settings(data_dir=tmp_path / "data"))
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    yield build_page_stores(Settings(data_dir=tmp_path / "data", database_url=url))
 
 
 def doc(name: str, depth: int = 0, links: list[str] | None = None) -> Document:
@@ -113,9 +113,13 @@ def test_a_job_id_is_never_a_path(stores: PageStores) -> None:
             stores.open(bad)
 
 
-def test_open_page_store_from_settings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["embedded", "postgres"])
+def test_open_page_store_from_settings(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """What an export process does: open the job's store from ``Settings`` alone."""
-    settings = Settings(data_dir=tmp_path / "data")
+    url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+    settings = Settings(data_dir=tmp_path / "data", database_url=url)
     store = build_page_stores(settings).open("job_a")
     store.add(doc("one"))
     store.close()
@@ -124,3 +128,5 @@ def test_open_page_store_from_settings(tmp_path: Path) -> None:
         assert len(again) == 1
     finally:
         again.close()
+    if database == "postgres":  # in the database: no file a worker elsewhere could miss
+        assert not (tmp_path / "data").exists()

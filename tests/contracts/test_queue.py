@@ -1,5 +1,5 @@
-"""The job queue's contract, run against every implementation (today: the embedded one,
-over the service's own database).
+"""The job queue's contract, run against every implementation: the embedded one over the
+service's own database ("embedded", SQLite), and procrastinate on PostgreSQL ("postgres").
 
 A harness per implementation stores jobs the way the service does and reads back what the
 queue did to them; the tests speak only to the ``JobQueue`` interface otherwise.
@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from scrape_api_docs.jobs.queue import (
     _process_start,
     new_worker_id,
 )
+from scrape_api_docs.jobs.queue_pg import ProcrastinateQueue
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
+from scrape_api_docs.storage.postgres import libpq_url
 from scrape_api_docs.storage.repositories import ConversionRepository, JobRepository, now
 from scrape_api_docs.storage.tables import Conversion, Job
 
@@ -49,7 +52,9 @@ class Harness:
     engines: list[AsyncEngine]
     seq: int = 0
 
-    async def add(self, priority: str = "normal", *, sync: bool = False) -> str:
+    async def add(
+        self, priority: str = "normal", *, sync: bool = False, enqueue: bool = True
+    ) -> str:
         self.seq += 1
         job_id = f"job_{self.seq:04d}"
         stamp = now()
@@ -73,7 +78,7 @@ class Harness:
                     sync=int(sync),
                 )
             )
-        if not sync:
+        if not sync and enqueue:
             await self.queue.enqueue(job_id, PRIORITY_RANK[priority])
         return job_id
 
@@ -118,9 +123,22 @@ async def _database(path: Path) -> tuple[AsyncEngine, async_sessionmaker[Any]]:
     return engine, sessions(engine)
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "postgres"])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    assert request.param == "embedded"
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        engines = [make_engine(url), make_engine(url)]  # two processes, one database
+        made, made2 = sessions(engines[0]), sessions(engines[1])
+        queues = [
+            ProcrastinateQueue(made, libpq_url(url)),
+            ProcrastinateQueue(made2, libpq_url(url)),
+        ]
+        yield Harness(queues[0], queues[1], made, engines)
+        for queue in queues:
+            await queue.close()
+        for each in engines:
+            await each.dispose()
+        return
     engine, made = await _database(tmp_path / "scraper.db")
     # A second engine on the same file: what another process (a `scrape-docs worker`) has.
     engine2, made2 = await _database(tmp_path / "scraper.db")
@@ -295,3 +313,16 @@ async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> 
     await harness.other.finish(conversion_id, second)
     found = await harness.conversion(conversion_id)
     assert (found.worker_id, found.attempts) == (None, 2)
+
+
+async def test_a_job_stored_but_never_enqueued_is_not_lost(harness: Harness) -> None:
+    """The process that stored the job stopped before handing it to the queue: recovery
+    (in any process) makes it claimable."""
+    job_id = await harness.add(enqueue=False)
+    async with harness.sessions() as session, session.begin():
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(updated_at=now() - timedelta(minutes=1))
+        )
+    await harness.other.recover_expired(max_attempts=3)
+    assert await harness.queue.claim(new_worker_id(), LONG) == job_id
+    assert await harness.other.claim(new_worker_id(), LONG) is None

@@ -60,6 +60,7 @@ from scrape_api_docs.tracing import span
 
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 3
+"""The default of ``Settings.job_max_attempts``."""
 CRAWL_CONCURRENCY = 8  # CrawlConfig.concurrency's default
 IMAGE_FORMATS = frozenset({"pdf", "epub"})
 """Exports that embed images: a rendering crawl lets the browser load them (lazy loaders)."""
@@ -694,9 +695,9 @@ class WorkerPool:
     async def recover(self) -> int:
         """Running jobs whose lease expired (or whose worker process is gone) go back on
         the queue, a crawl resuming from its stored pages; one already claimed
-        ``MAX_ATTEMPTS`` times, or a synchronous one whose client is gone, ends
+        ``job_max_attempts`` times, or a synchronous one whose client is gone, ends
         ``failed``. Jobs a live worker holds are left alone. Returns how many went back."""
-        recovered = await self.ctx.queue.recover_expired(MAX_ATTEMPTS)
+        recovered = await self.ctx.queue.recover_expired(self.ctx.settings.job_max_attempts)
         if recovered.requeued or recovered.failed:
             log.info("jobs_recovered", requeued=recovered.requeued, failed=recovered.failed)
         return len(recovered.requeued)

@@ -138,6 +138,7 @@ async def build_job_parts(settings: Settings, service: str = "api") -> AsyncIter
                 finally:
                     for task in list(ctx.background):
                         task.cancel()
+                    await ctx.queue.close()
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
             read.close()

@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.storage.postgres import is_postgres, libpq_url
 from scrape_api_docs.storage.repositories import QueueRepository, now
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
@@ -111,6 +112,9 @@ class JobQueue(Protocol):
     async def recover_expired(self, max_attempts: int) -> Recovered:
         """Put back (or fail, past ``max_attempts``) the running jobs whose lease expired
         or whose worker is gone."""
+
+    async def close(self) -> None:
+        """Release what the queue holds open (connections); the last call on it."""
 
 
 # --- worker identity -------------------------------------------------------------------
@@ -199,6 +203,9 @@ class DatabaseQueue:
             # Another claimer took it between the look and the update: look again.
         self._wake.set()  # still contended: let the caller come straight back
         return None
+
+    async def close(self) -> None:
+        """Nothing to release: the service's engine is closed by its owner."""
 
     async def wait_for_work(self, seconds: float) -> None:
         # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a
@@ -303,7 +310,16 @@ class DatabaseQueue:
 
 
 def build_queue(settings: Settings, sessions: async_sessionmaker[Any]) -> JobQueue:
-    """The queue ``settings`` pick (the embedded one, over the service's database)."""
+    """The queue ``settings`` pick: it follows the database. PostgreSQL: procrastinate
+    (``jobs.queue_pg``); otherwise the embedded one, over the service's database."""
+    if is_postgres(settings.database_url):
+        from scrape_api_docs.jobs.queue_pg import ProcrastinateQueue
+
+        return ProcrastinateQueue(
+            sessions,
+            libpq_url(settings.effective_database_url),
+            lease_seconds=settings.job_lease_seconds,
+        )
     return DatabaseQueue(sessions)
 
 

@@ -18,12 +18,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from scrape_api_docs.extract.document import Document, Heading, Term
 from scrape_api_docs.extract.order import PageRef, link_anchors
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.artifacts import plain_name
+from scrape_api_docs.storage.postgres import is_postgres, libpq_url
 from scrape_api_docs.urls import canonical
 
 _SCHEMA = """
@@ -110,7 +111,13 @@ class LocalPageStores:
 
 
 def build_page_stores(settings: Settings) -> PageStores:
-    """The page stores ``settings`` pick (today: SQLite files under ``<data_dir>/jobs``)."""
+    """The page stores ``settings`` pick: on PostgreSQL the database's ``pages`` table
+    (``storage.pages_pg``: every worker reads what another crawled), otherwise SQLite
+    files under ``<data_dir>/jobs``."""
+    if is_postgres(settings.database_url):
+        from scrape_api_docs.storage.pages_pg import PostgresPageStores
+
+        return PostgresPageStores(libpq_url(settings.effective_database_url))
     return LocalPageStores(settings.jobs_dir)
 
 
@@ -130,9 +137,7 @@ class SqlitePageStore:
         self._lock = threading.Lock()
 
     def add(self, doc: Document) -> None:
-        meta = {name: getattr(doc, name) for name in _META_FIELDS}
-        meta["headings"] = [[h.level, h.text, h.anchor] for h in doc.headings]
-        meta["terms"] = [[t.text, t.anchor] for t in doc.terms]
+        meta = document_meta(doc)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO documents (key, url, final_url, title, markdown, meta) "
@@ -154,17 +159,7 @@ class SqlitePageStore:
             rows = self._db.execute(
                 "SELECT key, meta, title, url FROM documents ORDER BY seq"
             ).fetchall()
-        out = []
-        for key, meta, title, url in rows:
-            data = json.loads(meta)
-            toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
-            anchors, opening = link_anchors(
-                [(level, anchor) for level, _, anchor in data["headings"]],
-                # pages stored before terms (or places) were kept have none
-                [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
-            )
-            out.append(PageRef(key, toc, content, title, url, anchors, opening))
-        return out
+        return [page_ref(*row) for row in rows]
 
     def get(self, key: str) -> Document | None:
         with self._lock:
@@ -172,7 +167,7 @@ class SqlitePageStore:
                 "SELECT url, final_url, title, markdown, meta FROM documents WHERE key = ?",
                 (key,),
             ).fetchone()
-        return _document(row) if row else None
+        return stored_document(row) if row else None
 
     def iter_documents(self, keys: list[str]) -> Iterator[Document]:
         for key in keys:
@@ -203,7 +198,29 @@ class SqlitePageStore:
             self._db.close()
 
 
-def _document(row: tuple[str, str, str, str, str]) -> Document:
+def document_meta(doc: Document) -> dict[str, Any]:
+    """What a store keeps of ``doc`` besides its url, final url, title and Markdown (one
+    JSON column in every implementation)."""
+    meta = {name: getattr(doc, name) for name in _META_FIELDS}
+    meta["headings"] = [[h.level, h.text, h.anchor] for h in doc.headings]
+    meta["terms"] = [[t.text, t.anchor] for t in doc.terms]
+    return meta
+
+
+def page_ref(key: str, meta: str, title: str, url: str) -> PageRef:
+    """The light record of one stored page (from its key, meta JSON, title and url)."""
+    data = json.loads(meta)
+    toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
+    anchors, opening = link_anchors(
+        [(level, anchor) for level, _, anchor in data["headings"]],
+        # pages stored before terms (or places) were kept have none
+        [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
+    )
+    return PageRef(key, toc, content, title, url, anchors, opening)
+
+
+def stored_document(row: tuple[str, str, str, str, str]) -> Document:
+    """A ``Document`` back from a stored (url, final_url, title, markdown, meta) row."""
     url, final_url, title, markdown, meta = row
     data = json.loads(meta)
     data["headings"] = [Heading(level, text, anchor) for level, text, anchor in data["headings"]]

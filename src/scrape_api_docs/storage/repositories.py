@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import BigInteger, Select, column, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -112,6 +112,10 @@ class JobRepository:
         self.session = session
 
     async def next_seq(self) -> int:
+        """The next job number: from a sequence on PostgreSQL (replicas submitting at once
+        never share one); max+1 on SQLite, where one writer at a time holds the file."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return int(await self.session.scalar(select(func.nextval("job_numbers"))) or 0)
         value = await self.session.scalar(select(func.max(Job.seq)))
         return int(value or 0) + 1
 
@@ -259,13 +263,68 @@ class QueueRepository:
         ).one_or_none()
         return None if row is None else (row[0], int(row[1]), row[2])
 
-    async def release(self, job_id: str, worker_id: str) -> None:
-        """The worker is done with the job (its outcome is written): drop its lease."""
-        await self.session.execute(
+    async def release(self, job_id: str, worker_id: str) -> bool:
+        """The worker is done with the job (its outcome is written): drop its lease; False
+        when ``worker_id`` no longer held it."""
+        result = await self.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.worker_id == worker_id)
             .values(worker_id=None, lease_expires_at=None)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- the queue library's handle of stored work (PostgreSQL: procrastinate's job id) --
+    async def set_queue_ref(self, work_id: str, ref: int, *, conversion: bool) -> None:
+        table = Conversion if conversion else Job
+        await self.session.execute(update(table).where(table.id == work_id).values(queue_ref=ref))
+
+    async def work_state(self, work_id: str, *, conversion: bool) -> tuple[str, int | None] | None:
+        """(status, queue_ref) of a job or conversion, None when it is gone."""
+        table = Conversion if conversion else Job
+        row = (
+            await self.session.execute(
+                select(table.status, table.queue_ref).where(table.id == work_id)
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def unqueued_work(self, before: datetime) -> list[tuple[str, int]]:
+        """(id, priority) of waiting work (queued jobs, conversions nobody builds) last
+        changed before ``before`` that procrastinate does not hold as waiting or running:
+        never handed to it (the process that stored it stopped first) or handed back
+        without it hearing so. PostgreSQL only (it reads procrastinate's table)."""
+        library = text(
+            "SELECT id FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+        ).columns(column("id", BigInteger))
+        held = library.subquery()
+        jobs = await self.session.execute(
+            select(Job.id, Job.priority).where(
+                Job.status == "queued",
+                Job.sync == 0,
+                Job.cancel_requested == 0,
+                Job.updated_at < before,
+                or_(Job.queue_ref.is_(None), Job.queue_ref.not_in(select(held.c.id))),
+            )
+        )
+        conversions = await self.session.execute(
+            select(Conversion.id).where(
+                Conversion.status == "processing",
+                Conversion.worker_id.is_(None),
+                Conversion.created_at < before,
+                or_(Conversion.queue_ref.is_(None), Conversion.queue_ref.not_in(select(held.c.id))),
+            )
+        )
+        return [(r[0], int(r[1])) for r in jobs.all()] + [(r[0], -1) for r in conversions.all()]
+
+    async def work_by_ref(self, refs: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """queue_ref -> (work id, status) of the jobs and conversions with those refs."""
+        found: dict[int, tuple[str, str]] = {}
+        for table in (Job, Conversion):
+            rows = await self.session.execute(
+                select(table.queue_ref, table.id, table.status).where(table.queue_ref.in_(refs))
+            )
+            found.update({int(r[0] or 0): (r[1], r[2]) for r in rows.all()})
+        return found
 
     async def request_cancel(self, job_id: str) -> bool:
         """queued/running -> cancelled, with the request stored for the worker running it;

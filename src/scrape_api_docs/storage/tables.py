@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -87,6 +98,8 @@ class Job(Base):
     traceparent: Mapped[str | None] = mapped_column(String(64), default=None)
     """The W3C traceparent of the request that queued the job (tracing on): the worker
     continues that trace."""
+    queue_ref: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The queue library's id of the work (procrastinate's job id on PostgreSQL)."""
 
 
 class JobLog(Base):
@@ -145,3 +158,27 @@ class Conversion(Base):
     covers both) or once done."""
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    queue_ref: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class Page(Base):
+    """A job's crawled document, for the PostgreSQL page store (``storage.pages_pg``
+    writes it with psycopg; the embedded store keeps a SQLite file per job instead)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        Index("ux_pages_job_key", "job_id", "key", unique=True),
+        Index("ix_pages_job_seq", "job_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    """Crawl order (a page stored again moves to the end, as in the SQLite store)."""
+    job_id: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    markdown: Mapped[str] = mapped_column(Text)
+    meta: Mapped[str] = mapped_column(Text)
