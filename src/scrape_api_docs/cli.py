@@ -22,6 +22,7 @@ import click
 from pydantic import ValidationError
 
 from scrape_api_docs import __version__
+from scrape_api_docs.crawler.crawl import CrawlResult
 from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
 from scrape_api_docs.crawler.ratelimit import build_host_limits
@@ -160,17 +161,23 @@ def scrape(
     with tempfile.TemporaryDirectory(prefix="scrape-docs-") as tmp:
         store = LocalPageStores(Path(tmp)).open("scrape")  # a store of its own, in tmp
         pool = extraction_pool(settings)
-        try:
-            result = asyncio.run(
-                crawl_site(
+
+        async def crawl() -> CrawlResult:
+            host_limits = build_host_limits(settings)  # shared with workers on Redis
+            try:
+                return await crawl_site(
                     config,
                     settings=settings,
                     store=store,
                     listener=progress.on_event,
                     executor=pool,
-                    host_limits=build_host_limits(settings),
+                    host_limits=host_limits,
                 )
-            )
+            finally:
+                await host_limits.aclose()
+
+        try:
+            result = asyncio.run(crawl())
             progress.finish()
             metadata = {k: v for k, v in (("title", title), ("author", author)) if v}
             context = export_context(settings, Path(tmp) / "images", {"metadata": metadata})

@@ -402,6 +402,8 @@ async def job_system(settings: Settings, workers: int) -> AsyncIterator[WorkerPo
         executor.shutdown(wait=False, cancel_futures=True)
         ctx.read.close()
         await engine.dispose()
+        await ctx.host_limits.aclose()
+        await bus.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -437,7 +439,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 workers=workers,
                 requeued=pool.requeued,
             )
-            yield
+            try:
+                yield
+            finally:
+                await app.state.limiter.aclose()
 
     app = FastAPI(
         title="Documentation Scraper API",

@@ -2,7 +2,8 @@
 
 ``RequestLimits`` is the interface the API spends requests through (``consume``: the
 quota, whether the request may go ahead or not, for the ``X-RateLimit-*`` headers);
-``RequestLimiter`` is the one-process implementation, ``build_request_limits`` picks one.
+``RequestLimiter`` is the one-process implementation, ``RedisRequestLimiter``
+(``ratelimit_redis.py``) the one shared by replicas; ``build_request_limits`` picks one.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Quota:
 class RequestLimits(Protocol):
     async def consume(self, identity: str) -> Quota:
         """Counts the request if ``identity`` may make it now; its quota either way."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of connections (the process is stopping)."""
         ...
 
 
@@ -122,7 +127,18 @@ class RequestLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    async def aclose(self) -> None:
+        return None
+
 
 def build_request_limits(settings: Settings) -> RequestLimits:
-    """The per-caller limits ``settings`` asks for (one implementation today: this process)."""
+    """The per-caller limits ``settings`` asks for: in Redis for every replica when
+    ``SCRAPER_REDIS_URL`` is set (``ratelimit_redis.py``), else this process's buckets."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.api.ratelimit_redis import RedisRequestLimiter
+        from scrape_api_docs.redis_link import connect
+
+        return RedisRequestLimiter(
+            connect(settings), settings.redis_prefix, settings.requests_per_minute
+        )
     return RequestLimiter(settings.requests_per_minute)
