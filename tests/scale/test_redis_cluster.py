@@ -45,8 +45,10 @@ def worker(data_dir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[byt
         )
     try:
         wait_until(
-            lambda: "worker(s) running" in log_path.read_text(errors="replace")
-            or process.poll() is not None,
+            lambda: (
+                "worker(s) running" in log_path.read_text(errors="replace")
+                or process.poll() is not None
+            ),
             60,
             "the worker to start",
         )

@@ -194,12 +194,10 @@ class RedisBus:
                 while not self._commands.empty():
                     self._commands.get_nowait()
                 wanted = self._wanted()
-                for channel in wanted:
-                    batch = self._unsent.pop(channel, [])
-                    for earlier in self._sent.pop(channel, deque()):
-                        batch += earlier
-                    self._sent[channel] = deque([batch])
                 self._unsent.clear()
+                self._sent = {
+                    channel: deque([self.local.of(self._job_of(channel))]) for channel in wanted
+                }
                 await pubsub.subscribe(*wanted)
                 self.connected = True
                 backoff = 0.05
