@@ -112,6 +112,8 @@ class RedisBus:
         self._closed = False
         self.connected = False
         """Whether the reader holds a live pub/sub connection now."""
+        self.down = False
+        """Whether the reader lost Redis and has not got it back yet."""
 
     def channel(self, job_id: str) -> str:
         return f"{self.prefix}:events:{job_id}"
@@ -121,8 +123,9 @@ class RedisBus:
 
     # --- publishing ----------------------------------------------------------------------
     async def publish(self, job_id: str, event: JobEvent) -> None:
-        for subscription in self.local.of(job_id):  # a subscriber here misses nothing
-            await subscription.ready()
+        if not self.down:  # a subscriber here misses nothing (Redis away: no waiting)
+            for subscription in self.local.of(job_id):
+                await subscription.ready()
         await self.client.publish(self.channel(job_id), event.model_dump_json())
 
     def subscribe(self, job_id: str) -> _RedisSubscription:
@@ -199,7 +202,7 @@ class RedisBus:
                     channel: deque([self.local.of(self._job_of(channel))]) for channel in wanted
                 }
                 await pubsub.subscribe(*wanted)
-                self.connected = True
+                self.connected, self.down = True, False
                 backoff = 0.05
                 await self._read(pubsub)
             except asyncio.CancelledError:
@@ -207,7 +210,7 @@ class RedisBus:
             except (RedisError, OSError) as exc:
                 if self.connected:
                     log.warning("event_bus_disconnected", error=type(exc).__name__)
-                self.connected = False
+                self.connected, self.down = False, True
                 for subscriptions in list(self.local._subscribers.values()):
                     for subscription in subscriptions:
                         if isinstance(subscription, _RedisSubscription):
@@ -229,7 +232,7 @@ class RedisBus:
                     await pubsub.subscribe(channel)
                 elif not self.local.subscribers(self._job_of(channel)):
                     await pubsub.unsubscribe(channel)
-            message = await pubsub.get_message(timeout=0.02)
+            message = await pubsub.get_message(timeout=0.05)
             if message is not None:
                 self._handle(message)
 
