@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from scrape_api_docs.settings import Settings
+from tests.api.test_live_server import free_port
 
 SHARED_URL = "redis://127.0.0.1:6379/3"
 """The shared Redis, DB 3 (these tests' own number; nothing here ever flushes it)."""
@@ -59,13 +59,6 @@ def redis_settings(tmp_path: Path, **values: object) -> Iterator[Settings]:
         )
     finally:
         drop_prefix(url, prefix)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class OwnRedis:

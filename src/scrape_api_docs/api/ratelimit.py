@@ -49,6 +49,17 @@ class Quota:
     def retry_after(self) -> int:
         return max(1, math.ceil(self.wait))
 
+    @classmethod
+    def of_bucket(cls, capacity: float, rate: float, tokens: float, wait: float) -> Quota:
+        """The quota of a bucket of ``capacity`` refilled at ``rate`` a second, holding
+        ``tokens`` after this request (every implementation answers through this)."""
+        return cls(
+            limit=int(capacity),
+            remaining=int(tokens),
+            reset=math.ceil((capacity - tokens) / rate),
+            wait=wait,
+        )
+
 
 class RequestLimits(Protocol):
     async def consume(self, identity: str) -> Quota:
@@ -106,12 +117,7 @@ class RequestLimiter:
             bucket.tokens -= 1
         else:
             wait = (1 - bucket.tokens) / self.rate
-        return Quota(
-            limit=int(self.capacity),
-            remaining=int(bucket.tokens),
-            reset=math.ceil((self.capacity - bucket.tokens) / self.rate),
-            wait=wait,
-        )
+        return Quota.of_bucket(self.capacity, self.rate, bucket.tokens, wait)
 
     def _prune(self, now: float) -> None:
         full_after = self.capacity / self.rate

@@ -13,7 +13,6 @@ the health check says ``degraded``.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -76,13 +75,7 @@ class RedisRequestLimiter:
             if self.failures == 1 or self.failures % 100 == 0:
                 log.warning("request_limits_unavailable", error=type(exc).__name__)
             return Quota(limit=int(self.capacity), remaining=int(self.capacity), reset=0, wait=0)
-        tokens, wait = float(tokens_text), float(wait_text)
-        return Quota(
-            limit=int(self.capacity),
-            remaining=int(tokens),
-            reset=math.ceil((self.capacity - tokens) / self.rate),
-            wait=wait,
-        )
+        return Quota.of_bucket(self.capacity, self.rate, float(tokens_text), float(wait_text))
 
     async def aclose(self) -> None:
         await self.client.aclose()
