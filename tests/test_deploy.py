@@ -22,17 +22,6 @@ from scrape_api_docs.settings import Settings
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 
-PENDING_SETTINGS = {
-    # TODO(merger): settings the "redis" helper adds (branch h/redis); once merged they are
-    # real fields and this test says to drop them from here.
-    "SCRAPER_REDIS_URL",
-    "SCRAPER_ARTIFACT_URL",
-    "SCRAPER_S3_ENDPOINT_URL",
-    "SCRAPER_S3_REGION",
-    "SCRAPER_S3_ACCESS_KEY_ID",
-    "SCRAPER_S3_SECRET_ACCESS_KEY",
-}
-
 
 def setting_names() -> set[str]:
     prefix = Settings.model_config.get("env_prefix", "")
@@ -57,7 +46,6 @@ def check_command(argv: list[str]) -> click.Context:
 def check_env(names: set[str], where: str) -> None:
     real = setting_names()
     unknown = sorted(n for n in names if n.startswith("SCRAPER_") and n not in real)
-    unknown = [n for n in unknown if n not in PENDING_SETTINGS]
     assert not unknown, f"{where} sets variables that are no setting: {unknown}"
 
 
@@ -77,11 +65,6 @@ def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
     for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
         for doc in docs(path):
             yield path, doc
-
-
-def test_pending_settings_are_not_yet_real() -> None:
-    merged = sorted(PENDING_SETTINGS & setting_names())
-    assert not merged, f"now real settings: remove {merged} from PENDING_SETTINGS"
 
 
 def test_dockerfile_debian_chromium_non_root_and_a_real_command() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scrape_api_docs.headers import header_safe_user_agent
@@ -101,6 +101,28 @@ class Settings(BaseSettings):
     """Pages the browser renders at once (all jobs of this process together)."""
     browser_memory_limit_mb: int = Field(default=2048, ge=128)
     """Restart the browser (between pages) when its processes use more than this (PSS)."""
+
+    # --- scale-out (several processes or machines) --------------------------------------
+    redis_url: SecretStr | None = None
+    """``redis://[:password@]host:port/db``: the event bus, the per-host crawl politeness,
+    the API's per-key limits and the page cache are shared through this Redis (default:
+    each process keeps its own). A secret: it may hold a password."""
+    redis_prefix: str = Field(default="scrape", min_length=1, max_length=64)
+    """Prefix of every Redis key and channel (several deployments on one Redis)."""
+    redis_page_cache_days: float = Field(default=30.0, gt=0)
+    """A page cached in Redis expires after this many days unused (the embedded cache keeps
+    pages until its file is removed; Redis memory is bounded by this and its own
+    ``maxmemory`` policy)."""
+    artifact_url: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    """``s3://bucket/prefix``: export files live in S3-compatible object storage (default:
+    files under ``<data_dir>/jobs``)."""
+    s3_endpoint_url: str | None = None
+    """The S3 endpoint (MinIO, moto, another provider); default: AWS for the region. An
+    ``http://`` endpoint is allowed (a store on the local network)."""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    """Credentials; default: the environment's (``AWS_*`` variables, instance role)."""
 
     @field_validator("user_agent")
     @classmethod

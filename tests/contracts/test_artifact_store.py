@@ -1,5 +1,5 @@
 """The artifact store's contract, run against every implementation ("embedded": files
-under a folder). The scale-out issue adds a parameter (object storage) and nothing else.
+under a folder; "s3": object storage, moto's S3 server on 127.0.0.1).
 
 Covers put (a file moved in, a stream of bytes), open (size, any byte range), the
 download built on it (ETag, If-None-Match, Range, several ranges, If-Range), delete of
@@ -24,15 +24,25 @@ from scrape_api_docs.storage.artifacts import (
     artifact_key,
     build_artifact_store,
 )
+from tests.support.s3 import MotoS3, moto_s3
 
 BODY = bytes(range(256)) * 1000  # 256,000 bytes, every byte value
 TYPE = "text/markdown; charset=utf-8"
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(scope="module")
+def s3() -> Iterator[MotoS3]:
+    yield from moto_s3()
+
+
+@pytest.fixture(params=["embedded", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     if request.param == "embedded":
         yield build_artifact_store(Settings(data_dir=tmp_path / "data"))
+        return
+    assert request.param == "s3"
+    s3: MotoS3 = request.getfixturevalue("s3")
+    yield build_artifact_store(s3.settings(tmp_path))
 
 
 async def _stream(data: bytes, size: int = 10_000) -> AsyncIterator[bytes]:

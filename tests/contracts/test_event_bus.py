@@ -7,8 +7,9 @@ timeout rather than assumed to be done when ``publish`` returns."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -25,20 +26,38 @@ from scrape_api_docs.jobs.events import (
     ProgressData,
     ProgressEvent,
     Subscription,
+    build_event_bus,
     event_json,
     parse_event,
 )
+from tests.support.redis_servers import redis_settings
 
 BusFactory = Callable[..., EventBus]
 WAIT = 5.0
 
 
-@pytest.fixture(params=["embedded"])
-def new_bus(request: pytest.FixtureRequest) -> BusFactory:
+@pytest.fixture(params=["embedded", "redis"])
+async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BusFactory]:
     """``new_bus(queue_size=...)``: a fresh bus of the implementation under test."""
     if request.param == "embedded":
-        return lambda queue_size=1000: InMemoryBus(queue_size=queue_size)
-    raise AssertionError(request.param)
+        yield lambda queue_size=1000: InMemoryBus(queue_size=queue_size)
+        return
+    assert request.param == "redis"
+    from scrape_api_docs.jobs.bus_redis import RedisBus
+
+    made: list[EventBus] = []
+    with redis_settings(tmp_path) as settings:
+
+        def make(queue_size: int = 1000) -> EventBus:
+            bus = build_event_bus(settings)
+            assert isinstance(bus, RedisBus)
+            bus.local._size = queue_size
+            made.append(bus)
+            return bus
+
+        yield make
+        for bus in made:
+            await bus.aclose()
 
 
 def progress(job_id: str, page: int, status: str = "running") -> ProgressEvent:
@@ -150,13 +169,17 @@ async def test_a_cancelled_read_loses_nothing(new_bus: BusFactory) -> None:
 
 async def test_a_slow_subscriber_drops_old_progress_never_complete(new_bus: BusFactory) -> None:
     bus = new_bus(queue_size=10)
-    async with bus.subscribe("job_a") as slow:
+    async with bus.subscribe("job_a") as slow, bus.subscribe("job_probe") as probe:
         async with asyncio.timeout(WAIT):  # publishing never waits for the reader
             await bus.publish("job_a", log("started"))
             for page in range(200):
                 await bus.publish("job_a", progress("job_a", page))
             await bus.publish("job_a", progress("job_a", 200, "completed"))
             await bus.publish("job_a", complete("job_a"))
+            # Delivery may be asynchronous: once a message published after all of them
+            # has arrived, they all have (one publisher's messages arrive in order).
+            await bus.publish("job_probe", log("after all"))
+            assert await take(probe, 1) == [log("after all")]
         got: list[JobEvent] = []
         async with asyncio.timeout(WAIT):
             while not got or not isinstance(got[-1], CompleteEvent):

@@ -1,25 +1,31 @@
 """The page cache's contract, run against every implementation ("embedded": a SQLite
-file worked on by a thread of its own). Every call is awaited; none blocks the loop."""
+file worked on by a thread of its own; "redis": shared by every worker). Every call is
+awaited; none blocks the loop."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from scrape_api_docs.crawler.cache import CACHE_FILE, CachedPage, PageCache, build_page_cache
 from scrape_api_docs.settings import Settings
+from tests.support.redis_servers import redis_settings
 
 BODY = b"<html><body>" + b"<p>cached text</p>" * 5000 + b"</body></html>"
 
 
-@pytest.fixture(params=["embedded"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    assert request.param == "embedded"
-    return Settings(data_dir=tmp_path / "data")
+@pytest.fixture(params=["embedded", "redis"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    if request.param == "embedded":
+        yield Settings(data_dir=tmp_path / "data")
+        return
+    assert request.param == "redis"
+    with redis_settings(tmp_path) as settings:
+        yield settings
 
 
 @pytest.fixture

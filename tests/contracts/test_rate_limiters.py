@@ -1,26 +1,38 @@
 """The rate limiters' contracts, written against ``HostLimits`` (per-host politeness shared
 by every crawl) and ``RequestLimits`` (the API's per-key budget), and run against every
-implementation (``embedded`` today). Time comes from a fake clock: nothing here waits."""
+implementation (``embedded``: this process; ``redis``: shared by every process). Time
+comes from a fake clock: nothing here waits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from scrape_api_docs.api.ratelimit import RequestLimiter, RequestLimits
 from scrape_api_docs.crawler.ratelimit import HostLimiter, HostLimits, SharedHostLimits
+from scrape_api_docs.redis_link import connect
 from tests.support.clock import FakeClock
+from tests.support.redis_servers import redis_settings
 
 HOST = "docs.example.org"
 
 
-@pytest.fixture(params=["embedded"])
-def host_limits(request: pytest.FixtureRequest) -> tuple[HostLimits, FakeClock]:
+@pytest.fixture(params=["embedded", "redis"])
+async def host_limits(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[HostLimits, FakeClock]]:
     clock = FakeClock(start=0.0)
     if request.param == "embedded":
-        return SharedHostLimits(clock), clock
-    raise AssertionError(request.param)
+        yield SharedHostLimits(clock), clock
+        return
+    from scrape_api_docs.crawler.ratelimit_redis import RedisHostLimits
+
+    with redis_settings(tmp_path) as settings:
+        limits = RedisHostLimits(connect(settings), settings.redis_prefix, clock)
+        yield limits, clock
+        await limits.aclose()
 
 
 async def starts(limiter: HostLimiter, count: int, host: str = HOST) -> list[float]:
@@ -100,11 +112,29 @@ def test_concurrency_caps_stay_per_crawl(host_limits: tuple[HostLimits, FakeCloc
 RequestFactory = Callable[[int, FakeClock], RequestLimits]
 
 
-@pytest.fixture(params=["embedded"])
-def request_limits(request: pytest.FixtureRequest) -> RequestFactory:
+@pytest.fixture(params=["embedded", "redis"])
+async def request_limits(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[RequestFactory]:
     if request.param == "embedded":
-        return lambda per_minute, clock: RequestLimiter(per_minute, clock=clock.now)
-    raise AssertionError(request.param)
+        yield lambda per_minute, clock: RequestLimiter(per_minute, clock=clock.now)
+        return
+    from scrape_api_docs.api.ratelimit_redis import RedisRequestLimiter
+
+    made: list[RequestLimits] = []
+    with redis_settings(tmp_path) as settings:
+
+        def make(per_minute: int, clock: FakeClock) -> RequestLimits:
+            made.append(
+                RedisRequestLimiter(
+                    connect(settings), settings.redis_prefix, per_minute, clock=clock.now
+                )
+            )
+            return made[-1]
+
+        yield make
+        for limits in made:
+            await limits.aclose()
 
 
 async def test_a_key_spends_its_budget_and_sees_what_is_left(

@@ -368,6 +368,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The API's own parts, each picked by its builder like the job system's.
             app.state.keys = KeyCheck()
             app.state.limiter = build_request_limits(settings)
+            app.state.redis = None  # the health check's own link to Redis, when one is set
+            if settings.redis_url is not None:
+                from scrape_api_docs.redis_link import connect
+
+                app.state.redis = connect(settings)
             app.state.views = ViewCache(settings.view_cache_seconds)
             app.state.views.watch(ctx.bus)
             # Everything imported and built so far lives as long as the process: out of the
@@ -382,7 +387,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 workers=workers,
                 requeued=pool.requeued,
             )
-            yield
+            try:
+                yield
+            finally:
+                await app.state.limiter.aclose()
+                if app.state.redis is not None:
+                    await app.state.redis.aclose()
 
     app = FastAPI(
         title="Documentation Scraper API",

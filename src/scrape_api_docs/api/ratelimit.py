@@ -2,7 +2,8 @@
 
 ``RequestLimits`` is the interface the API spends requests through (``consume``: the
 quota, whether the request may go ahead or not, for the ``X-RateLimit-*`` headers);
-``RequestLimiter`` is the one-process implementation, ``build_request_limits`` picks one.
+``RequestLimiter`` is the one-process implementation, ``RedisRequestLimiter``
+(``ratelimit_redis.py``) the one shared by replicas; ``build_request_limits`` picks one.
 """
 
 from __future__ import annotations
@@ -48,10 +49,25 @@ class Quota:
     def retry_after(self) -> int:
         return max(1, math.ceil(self.wait))
 
+    @classmethod
+    def of_bucket(cls, capacity: float, rate: float, tokens: float, wait: float) -> Quota:
+        """The quota of a bucket of ``capacity`` refilled at ``rate`` a second, holding
+        ``tokens`` after this request (every implementation answers through this)."""
+        return cls(
+            limit=int(capacity),
+            remaining=int(tokens),
+            reset=math.ceil((capacity - tokens) / rate),
+            wait=wait,
+        )
+
 
 class RequestLimits(Protocol):
     async def consume(self, identity: str) -> Quota:
         """Counts the request if ``identity`` may make it now; its quota either way."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of connections (the process is stopping)."""
         ...
 
 
@@ -101,12 +117,7 @@ class RequestLimiter:
             bucket.tokens -= 1
         else:
             wait = (1 - bucket.tokens) / self.rate
-        return Quota(
-            limit=int(self.capacity),
-            remaining=int(bucket.tokens),
-            reset=math.ceil((self.capacity - bucket.tokens) / self.rate),
-            wait=wait,
-        )
+        return Quota.of_bucket(self.capacity, self.rate, bucket.tokens, wait)
 
     def _prune(self, now: float) -> None:
         full_after = self.capacity / self.rate
@@ -122,7 +133,18 @@ class RequestLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    async def aclose(self) -> None:
+        return None
+
 
 def build_request_limits(settings: Settings) -> RequestLimits:
-    """The per-caller limits ``settings`` asks for (one implementation today: this process)."""
+    """The per-caller limits ``settings`` asks for: in Redis for every replica when
+    ``SCRAPER_REDIS_URL`` is set (``ratelimit_redis.py``), else this process's buckets."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.api.ratelimit_redis import RedisRequestLimiter
+        from scrape_api_docs.redis_link import connect
+
+        return RedisRequestLimiter(
+            connect(settings), settings.redis_prefix, settings.requests_per_minute
+        )
     return RequestLimiter(settings.requests_per_minute)

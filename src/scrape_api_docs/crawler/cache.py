@@ -76,7 +76,16 @@ CACHE_FILE = "pages.sqlite"
 
 
 def build_page_cache(settings: Settings) -> PageCache:
-    """The page cache ``settings`` pick (today: a SQLite file in ``settings.cache_dir``)."""
+    """The page cache ``settings`` pick: Redis, shared by every worker, when
+    ``SCRAPER_REDIS_URL`` is set (``cache_redis.py``), else a SQLite file in
+    ``settings.cache_dir``."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.crawler.cache_redis import RedisPageCache
+        from scrape_api_docs.redis_link import connect
+
+        return RedisPageCache(
+            connect(settings), settings.redis_prefix, settings.redis_page_cache_days * 86_400
+        )
     return SqlitePageCache(settings.cache_dir / CACHE_FILE)
 
 

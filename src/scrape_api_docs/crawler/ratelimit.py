@@ -54,9 +54,13 @@ class HostLimiter(Protocol):
 
 
 class HostLimits(Protocol):
-    """The per-host budget of every crawl in the process (or, later, the fleet)."""
+    """The per-host budget of every crawl in the process (or, in Redis, the fleet)."""
 
     def for_crawl(self, *, rate: float | None, concurrency: int = 8) -> HostLimiter: ...
+
+    async def aclose(self) -> None:
+        """Let go of connections (the process is stopping)."""
+        ...
 
 
 @dataclass
@@ -105,6 +109,9 @@ class SharedHostLimits:
         ]
         for name in idle:
             del self._hosts[name]
+
+    async def aclose(self) -> None:
+        return None
 
     def new_id(self) -> int:
         return next(self._ids)
@@ -178,6 +185,11 @@ class HostRateLimiter:
 
 
 def build_host_limits(settings: Settings) -> HostLimits:
-    """The per-host budget ``settings`` asks for (one implementation today: this process)."""
-    del settings
+    """The per-host budget ``settings`` asks for: held in Redis for every worker when
+    ``SCRAPER_REDIS_URL`` is set (``ratelimit_redis.py``), else this process's table."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.crawler.ratelimit_redis import RedisHostLimits
+        from scrape_api_docs.redis_link import connect
+
+        return RedisHostLimits(connect(settings), settings.redis_prefix)
     return SharedHostLimits()

@@ -15,7 +15,8 @@ The bus has two channels:
   (the job-view cache, which then reads again). Embedded, listeners hear it before
   ``announce_changes`` returns; a bus between processes delivers other processes' commits.
 
-``InMemoryBus`` is the one-process implementation; ``build_event_bus(settings)`` picks one.
+``InMemoryBus`` is the one-process implementation, ``RedisBus`` (``bus_redis.py``) the one
+between processes; ``build_event_bus(settings)`` picks one.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ class Subscription(Protocol):
 
     def close(self) -> None: ...
 
+    async def ready(self) -> None:
+        """Returns once nothing published from now on can be missed (at once in one
+        process; a bus between processes waits for its server to confirm, boundedly)."""
+        ...
+
 
 ChangeListener = Callable[[frozenset[str]], None]
 
@@ -159,6 +165,10 @@ class EventBus(Protocol):
     def on_changes(self, listener: ChangeListener) -> Callable[[], None]:
         """Call ``listener`` with the ids of every change announced; returns the function
         that stops it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what the bus holds (connections, tasks); subscriptions end."""
         ...
 
 
@@ -223,6 +233,9 @@ class _MemorySubscription:
             self._bus._remove(self)
             self._ready.set()
 
+    async def ready(self) -> None:
+        return None
+
 
 class InMemoryBus:
     """One process; slow subscribers lose old progress messages, never block a job."""
@@ -265,10 +278,18 @@ class InMemoryBus:
 
         return stop
 
+    async def aclose(self) -> None:
+        return None
+
 
 def build_event_bus(settings: Settings) -> EventBus:
-    """The bus ``settings`` asks for (one implementation today: in this process)."""
-    del settings
+    """The bus ``settings`` asks for: Redis pub/sub between processes when
+    ``SCRAPER_REDIS_URL`` is set (``jobs/bus_redis.py``), else this process's own."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.jobs.bus_redis import RedisBus
+        from scrape_api_docs.redis_link import connect
+
+        return RedisBus(connect(settings), settings.redis_prefix)
     return InMemoryBus()
 
 

@@ -68,6 +68,7 @@ async def build_crawl_parts(
     A part passed in is used as it is and left open; what is made here is closed on exit
     (the page cache only if a crawl opened it)."""
     own_executor = extraction_pool(settings) if executor is None and processes else None
+    own_limits = build_host_limits(settings) if host_limits is None and shared_limits else None
     own_renderer = None
     if renderer is None and render:
         # Imported here: Playwright is not needed by processes that never render.
@@ -77,7 +78,7 @@ async def build_crawl_parts(
     parts = CrawlParts(
         settings=settings,
         policy=policy or NetworkPolicy.from_settings(settings),
-        host_limits=host_limits or (build_host_limits(settings) if shared_limits else None),
+        host_limits=host_limits or own_limits,
         open_cache=lambda: build_page_cache(settings),
         executor=executor or own_executor,
         renderer=renderer,
@@ -92,6 +93,8 @@ async def build_crawl_parts(
             cache = parts.cache_opened
             if cache is not None:
                 await cache.aclose()
+            if own_limits is not None:
+                await own_limits.aclose()  # on Redis: its connection
         finally:
             if own_executor is not None:
                 own_executor.shutdown(cancel_futures=True)
@@ -139,6 +142,7 @@ async def build_job_parts(settings: Settings, service: str = "api") -> AsyncIter
                     for task in list(ctx.background):
                         task.cancel()
                     await ctx.queue.close()
+                    await bus.aclose()
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
             read.close()

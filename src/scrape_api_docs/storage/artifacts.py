@@ -8,8 +8,9 @@ of bytes, and answers with what the database records (size, SHA-256, content typ
 ``delete_job`` remove one object or every object of a job; ``usage`` is the bytes held.
 
 ``LocalArtifactStore`` keeps objects as files under a folder (``<data_dir>/jobs``): the
-layout a job folder always had. Another implementation (object storage) only has to
-answer the same five calls; ``tests/contracts/test_artifact_store.py`` holds it to them.
+layout a job folder always had; ``S3ArtifactStore`` (``artifacts_s3.py``) keeps them in
+S3-compatible object storage. ``tests/contracts/test_artifact_store.py`` holds both to the
+same five calls.
 """
 
 from __future__ import annotations
@@ -230,5 +231,11 @@ def _move(source: Path, target: Path) -> None:
 
 
 def build_artifact_store(settings: Settings) -> ArtifactStore:
-    """The artifact store ``settings`` pick (today: files under ``<data_dir>/jobs``)."""
+    """The artifact store ``settings`` pick: S3-compatible object storage when
+    ``SCRAPER_ARTIFACT_URL`` is set (``artifacts_s3.py``), else files under
+    ``<data_dir>/jobs``."""
+    if settings.artifact_url is not None:
+        from scrape_api_docs.storage.artifacts_s3 import S3ArtifactStore, s3_store
+
+        return S3ArtifactStore(s3_store(settings))
     return LocalArtifactStore(settings.jobs_dir)

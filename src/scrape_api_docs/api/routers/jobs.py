@@ -104,6 +104,7 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
     ctx: JobContext = websocket.app.state.ctx
     events = ctx.bus.subscribe(job_id)  # before reading the state: nothing falls between
     try:
+        await events.ready()  # (a bus between processes: once its server confirmed)
         try:
             view = await svc.view(owner, job_id)
         except JobNotFoundError:

@@ -38,8 +38,9 @@ router = APIRouter(route_class=KeyedRoute)
 )
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
-    (healthy, degraded after a crash, or unavailable with the reason), the worker pool.
-    503 when the service cannot do its work."""
+    (healthy, degraded after a crash, or unavailable with the reason), the worker pool,
+    and Redis when one is set (down: degraded, named in ``details``). 503 when the
+    service cannot do its work."""
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
     try:
@@ -74,12 +75,29 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
     deps["playwright"], details["playwright"] = renderer.health()
     pool = request.app.state.pool
     deps["queue"] = "healthy" if pool.alive == pool.concurrency else "unhealthy"
+    redis = getattr(request.app.state, "redis", None)
+    if redis is not None:
+        # Without Redis the service still works, less well: events and view changes stop
+        # crossing processes, limits hold per process, the page cache misses.
+        from scrape_api_docs import redis_link  # (redis is imported only when used)
+
+        problem = await redis_link.ping(redis)
+        deps["redis"] = "healthy" if problem is None else "unhealthy"
+        if problem is not None:
+            details["redis"] = (
+                f"{problem}: reconnecting; meanwhile events reach only this process, "
+                "rate limits hold per process and the page cache misses"
+            )
     critical = ("database", "storage", "queue")
     overall = "healthy"
     if any(deps[name] == "unhealthy" for name in critical):
         overall = "unhealthy"
         response.status_code = 503
-    elif deps["cache"] != "healthy" or "degraded" in (deps["playwright"], deps["storage"]):
+    elif (
+        deps["cache"] != "healthy"
+        or "degraded" in (deps["playwright"], deps["storage"])
+        or deps.get("redis", "healthy") != "healthy"
+    ):
         overall = "degraded"  # (no browser at all is a missing feature, not degradation)
     return Health(
         status=overall,  # type: ignore[arg-type]

@@ -1,0 +1,63 @@
+"""An S3 of the tests' own: moto's server on 127.0.0.1, a bucket per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scrape_api_docs.settings import Settings
+from tests.support.redis_servers import free_port
+
+
+class MotoS3:
+    def __init__(self) -> None:
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:  # pragma: no cover - moto[server] is a dev dependency
+            pytest.skip(f"moto[server] is not installed ({exc})")
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def new_bucket(self) -> str:
+        import boto3
+
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        client.create_bucket(Bucket=name)
+        return name
+
+    def settings(self, tmp_path: Path, **values: object) -> Settings:
+        return Settings(
+            data_dir=tmp_path / "data",
+            artifact_url=f"s3://{self.new_bucket()}/artifacts",
+            s3_endpoint_url=self.endpoint,
+            s3_access_key_id="testing",  # type: ignore[arg-type]
+            s3_secret_access_key="testing",  # type: ignore[arg-type]
+            **values,  # type: ignore[arg-type]
+        )
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def moto_s3() -> Iterator[MotoS3]:
+    """Body of a fixture: one moto server for the scope that uses it."""
+    server = MotoS3()
+    try:
+        yield server
+    finally:
+        server.stop()
