@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -46,6 +46,7 @@ from scrape_api_docs.storage.changes import announcing
 from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
 from scrape_api_docs.storage.pages import build_page_stores
 from scrape_api_docs.storage.secrets import Cipher
+from scrape_api_docs.web.dashboard import add_dashboard
 
 log = structlog.get_logger("api")
 
@@ -206,6 +207,13 @@ SCHEMA_EXAMPLES: dict[str, Any] = {
                 "message": None,
             }
         },
+    },
+    "BookPreview": {
+        "job_id": JOB,
+        "filename": "output.md",
+        "size_bytes": 524288,
+        "truncated": True,
+        "html": '<h1>Example Docs</h1>\n<p>Welcome to <a href="#pv-guide">the guide</a>.</p>',
     },
     "CredentialInfo": _CREDENTIAL,
     "CredentialList": {"credentials": [_CREDENTIAL]},
@@ -487,11 +495,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router, prefix="/api/v1/system", tags=["system"])
 
     add_docs(app)
-
-    @app.get("/", include_in_schema=False)
-    async def root(request: Request) -> dict[str, str]:
-        return {"name": "scrape-api-docs", "version": __version__, "docs": "/api/docs"}
-
+    add_dashboard(app)
     return app
 
 
