@@ -154,7 +154,7 @@
       this.retry();
     },
     retry() {
-      const wait = Math.min(30, 2 ** this.attempt);
+      const wait = Math.min(5, 2 ** this.attempt); // a health request every 5 s at most
       this.attempt += 1;
       this.say(`Lost the connection to the server. Trying again in ${wait} s…`, "down");
       clearTimeout(this.timer);
@@ -706,7 +706,7 @@
           return;
         }
         startPolling();
-        const wait = Math.min(30, 2 ** attempt) * (0.8 + Math.random() * 0.4);
+        const wait = Math.min(15, 2 ** attempt) * (0.8 + Math.random() * 0.4);
         attempt += 1;
         stream.textContent = `live updates interrupted; reconnecting in ${Math.round(wait)} s (polling meanwhile)`;
         later(wait * 1000, connect);
