@@ -461,6 +461,7 @@
     const problem = h("div");
     view.append(table, pager, updated, problem);
 
+    let shown = "";
     const refresh = async () => {
       const q = new URLSearchParams({ sort: state.sort, order: state.order, limit: state.limit, offset: state.offset });
       if (state.status) q.set("status", state.status);
@@ -473,6 +474,10 @@
       }
       if (current !== page) return;
       problem.replaceChildren();
+      updated.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every 3 s.`;
+      const seen = JSON.stringify(data);
+      if (seen === shown) return; // unchanged: keep the table (and the focus in it)
+      shown = seen;
       table.replaceChildren(jobsTable(data.jobs));
       const { total, offset, limit, has_more: more } = data.pagination;
       const first = total ? offset + 1 : 0;
@@ -480,7 +485,6 @@
         h("button", { type: "button", class: "secondary", disabled: offset === 0, text: "Previous", onclick: () => go({ offset: Math.max(0, offset - limit) }) }),
         h("span", { text: `${first}–${offset + data.jobs.length} of ${total}` }),
         h("button", { type: "button", class: "secondary", disabled: !more, text: "Next", onclick: () => go({ offset: offset + limit }) }));
-      updated.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every 3 s.`;
     };
     await refresh();
     every(3000, refresh);
