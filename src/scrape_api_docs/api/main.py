@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -35,6 +35,7 @@ from scrape_api_docs.api.view_cache import ViewCache
 from scrape_api_docs.jobs.parts import job_system
 from scrape_api_docs.jobs.service import JobService
 from scrape_api_docs.settings import Settings
+from scrape_api_docs.web.dashboard import add_dashboard
 
 log = structlog.get_logger("api")
 
@@ -195,6 +196,13 @@ SCHEMA_EXAMPLES: dict[str, Any] = {
                 "message": None,
             }
         },
+    },
+    "BookPreview": {
+        "job_id": JOB,
+        "filename": "output.md",
+        "size_bytes": 524288,
+        "truncated": True,
+        "html": '<h1>Example Docs</h1>\n<p>Welcome to <a href="#pv-guide">the guide</a>.</p>',
     },
     "CredentialInfo": _CREDENTIAL,
     "CredentialList": {"credentials": [_CREDENTIAL]},
@@ -444,11 +452,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router, prefix="/api/v1/system", tags=["system"])
 
     add_docs(app)
-
-    @app.get("/", include_in_schema=False)
-    async def root(request: Request) -> dict[str, str]:
-        return {"name": "scrape-api-docs", "version": __version__, "docs": "/api/docs"}
-
+    add_dashboard(app)
     return app
 
 

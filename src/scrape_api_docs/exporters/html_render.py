@@ -128,6 +128,18 @@ def render_chapter(
         return value
 
     raw = _highlight_code(_heading_ids(pyromark.html(body, options=_MARKDOWN_OPTIONS), anchor))
+    clean = sanitise(raw, attribute_filter)
+    source = chapter.document.final_url or chapter.ref.url
+    return RenderedChapter(anchor, title, source, clean, tuple(dict.fromkeys(images)))
+
+
+AttributeFilter = Callable[[str, str, str], str | None]
+
+
+def sanitise(raw: str, attribute_filter: AttributeFilter) -> str:
+    """``raw`` HTML made safe: only a document's tags and attributes, no scripts or event
+    handlers, only http(s) and mailto links; an image ``attribute_filter`` left without a
+    ``src`` becomes its alt text in brackets."""
     clean = nh3.clean(
         raw,
         tags=_TAGS,
@@ -139,8 +151,26 @@ def render_chapter(
     )
     if "<img" in clean:
         clean = _UNSHOWN_IMAGE.sub(_alt_text, clean)
-    source = chapter.document.final_url or chapter.ref.url
-    return RenderedChapter(anchor, title, source, clean, tuple(dict.fromkeys(images)))
+    return clean
+
+
+def markdown_preview(markdown: str, id_prefix: str) -> str:
+    """A Markdown book (or part of one) as safe HTML to show inside another page (the
+    dashboard's preview): the exports' renderer and sanitiser, code highlighted, every id
+    and in-page link prefixed with ``id_prefix`` (the book's ids cannot clash with the host
+    page's), and no image loaded from anywhere (alt text instead)."""
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if attr == "id":
+            return id_prefix + value
+        if attr == "href" and tag == "a" and value.startswith("#"):
+            return "#" + id_prefix + value[1:] if len(value) > 1 else None
+        if attr == "src" and tag == "img":
+            return None
+        return value
+
+    raw = _highlight_code(pyromark.html(markdown, options=_MARKDOWN_OPTIONS))
+    return sanitise(raw, attribute_filter)
 
 
 def _alt_text(match: re.Match[str]) -> str:

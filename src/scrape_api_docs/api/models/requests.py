@@ -139,7 +139,10 @@ class ScrapeRequest(StrictModel):
         default_factory=lambda: ["markdown"],
         min_length=1,
         max_length=10,
-        json_schema_extra={"items": {"type": "string", "enum": list[Any](sorted(EXPORTERS))}},
+        json_schema_extra={
+            "items": {"type": "string", "enum": list[Any](sorted(EXPORTERS))},
+            "default": ["markdown"],  # (default_factory writes none; the dashboard shows it)
+        },
     )
     authentication: AuthCredentials | None = None
     webhook_url: RequestUrl | None = None

@@ -193,6 +193,17 @@ class ExportMetadata(BaseModel):
     formats: dict[str, FormatInfo]
 
 
+class BookPreview(BaseModel):
+    job_id: str
+    filename: str = Field(description="The Markdown book this preview shows.")
+    size_bytes: int = Field(description="Size of the whole book.")
+    truncated: bool = Field(description="True when only the book's beginning is shown.")
+    html: str = Field(
+        description="The book as sanitised HTML (the exports' sanitiser: no scripts, event "
+        "handlers or remote images; ids prefixed with 'pv-')."
+    )
+
+
 class CredentialInfo(BaseModel):
     credential_id: str
     domain: str

@@ -15,11 +15,13 @@ from scrape_api_docs.api.download import download_response
 from scrape_api_docs.api.errors import APIError
 from scrape_api_docs.api.models.requests import ConvertRequest
 from scrape_api_docs.api.models.responses import (
+    BookPreview,
     ConversionAccepted,
     ConversionStatus,
     ExportMetadata,
     FormatInfo,
 )
+from scrape_api_docs.api.preview import book_preview, markdown_book
 from scrape_api_docs.api.routers.views import export_info
 from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.storage.repositories import ArtifactRepository
@@ -72,6 +74,14 @@ async def export_metadata(job_id: str, who: CallerDep, svc: ServiceDep) -> Expor
                 message="Not requested in original job; POST .../convert to build it",
             )
     return ExportMetadata(job_id=job_id, formats=formats)
+
+
+@router.get("/{job_id}/preview", response_model=BookPreview)
+async def preview(job_id: str, who: CallerDep, svc: ServiceDep, ctx: ContextDep) -> BookPreview:
+    """The beginning of the job's Markdown book as sanitised HTML (the exports' renderer
+    and sanitiser), for a page to show; 404 until the book is built."""
+    view = await svc.view(who.owner, job_id, log_limit=0)
+    return await book_preview(ctx.artifacts, job_id, markdown_book(view.artifacts))
 
 
 @router.post(

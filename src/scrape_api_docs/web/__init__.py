@@ -1,0 +1,1 @@
+"""The dashboard: static HTML, CSS and a small script, served by the API at ``/``."""
