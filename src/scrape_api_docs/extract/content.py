@@ -19,6 +19,7 @@ from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
+from scrape_api_docs.extract.navtree import OutlineEntry, outline
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
 # its sidebars (MkDocs Material puts both navs inside main.md-main).
@@ -163,6 +164,7 @@ class Extracted:
     links: list[str] = field(default_factory=list)
     content_links: list[str] = field(default_factory=list)
     toc_links: list[str] = field(default_factory=list)
+    toc_outline: list[OutlineEntry] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     code_languages: list[str] = field(default_factory=list)
@@ -267,24 +269,26 @@ def _find_content(tree: LexborHTMLParser) -> LexborNode:
     return body
 
 
-def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
-    """The first navigation block that lists at least two other pages, in its order.
+def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], list[OutlineEntry]]:
+    """The first navigation block that lists at least two other pages, in its order, and
+    its nesting (``navtree.outline``).
 
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) does not count as navigation.
     """
     if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return []
+        return [], []
     for selector in TOC_SELECTORS:
         pages: dict[str, None] = {}
-        for node in tree.css(selector):
+        nodes = tree.css(selector)
+        for node in nodes:
             for url in _hrefs(node, resolve):
                 page = page_url(url)
                 if page != resolve.page:
                     pages[page] = None
         if len(pages) >= 2:
-            return list(pages)
-    return []
+            return list(pages), outline(nodes, resolve, resolve.page)
+    return [], []
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
@@ -596,7 +600,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     # loop a few dozen entries.
     all_links = _hrefs(tree.root, resolve) if tree.root is not None else []
     links = list(dict.fromkeys(map(page_url, all_links)))
-    toc = _toc_links(tree, resolve)
+    toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
     _drop_cookie_banners(tree)
@@ -628,6 +632,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         links=links,
         content_links=_hrefs(content, resolve) if want_content_links else [],
         toc_links=toc,
+        toc_outline=toc_outline,
         headings=headings,
         terms=terms,
         code_languages=languages,
