@@ -26,6 +26,7 @@ from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.extract.gate import judge_page
 from scrape_api_docs.lifetime import end_with
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import PageStore, open_page_store
@@ -117,6 +118,7 @@ async def crawl_site(
             wall_clock=wall_clock,
             renderer=renderer,
             host_limits=host_limits,
+            page_gate=judge_page,
         )
         return await crawler.run()
     finally:
