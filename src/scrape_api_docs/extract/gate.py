@@ -108,9 +108,9 @@ def judge(title: str, markdown: str, *, scripted: bool, markers: bool = False) -
 
 def judge_page(body: bytes, doc: Document) -> Problem | None:
     """``judge`` for a fetched page: its HTML ``body`` and the Document extracted from it
-(the title judged is both extraction's and the HTML's ``<title>``).
-    Long pages are passed on their word count alone; the HTML is looked at only for short
-    ones."""
+    (the title judged is both extraction's and the HTML's ``<title>``).
+        Long pages are passed on their word count alone; the HTML is looked at only for short
+        ones."""
     if len(doc.markdown) > SHORT_PAGE * 20:  # cheaper than counting: surely long enough
         return None
     head = body[:200_000].lower()
