@@ -18,8 +18,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from scrape_api_docs.crawler.urls import absolute, page_url
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
+from scrape_api_docs.extract.layout import unwrap_layout_tables
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
+from scrape_api_docs.extract.signatures import signature_headings
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
 # its sidebars (MkDocs Material puts both navs inside main.md-main).
@@ -435,36 +437,6 @@ def _normalise_tabs(content: LexborNode) -> None:
             label.decompose()
 
 
-def _normalise_definitions(content: LexborNode) -> list[Term]:
-    """Terms become paragraphs (a signature in code, others in bold); the ids they had,
-    with their text, are returned."""
-    terms: list[Term] = []
-    for dt in content.css("dt"):
-        anchor = dt.attributes.get("id")
-        signature = "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None
-        # A signature is a run of spans: joining them with spaces would give "f ( x )".
-        text = _text(dt) if signature or anchor else ""
-        # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
-        id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
-        if signature:
-            fresh = LexborHTMLParser(f"<p{id_attr}><code>{html.escape(text)}</code></p>").css_first(
-                "p"
-            )
-        else:
-            fresh = LexborHTMLParser(
-                f"<p{id_attr}><strong>{dt.inner_html or ''}</strong></p>"
-            ).css_first("p")
-        if anchor and text:
-            terms.append(Term(text, anchor))
-        if fresh is not None:
-            dt.replace_with(fresh)
-    for dl in content.css("dl"):
-        dl.unwrap()
-    for dd in content.css("dd"):
-        dd.unwrap()
-    return terms
-
-
 # Links and images whose URL starts or ends with a space, tab or line break (CSS escapes).
 _SPACED_URLS = ", ".join(
     f'{tag}[{name}{where}"{space}"]'
@@ -617,9 +589,10 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
             header.unwrap()
     _drop_permalinks(content)
     languages = _normalise_code(content)
+    unwrap_layout_tables(content)
     _normalise_admonitions(content)
     _normalise_tabs(content)
-    terms = _normalise_definitions(content)
+    terms = signature_headings(content)
     _fix_images(content)
     _trim_urls(content)
     _drop_unsafe_urls(content)
