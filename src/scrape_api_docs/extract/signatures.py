@@ -10,7 +10,8 @@ write the signature in one of two shapes, whatever their theme:
   (``<div id="Widget.add"><div>def add(self, child)</div>...``: pdoc and its kin).
 
 Each becomes a heading one level below the page's heading it follows, one more level per
-entry it is nested in (a method in its class), with the entry's id, its text in code. A
+entry it is nested in (a method in its class), with the entry's id, its text in code; in a
+list item or a table cell, where no heading can stand, a line of code. A
 rustdoc item or a Javadoc member already has its own heading and is left as it is.
 """
 
@@ -49,7 +50,13 @@ def signature_headings(content: LexborNode) -> list[Term]:
                 base = int((node.tag or "h1")[1])
             continue
         if node.tag == "dt":
-            if _is_signature_term(node):
+            if _is_signature_term(node) and _in_item(node):
+                # A heading cannot stand in a list item or a cell: a code line there.
+                anchor = node.attributes.get("id")
+                if anchor:
+                    terms.append(Term(_text(node), anchor))
+                _to_code_line(node, anchor)
+            elif _is_signature_term(node):
                 level = _level(node, base, entries)
                 description = _description(node)
                 if description is not None:  # its nested entries sit in there
@@ -63,7 +70,7 @@ def signature_headings(content: LexborNode) -> list[Term]:
                 _to_bold(node, anchor)
             continue
         signature = _signature_of(node)
-        if signature is not None:
+        if signature is not None and not _in_item(node):
             level = _level(node, base, entries)
             entries[node.mem_id] = level
             anchor = node.attributes.get("id")
@@ -144,6 +151,24 @@ def _to_heading(node: LexborNode, source: LexborNode, level: int, anchor: str | 
     )
     if fresh is not None:
         node.replace_with(fresh)
+
+
+def _in_item(node: LexborNode) -> bool:
+    """Whether ``node`` sits in a list item or a table cell."""
+    up = node.parent
+    while up is not None:
+        if up.tag in ("li", "td", "th"):
+            return True
+        up = up.parent
+    return False
+
+
+def _to_code_line(dt: LexborNode, anchor: str | None) -> None:
+    id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
+    text = html.escape(_text(dt))
+    fresh = LexborHTMLParser(f"<p{id_attr}><code>{text}</code></p>").css_first("p")
+    if fresh is not None:
+        dt.replace_with(fresh)
 
 
 def _to_bold(dt: LexborNode, anchor: str | None) -> None:
