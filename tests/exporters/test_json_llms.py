@@ -78,9 +78,9 @@ async def test_json_follows_the_documented_schema(
     assert "```" not in tutorial["text"] and "](" not in tutorial["text"]
     # API entries with the id they had: final_url#anchor is a deep link to each.
     reference = next(p for p in data["pages"] if p["url"].endswith("/library/quillstore.html"))
-    terms = {t["anchor"]: t["text"] for t in reference["terms"]}
-    assert terms["quillstore.open"].startswith("quillstore.open(")
-    assert "quillstore.Store.compact" in terms
+    entries = {h["anchor"]: h["text"] for h in reference["headings"]}  # signatures: headings
+    assert entries["quillstore.open"].startswith("quillstore.open(")
+    assert "quillstore.Store.compact" in entries
 
 
 async def test_jsonl_streams_one_record_a_line(

@@ -71,7 +71,7 @@ async def test_markdown_book_html_site_and_epub_land_on_the_section(
     assert "[an index entry](#ref--index-7)" in book  # an id on a paragraph: that paragraph
     assert "[the reference](#ref)" in book
     assert '<a id="ref--usage"></a>\n\n### Usage of `Client`' in book
-    assert '<a id="ref--ref.Client.open"></a>\n\n`open(path)`' in book
+    assert '<a id="ref--ref.Client.open"></a>\n\n#### `open(path)`' in book  # a signature
     assert '<a id="ref--index-7"></a>\n\nOpens a path.' in book
     assert "**handle**" in book and "term-handle" not in book  # linked from nowhere: no mark
 
@@ -85,8 +85,8 @@ async def test_markdown_book_html_site_and_epub_land_on_the_section(
     assert hrefs["the reference"] == "ref.html"
     [heading] = reference.xpath('//*[@id="ref--usage"]')
     assert heading.tag == "h2" and heading.text_content() == "Usage of Client"
-    [mark] = reference.xpath('//*[@id="ref--ref.Client.open"]')
-    assert mark.getparent().getnext().text_content() == "open(path)"  # the next paragraph
+    [signature] = reference.xpath('//*[@id="ref--ref.Client.open"]')  # a heading now
+    assert signature.tag == "h3" and signature.text_content() == "open(path)"
 
     with zipfile.ZipFile(paths["epub"]) as epub:
         names = epub.namelist()
@@ -110,7 +110,7 @@ async def test_pdf_link_goes_to_the_section_page(
     reader = PdfReader(paths["pdf"])
     [start_item, reference_item, sections] = reader.outline
     assert (start_item.title, reference_item.title) == ("Start", "Reference")
-    [usage] = sections
+    usage = sections[0]  # (the method's signature below it)
     assert usage.title == "Usage of Client"
     chapter_page = reader.get_destination_page_number(reference_item)
     usage_page = reader.get_destination_page_number(usage)

@@ -134,7 +134,9 @@ def test_terms_with_ids_are_kept_with_their_text() -> None:
         "<span class='sig-name descname'>f</span>(<em>x</em>)</dt><dd>Does f.</dd></dl></main>"
     )
     doc = build_document(page, url=URL, final_url=URL)
-    assert [(t.text, t.anchor) for t in doc.terms] == [("log", "term-log"), ("f(x)", "mod.f")]
+    assert [(t.text, t.anchor) for t in doc.terms] == [("log", "term-log")]
+    # An API signature is a heading (with its id), not a term.
+    assert [(h.text, h.anchor) for h in doc.headings] == [("f(x)", "mod.f")]
 
 
 def test_definition_lists_tables_and_asterisks() -> None:

@@ -51,6 +51,19 @@ if TYPE_CHECKING:
     from scrape_api_docs.crawler.render import Renderer
     from scrape_api_docs.crawler.render_session import RenderSession
 
+
+class PageProblem(Protocol):
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+PageGate = Callable[[bytes, Any], PageProblem | None]
+"""Judges a page from its HTML and what ``PageWork.extract`` made of it: None to store it, else
+why it is no content (a bot challenge, a soft 404...); see ``extract.gate.judge_page``."""
+
 MAX_SITEMAP_FILES = 50
 MAX_SITEMAP_NESTING = 3
 RENDERED_TYPE = "text/html; charset=utf-8"
@@ -128,9 +141,13 @@ class Crawler:
         renderer: Renderer | None = None,
         host_limits: HostLimits | None = None,
         tracer: Tracer | None = None,
+        page_gate: PageGate | None = None,
     ) -> None:
         self.config = config
         self.tracer = tracer
+        self.page_gate = page_gate
+        """Pages it finds no content are rendered (where allowed) and judged again, else
+        counted as errors with its reason, never stored."""
         if config.render_javascript != "never" and renderer is None:
             raise ValueError(f"render_javascript={config.render_javascript!r} needs a renderer")
         self.renderer = renderer if config.render_javascript != "never" else None
@@ -321,7 +338,8 @@ class Crawler:
         page = await self._get_page(item)
         if page is None:
             return
-        if self._render is not None and await self._needs_rendering(item, page):
+        rendered = self._render is not None and await self._needs_rendering(item, page)
+        if rendered and self._render is not None:
             page = await self._rendered(item, page, self._render)
         final_key = canonical(page.final_url)
         if final_key != item.key:
@@ -337,11 +355,29 @@ class Crawler:
             self._skip(item.url, "already crawled as a redirect target")
             return
         self._stored.update((item.key, final_key))
+        doc = await self._document(item, page)
+        problem = self.page_gate(page.body, doc) if self.page_gate is not None else None
+        if problem is not None and self._render is not None and not rendered:
+            self._emit(CrawlEvent("info", item.url, message=f"rendering: {problem.detail}"))
+            page = await self._rendered(item, page, self._render)
+            doc = await self._document(item, page)
+            problem = self.page_gate(page.body, doc) if self.page_gate is not None else None
+        if problem is not None:
+            raise FetchError(f"{item.url}: {problem.detail}", reason=problem.reason)
+        self.store.add(doc)
+        self.stats.processed += 1
+        waited = self._waited.pop(asyncio.current_task(), 0.0)
+        self.stats.page_time_total += max(0.0, time.monotonic() - began - waited)
+        for link in doc.links:
+            self._admit(link, item.depth + 1, item.url)
+        self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
+
+    async def _document(self, item: QueuedURL, page: Page) -> ExtractedPage:
         loop = asyncio.get_running_loop()
         # Extraction runs in the process pool: the span is the parent's wait for it.
         traced = {"url.full": redact_text(item.url)} if self.tracer is not None else None
         with span(self.tracer, "extract", attributes=traced):
-            doc = await loop.run_in_executor(
+            return await loop.run_in_executor(
                 self.executor,
                 self.work.extract,
                 page.body,
@@ -351,13 +387,6 @@ class Crawler:
                 item.depth,
                 page.from_cache,
             )
-        self.store.add(doc)
-        self.stats.processed += 1
-        waited = self._waited.pop(asyncio.current_task(), 0.0)
-        self.stats.page_time_total += max(0.0, time.monotonic() - began - waited)
-        for link in doc.links:
-            self._admit(link, item.depth + 1, item.url)
-        self._emit(CrawlEvent("page", item.url, title=doc.title, from_cache=page.from_cache))
 
     # --- fetching: cache, politeness, retries ---------------------------------------
     async def _get_page(self, item: QueuedURL) -> Page | None:

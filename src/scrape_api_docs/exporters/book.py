@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from scrape_api_docs.exporters.text import plain_text
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.markdown import escape_markdown, outside_fences
-from scrape_api_docs.extract.order import PageRef, reading_order
+from scrape_api_docs.extract.order import ContentsItem, PageRef, contents, reading_order
 from scrape_api_docs.storage.pages import PageStore
 from scrape_api_docs.urls import canonical, hash_route, page_url, scope_folder
 
@@ -59,6 +59,37 @@ class Chapter:
     document: Document
 
 
+@dataclass(frozen=True)
+class ContentsEntry:
+    """A line of the book's contents, ``depth`` levels in: a chapter, or a part of the
+    site's navigation that is no page (``chapter`` False; ``anchor`` is then its first
+    chapter's, where a reader following it lands)."""
+
+    depth: int
+    title: str
+    anchor: str
+    chapter: bool = True
+
+
+@dataclass
+class ContentsNode:
+    entry: ContentsEntry
+    children: list[ContentsNode]
+
+
+def contents_tree(entries: list[ContentsEntry]) -> list[ContentsNode]:
+    """The contents as a tree (each entry under the nearest shallower one before it)."""
+    roots: list[ContentsNode] = []
+    open_nodes: list[ContentsNode] = []
+    for entry in entries:
+        node = ContentsNode(entry, [])
+        while open_nodes and open_nodes[-1].entry.depth >= entry.depth:
+            open_nodes.pop()
+        (open_nodes[-1].children if open_nodes else roots).append(node)
+        open_nodes.append(node)
+    return roots
+
+
 class Book:
     def __init__(self, store: PageStore, start_url: str, title: str | None = None) -> None:
         self.store = store
@@ -68,6 +99,17 @@ class Book:
         order = reading_order(refs, canonical(start_url))
         self.chapters = _chapter_refs([by_key[key] for key in order], start_url)
         self.anchors = {ref.key: ref.anchor for ref in self.chapters}
+        self.contents = _contents_entries(
+            contents(refs, order, canonical(start_url)), self.chapters
+        )
+        """The contents, nested as the site nests its pages (``extract.order.contents``)."""
+        self.depth = {e.anchor: e.depth for e in self.contents if e.chapter}
+        """Chapter anchor -> its depth in the contents."""
+        self.parts: dict[str, list[ContentsEntry]] = {}
+        """Chapter anchor -> the parts of the contents that open just before it."""
+        for entry in self.contents:
+            if not entry.chapter:
+                self.parts.setdefault(entry.anchor, []).append(entry)
         self.anchors_set = frozenset(self.anchors.values())
         self.sections = {
             chapter.anchor: section_anchors(
@@ -345,6 +387,21 @@ def _match_key(text: str) -> str:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
+
+
+def _contents_entries(items: list[ContentsItem], chapters: list[ChapterRef]) -> list[ContentsEntry]:
+    by_key = {ref.key: ref for ref in chapters}
+    out: list[ContentsEntry] = []
+    parts: list[tuple[int, str]] = []
+    for item in items:
+        if item.key is None:
+            parts.append((item.depth, item.label))
+            continue
+        ref = by_key[item.key]
+        out.extend(ContentsEntry(depth, label, ref.anchor, False) for depth, label in parts)
+        parts.clear()
+        out.append(ContentsEntry(item.depth, ref.title, ref.anchor))
+    return out
 
 
 def _chapter_refs(refs: list[PageRef], start_url: str) -> list[ChapterRef]:

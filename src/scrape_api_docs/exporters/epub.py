@@ -14,7 +14,7 @@ import re
 import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +22,13 @@ from urllib.parse import quote
 import lxml.html
 from lxml import etree
 
-from scrape_api_docs.exporters.book import Book, chapter_of
+from scrape_api_docs.exporters.book import (
+    Book,
+    ContentsEntry,
+    ContentsNode,
+    chapter_of,
+    contents_tree,
+)
 from scrape_api_docs.exporters.html_render import (
     LANGUAGE_TAG,
     highlight_css,
@@ -125,8 +131,9 @@ def export_epub(
             zf.writestr("EPUB/text/empty.xhtml", doc)
             written.append(_Written("empty", title))
         identifier = uuid.uuid5(uuid.NAMESPACE_URL, canonical(book.start_url)).urn
-        zf.writestr("EPUB/nav.xhtml", _nav(title, written, language))
-        zf.writestr("EPUB/toc.ncx", _ncx(title, identifier, written))
+        toc = _written_contents(book, written)
+        zf.writestr("EPUB/nav.xhtml", _nav(title, toc, language))
+        zf.writestr("EPUB/toc.ncx", _ncx(title, identifier, toc))
         package = _package(
             title, identifier, language, meta, book.start_url, written, shelf.media_types
         )
@@ -329,33 +336,83 @@ def _chapter(title: str, source: str, content: list[etree._Element | str], langu
     return _serialise(root)
 
 
-def _nav(title: str, chapters: list[_Written], language: str) -> bytes:
+def _written_contents(book: Book, written: list[_Written]) -> list[ContentsNode]:
+    """The book's contents (nested as the site nests its pages) over the chapters written,
+    with their titles as written; a part whose chapters were not written goes."""
+    titles = {w.anchor: w.title for w in written}
+    entries = [
+        replace(e, title=titles[e.anchor]) if e.chapter else e
+        for e in book.contents
+        if e.anchor in titles
+    ]
+    if not entries:  # the placeholder chapter of an empty book
+        entries = [ContentsEntry(0, w.title, w.anchor) for w in written]
+    return _drop_empty_parts(contents_tree(entries))
+
+
+def _drop_empty_parts(nodes: list[ContentsNode]) -> list[ContentsNode]:
+    out = []
+    for node in nodes:
+        node.children = _drop_empty_parts(node.children)
+        if node.entry.chapter or node.children:
+            out.append(node)
+    return out
+
+
+def _nav(title: str, toc: list[ContentsNode], language: str) -> bytes:
     root, body = _xhtml(title, language, "style.css")
     nav = etree.SubElement(body, f"{{{XHTML}}}nav", {f"{{{EPUB_NS}}}type": "toc", "id": "toc"})
     nav.append(_x("h1", title))
-    items = etree.SubElement(nav, f"{{{XHTML}}}ol")
-    for chapter in chapters:
-        item = etree.SubElement(items, f"{{{XHTML}}}li")
-        item.append(_x("a", chapter.title, href=f"text/{chapter.anchor}.xhtml"))
+
+    def add(parent: etree._Element, nodes: list[ContentsNode]) -> None:
+        items = etree.SubElement(parent, f"{{{XHTML}}}ol")
+        for node in nodes:
+            item = etree.SubElement(items, f"{{{XHTML}}}li")
+            entry = node.entry
+            if entry.chapter:
+                item.append(_x("a", entry.title, href=f"text/{entry.anchor}.xhtml"))
+            else:  # a part that is no page: a heading over its chapters
+                item.append(_x("span", entry.title))
+            if node.children:
+                add(item, node.children)
+
+    add(nav, toc)
     return _serialise(root)
 
 
-def _ncx(title: str, identifier: str, chapters: list[_Written]) -> bytes:
+def _ncx(title: str, identifier: str, toc: list[ContentsNode]) -> bytes:
     root = etree.Element(f"{{{NCX}}}ncx", nsmap={None: NCX}, version="2005-1")
     head = etree.SubElement(root, f"{{{NCX}}}head")
-    for name, content in (("uid", identifier), ("depth", "1")):
+    for name, content in (("uid", identifier), ("depth", str(_depth(toc)))):
         etree.SubElement(head, f"{{{NCX}}}meta", name=f"dtb:{name}", content=content)
     for name in ("totalPageCount", "maxPageNumber"):
         etree.SubElement(head, f"{{{NCX}}}meta", name=f"dtb:{name}", content="0")
     doc_title = etree.SubElement(root, f"{{{NCX}}}docTitle")
     etree.SubElement(doc_title, f"{{{NCX}}}text").text = title
     nav_map = etree.SubElement(root, f"{{{NCX}}}navMap")
-    for n, chapter in enumerate(chapters, start=1):
-        point = etree.SubElement(nav_map, f"{{{NCX}}}navPoint", id=f"np{n}", playOrder=str(n))
-        label = etree.SubElement(point, f"{{{NCX}}}navLabel")
-        etree.SubElement(label, f"{{{NCX}}}text").text = chapter.title
-        etree.SubElement(point, f"{{{NCX}}}content", src=f"text/{chapter.anchor}.xhtml")
+    play: dict[str, int] = {}  # a part opens at its first chapter: the same place in play order
+    count = 0
+
+    def add(parent: etree._Element, nodes: list[ContentsNode]) -> None:
+        nonlocal count
+        for node in nodes:
+            count += 1
+            src = f"text/{node.entry.anchor}.xhtml"
+            order = play.setdefault(src, len(play) + 1)
+            point = etree.SubElement(
+                parent, f"{{{NCX}}}navPoint", id=f"np{count}", playOrder=str(order)
+            )
+            label = etree.SubElement(point, f"{{{NCX}}}navLabel")
+            etree.SubElement(label, f"{{{NCX}}}text").text = node.entry.title
+            etree.SubElement(point, f"{{{NCX}}}content", src=src)
+            add(point, node.children)
+
+    add(nav_map, toc)
     return _serialise(root, doctype=None)
+
+
+def _depth(nodes: list[ContentsNode]) -> int:
+    return 1 + max((_depth(n.children) for n in nodes if n.children), default=0)
 
 
 def _package(

@@ -37,7 +37,14 @@ from importlib import resources
 from pathlib import Path
 
 from scrape_api_docs import __version__
-from scrape_api_docs.exporters.book import Book, Chapter, ChapterRef, chapter_of
+from scrape_api_docs.exporters.book import (
+    Book,
+    Chapter,
+    ChapterRef,
+    ContentsNode,
+    chapter_of,
+    contents_tree,
+)
 from scrape_api_docs.exporters.html_render import (
     RenderedChapter,
     escape,
@@ -184,7 +191,7 @@ class _Site:
         return self._frame(ref.title, self._sidebar(position), main)
 
     def contents_page(self) -> str:
-        items = "".join(self._item(i, None) for i in range(len(self.book.chapters)))
+        items = self._nested(contents_tree(self.book.contents), None)
         main = f'<article>\n<h1>All pages</h1>\n<ol class="contents">\n{items}</ol>\n</article>'
         return self._frame("All pages", "", main)
 
@@ -203,17 +210,34 @@ class _Site:
         )
 
     def _sidebar(self, current: int) -> str:
-        positions = sidebar_positions(len(self.book.chapters), current, self.limit)
-        items = "".join(
-            self._item(p, current) if p is not None else '<li class="gap">…</li>\n'
-            for p in positions
-        )
+        if len(self.book.chapters) <= self.limit:  # every chapter, nested as the site is
+            items = self._nested(contents_tree(self.book.contents), current)
+        else:  # a window of the reading order around the page
+            positions = sidebar_positions(len(self.book.chapters), current, self.limit)
+            items = "".join(
+                self._item(p, current) if p is not None else '<li class="gap">…</li>\n'
+                for p in positions
+            )
         everything = (
             f'<p class="all-pages"><a href="{CONTENTS}">All pages</a></p>\n'
             if len(self.book.chapters) > self.limit
             else ""
         )
         return f'<nav class="sidebar" aria-label="Pages">\n{everything}<ol>\n{items}</ol>\n</nav>'
+
+    def _nested(self, nodes: list[ContentsNode], current: int | None) -> str:
+        """Contents entries as list items, each with its own below it in an ``<ol>``; a part
+        of the site's navigation that is no page is a ``<span>``."""
+        out = []
+        for node in nodes:
+            entry = node.entry
+            inner = f"<ol>\n{self._nested(node.children, current)}</ol>\n" if node.children else ""
+            if entry.chapter:
+                position = self.position[entry.anchor]
+                out.append(self._item(position, current).replace("</li>\n", f"{inner}</li>\n"))
+            else:
+                out.append(f'<li><span class="part">{escape(entry.title)}</span>\n{inner}</li>\n')
+        return "".join(out)
 
     def _item(self, position: int, current: int | None) -> str:
         ref = self.book.chapters[position]

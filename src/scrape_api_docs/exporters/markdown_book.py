@@ -14,11 +14,21 @@ def write_markdown_book(book: Book, out: TextIO, *, include_toc: bool = True) ->
     out.write(f"Source: <{book.start_url}>\n\n")
     if include_toc:
         out.write("## Contents\n\n")
-        for ref in book.chapters:
-            out.write(f"- [{escape_markdown(ref.title)}](#{ref.anchor})\n")
+        out.write(markdown_contents(book))
         out.write("\n")
     for chapter in book:
         out.write(render_chapter(book, chapter))
+
+
+def markdown_contents(book: Book) -> str:
+    """The contents as a nested list, as the site nests its pages; a part of the site's
+    navigation that is no page is a line of plain text above its chapters."""
+    lines = []
+    for entry in book.contents:
+        title = escape_markdown(entry.title)
+        text = f"[{title}](#{entry.anchor})" if entry.chapter else title
+        lines.append(f"{'  ' * entry.depth}- {text}\n")
+    return "".join(lines)
 
 
 def render_chapter(book: Book, chapter: Chapter) -> str:

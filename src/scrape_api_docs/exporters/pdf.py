@@ -39,7 +39,7 @@ import html as htmllib
 import re
 import tempfile
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,7 @@ import structlog
 
 from scrape_api_docs.crawler.browser import BrowserUnavailable, ClosedPort, find_browser, launch
 from scrape_api_docs.errors import ExportFailedError
-from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.book import Book, ContentsNode, contents_tree
 from scrape_api_docs.exporters.html_render import (
     LinkMapper,
     RenderedChapter,
@@ -101,6 +101,8 @@ h2 { font-size: 15pt; } h3 { font-size: 12.5pt; } h4, h5, h6 { font-size: 11pt; 
 .toc .toc-title { font-size: 20pt; font-weight: bold; margin: 0 0 10pt; }
 .toc ol { padding: 0 3em 0 2em; margin: 0; }
 .toc li { margin: 2pt 0; }
+.toc ol ol { padding-right: 0; padding-left: 1.5em; }
+.toc .part { font-weight: bold; }
 p, li { orphans: 2; widows: 2; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 8.5pt; line-height: 1.3;
   background: #f6f8fa; border: 1px solid #e1e4e8; padding: 6pt 8pt; }
@@ -197,15 +199,29 @@ def front_matter(book: Book, meta: Mapping[str, str], link_for: LinkMapper) -> s
     if meta.get("author"):
         lines.append(f'<p class="author">{escape(meta["author"])}</p>')
     lines.append(f'<p class="date">{escape(date)}</p>')
-    items = "".join(
-        f'<li><a href="{escape(link_for(ref.anchor))}">{escape(ref.title)}</a></li>'
-        for ref in book.chapters
-    )
+    items = contents_html(contents_tree(book.contents), link_for)
     # No headings: WeasyPrint makes bookmarks of them, and there chapters are the top level.
     return (
         f'<section class="cover"><p class="title">{escape(book.title)}</p>{"".join(lines)}'
         f'</section><nav class="toc"><p class="toc-title">Contents</p><ol>{items}</ol></nav>'
     )
+
+
+def contents_html(nodes: list[ContentsNode], link_for: LinkMapper) -> str:
+    """The contents' list items, nested (``<ol>`` in an item) as the site nests its pages;
+    a part that is no page is a ``<span>``."""
+    out = []
+    for node in nodes:
+        entry = node.entry
+        text = escape(entry.title)
+        head = (
+            f'<a href="{escape(link_for(entry.anchor))}">{text}</a>'
+            if entry.chapter
+            else f'<span class="part">{text}</span>'
+        )
+        inner = f"<ol>{contents_html(node.children, link_for)}</ol>" if node.children else ""
+        out.append(f"<li>{head}{inner}</li>")
+    return "".join(out)
 
 
 def chapter_part(chapter: RenderedChapter, sections: Iterable[str] = ()) -> ChapterPart:
@@ -299,10 +315,15 @@ def chapter_parts(
             names = {url: image_url(url) for url in rendered.image_urls}
             rendered = render_chapter(book, chapter, link_for, names)
         sections = book.marks(chapter.ref.anchor).values()
-        if split_at is None:
-            yield chapter_part(rendered, sections)
-        else:
-            yield from split_chapter(rendered, sections, split_at)
+        whole = [chapter_part(rendered, sections)] if split_at is None else None
+        pieces = whole or split_chapter(rendered, sections, split_at or 0)
+        # Bookmarks nest as the contents do: the chapter at its depth, the parts that open
+        # before it (pointing at it) above it.
+        anchor, depth = chapter.ref.anchor, book.depth.get(chapter.ref.anchor, 0)
+        parts = [(p.depth, p.title, anchor) for p in book.parts.get(anchor, [])]
+        for n, piece in enumerate(pieces):
+            shifted = [(level + depth, title, name) for level, title, name in piece.outline]
+            yield replace(piece, outline=[*parts, *shifted] if n == 0 else shifted)
 
 
 def fetch_images(loader: ImageLoader | None, urls: list[str]) -> dict[str, LocalImage]:

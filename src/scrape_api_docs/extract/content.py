@@ -17,7 +17,10 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
+from scrape_api_docs.extract.layout import unwrap_layout_tables
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
+from scrape_api_docs.extract.navtree import OutlineEntry, outline
+from scrape_api_docs.extract.signatures import signature_headings
 from scrape_api_docs.urls import absolute, page_url
 
 # Most specific first: a theme's article body beats the generic <main> that also holds
@@ -163,6 +166,7 @@ class Extracted:
     links: list[str] = field(default_factory=list)
     content_links: list[str] = field(default_factory=list)
     toc_links: list[str] = field(default_factory=list)
+    toc_outline: list[OutlineEntry] = field(default_factory=list)
     headings: list[Heading] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     code_languages: list[str] = field(default_factory=list)
@@ -267,24 +271,26 @@ def _find_content(tree: LexborHTMLParser) -> LexborNode:
     return body
 
 
-def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> list[str]:
-    """The first navigation block that lists at least two other pages, in its order.
+def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], list[OutlineEntry]]:
+    """The first navigation block that lists at least two other pages, in its order, and
+    its nesting (``navtree.outline``).
 
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) does not count as navigation.
     """
     if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return []
+        return [], []
     for selector in TOC_SELECTORS:
         pages: dict[str, None] = {}
-        for node in tree.css(selector):
+        nodes = tree.css(selector)
+        for node in nodes:
             for url in _hrefs(node, resolve):
                 page = page_url(url)
                 if page != resolve.page:
                     pages[page] = None
         if len(pages) >= 2:
-            return list(pages)
-    return []
+            return list(pages), outline(nodes, resolve, resolve.page)
+    return [], []
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
@@ -431,36 +437,6 @@ def _normalise_tabs(content: LexborNode) -> None:
             label.decompose()
 
 
-def _normalise_definitions(content: LexborNode) -> list[Term]:
-    """Terms become paragraphs (a signature in code, others in bold); the ids they had,
-    with their text, are returned."""
-    terms: list[Term] = []
-    for dt in content.css("dt"):
-        anchor = dt.attributes.get("id")
-        signature = "sig" in _classes(dt) or dt.css_first(".sig-name, .descname") is not None
-        # A signature is a run of spans: joining them with spaces would give "f ( x )".
-        text = _text(dt) if signature or anchor else ""
-        # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
-        id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
-        if signature:
-            fresh = LexborHTMLParser(f"<p{id_attr}><code>{html.escape(text)}</code></p>").css_first(
-                "p"
-            )
-        else:
-            fresh = LexborHTMLParser(
-                f"<p{id_attr}><strong>{dt.inner_html or ''}</strong></p>"
-            ).css_first("p")
-        if anchor and text:
-            terms.append(Term(text, anchor))
-        if fresh is not None:
-            dt.replace_with(fresh)
-    for dl in content.css("dl"):
-        dl.unwrap()
-    for dd in content.css("dd"):
-        dd.unwrap()
-    return terms
-
-
 # Links and images whose URL starts or ends with a space, tab or line break (CSS escapes).
 _SPACED_URLS = ", ".join(
     f'{tag}[{name}{where}"{space}"]'
@@ -596,7 +572,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     # loop a few dozen entries.
     all_links = _hrefs(tree.root, resolve) if tree.root is not None else []
     links = list(dict.fromkeys(map(page_url, all_links)))
-    toc = _toc_links(tree, resolve)
+    toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
     _drop_cookie_banners(tree)
@@ -613,9 +589,10 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
             header.unwrap()
     _drop_permalinks(content)
     languages = _normalise_code(content)
+    unwrap_layout_tables(content)
     _normalise_admonitions(content)
     _normalise_tabs(content)
-    terms = _normalise_definitions(content)
+    terms = signature_headings(content)
     _fix_images(content)
     _trim_urls(content)
     _drop_unsafe_urls(content)
@@ -628,6 +605,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         links=links,
         content_links=_hrefs(content, resolve) if want_content_links else [],
         toc_links=toc,
+        toc_outline=toc_outline,
         headings=headings,
         terms=terms,
         code_languages=languages,

@@ -43,6 +43,9 @@ class Document:
     """Links inside the main content only, in order."""
     toc_links: list[str] = field(default_factory=list)
     """Links of the page's navigation / table of contents, in order (reading order hints)."""
+    toc_outline: list[tuple[int, str, str]] = field(default_factory=list)
+    """That navigation's nesting: ``(level, page URL, part label)`` entries
+    (``extract.navtree``); how the site nests its pages."""
     code_languages: list[str] = field(default_factory=list)
     depth: int = 0
     fetched_at: str = ""

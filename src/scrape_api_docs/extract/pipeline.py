@@ -41,6 +41,7 @@ def build_document(
         links=extracted.links,
         content_links=extracted.content_links,
         toc_links=extracted.toc_links,
+        toc_outline=extracted.toc_outline,
         code_languages=extracted.code_languages,
         depth=depth,
         fetched_at=fetched_at,

@@ -30,6 +30,7 @@ from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.extract.gate import judge_page
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.lifetime import end_with
@@ -183,6 +184,7 @@ async def _crawl(
             renderer=parts.renderer,
             host_limits=parts.host_limits,
             tracer=parts.tracer,
+            page_gate=judge_page,
         )
         return await crawler.run()
     finally:

@@ -45,6 +45,7 @@ _META_FIELDS = (
     "links",
     "content_links",
     "toc_links",
+    "toc_outline",
     "code_languages",
     "depth",
     "fetched_at",
@@ -211,12 +212,14 @@ def page_ref(key: str, meta: str, title: str, url: str) -> PageRef:
     """The light record of one stored page (from its key, meta JSON, title and url)."""
     data = json.loads(meta)
     toc, content = tuple(data["toc_links"]), tuple(data["content_links"])
+    # pages stored before the outline was kept have none (their contents are flat)
+    nesting = tuple((int(e[0]), str(e[1]), str(e[2])) for e in data.get("toc_outline", ()))
     anchors, opening = link_anchors(
         [(level, anchor) for level, _, anchor in data["headings"]],
         # pages stored before terms (or places) were kept have none
         [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
     )
-    return PageRef(key, toc, content, title, url, anchors, opening)
+    return PageRef(key, toc, content, title, url, anchors, opening, nesting)
 
 
 def stored_document(row: tuple[str, str, str, str, str]) -> Document:
@@ -225,4 +228,5 @@ def stored_document(row: tuple[str, str, str, str, str]) -> Document:
     data = json.loads(meta)
     data["headings"] = [Heading(level, text, anchor) for level, text, anchor in data["headings"]]
     data["terms"] = [Term(text, anchor) for text, anchor in data.get("terms", [])]
+    data["toc_outline"] = [tuple(entry) for entry in data.get("toc_outline", [])]
     return Document(url=url, final_url=final_url, title=title, markdown=markdown, **data)

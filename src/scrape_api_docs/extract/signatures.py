@@ -1,0 +1,201 @@
+"""API entries' signatures as headings: what a reader scans and a chunker splits on.
+
+An API reference is a run of entries, each a signature then its description. Generators
+write the signature in one of two shapes, whatever their theme:
+
+* the term of a definition list (``<dl><dt id="mod.func">func(a, b)</dt><dd>...``: Sphinx
+  and its autodoc, Doxygen's member lists, many hand-written references): a ``<dt>`` that
+  carries an id or code and reads as code (brackets, a colon, an ``=``);
+* an element with the entry's id whose first block is the signature naming it
+  (``<div id="Widget.add"><div>def add(self, child)</div>...``: pdoc and its kin).
+
+Each becomes a heading one level below the page's heading it follows, one more level per
+entry it is nested in (a method in its class), with the entry's id, its text in code; in a
+list item or a table cell, where no heading can stand, a line of code. A
+rustdoc item or a Javadoc member already has its own heading and is left as it is.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrape_api_docs.extract.document import Term
+
+MAX_SIGNATURE = 400
+"""Characters of a signature at most (a description is longer)."""
+_CODE_LIKE = re.compile(r"[()\[\]:=<>]")
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_BLOCKS = "p, pre, ul, ol, dl, table, section, blockquote, h1, h2, h3, h4, h5, h6"
+_NAME_SPLIT = re.compile(r"[.:/#-]+")
+_WS = re.compile(r"\s+")
+
+
+def signature_headings(content: LexborNode) -> list[Term]:
+    """Turn the signatures of ``content`` into headings (see the module's docstring); the
+    other terms of its definition lists become bold paragraphs. Returns the terms with an
+    id that stayed terms."""
+    seen: set[int] = set()
+    base = 1  # the level of the last heading of the page's own
+    entries: dict[int, int] = {}  # mem_id of an entry's element -> its heading level
+    terms: list[Term] = []
+    for node in content.css("h1, h2, h3, h4, h5, h6, dt, [id]"):
+        if node.mem_id in seen:
+            continue
+        seen.add(node.mem_id)
+        if node.tag in _HEADINGS:
+            if not _inside(node, entries):  # an entry's own headings ("Parameters") aside
+                base = int((node.tag or "h1")[1])
+            continue
+        if node.tag == "dt":
+            if _is_signature_term(node) and _in_item(node):
+                # A heading cannot stand in a list item or a cell: a code line there.
+                anchor = node.attributes.get("id")
+                if anchor:
+                    terms.append(Term(_text(node), anchor))
+                _to_code_line(node, anchor)
+            elif _is_signature_term(node):
+                level = _level(node, base, entries)
+                description = _description(node)
+                if description is not None:  # its nested entries sit in there
+                    entries[description.mem_id] = level
+                _to_heading(node, node, level, node.attributes.get("id"))
+            else:
+                anchor = node.attributes.get("id")
+                text = _text(node) if anchor else ""
+                if anchor and text:
+                    terms.append(Term(text, anchor))
+                _to_bold(node, anchor)
+            continue
+        signature = _signature_of(node)
+        if signature is not None and not _in_item(node):
+            level = _level(node, base, entries)
+            entries[node.mem_id] = level
+            anchor = node.attributes.get("id")
+            del node.attrs["id"]  # the heading carries it now
+            _to_heading(signature, signature, level, anchor)
+    for dl in content.css("dl"):
+        dl.unwrap()
+    for dd in content.css("dd"):
+        dd.unwrap()
+    return terms
+
+
+def _is_signature_term(dt: LexborNode) -> bool:
+    text = _text(dt)
+    if not text or len(text) > MAX_SIGNATURE:
+        return False
+    if dt.css_first("code, tt, samp, .pre, .sig-name, .descname") is not None:
+        return True
+    return bool(dt.attributes.get("id")) and _CODE_LIKE.search(text) is not None
+
+
+def _signature_of(node: LexborNode) -> LexborNode | None:
+    """The signature that opens an entry element with an id, if it has one: its first
+    element, a short line with no blocks in it that names the id (``def add(...)`` in
+    ``#Widget.add``) and reads as code."""
+    anchor = node.attributes.get("id") or ""
+    if node.tag in _HEADINGS or node.tag in ("dt", "p", "span", "a", "code") or not anchor:
+        return None
+    first = node.child
+    while first is not None and not (first.is_element_node and first.tag not in ("input",)):
+        if first.is_text_node and (first.text_content or "").strip():
+            return None
+        first = first.next
+    if first is None or first.tag in _HEADINGS or first.tag in ("p", "pre", "dl", "ul", "ol"):
+        return None
+    if any(b.mem_id != first.mem_id for b in first.css(_BLOCKS)) or len(first.css("*")) < 3:
+        return None  # (a node's own css() includes the node)
+    text = _text(first, skip_labels=True)
+    name = _NAME_SPLIT.split(anchor.strip())[-1]
+    if not name or len(text) > MAX_SIGNATURE or not _CODE_LIKE.search(text):
+        return None
+    return first if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) else None
+
+
+def _level(node: LexborNode, base: int, entries: dict[int, int]) -> int:
+    """One below the entry ``node`` is nested in, else one below the page's heading."""
+    up = node.parent
+    while up is not None:
+        level = entries.get(up.mem_id)
+        if level is not None:
+            return min(6, level + 1)
+        up = up.parent
+    return min(6, max(2, base + 1))
+
+
+def _inside(node: LexborNode, entries: dict[int, int]) -> bool:
+    up = node.parent
+    while up is not None:
+        if up.mem_id in entries:
+            return True
+        up = up.parent
+    return False
+
+
+def _description(dt: LexborNode) -> LexborNode | None:
+    """The ``<dd>`` that follows a term (what its nested entries sit in)."""
+    node = dt.next
+    while node is not None and not node.is_element_node:
+        node = node.next
+    return node if node is not None and node.tag == "dd" else None
+
+
+def _to_heading(node: LexborNode, source: LexborNode, level: int, anchor: str | None) -> None:
+    text = html.escape(_text(source, skip_labels=True))
+    id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
+    fresh = LexborHTMLParser(f"<h{level}{id_attr}><code>{text}</code></h{level}>").css_first(
+        f"h{level}"
+    )
+    if fresh is not None:
+        node.replace_with(fresh)
+
+
+def _in_item(node: LexborNode) -> bool:
+    """Whether ``node`` sits in a list item or a table cell."""
+    up = node.parent
+    while up is not None:
+        if up.tag in ("li", "td", "th"):
+            return True
+        up = up.parent
+    return False
+
+
+def _to_code_line(dt: LexborNode, anchor: str | None) -> None:
+    id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
+    text = html.escape(_text(dt))
+    fresh = LexborHTMLParser(f"<p{id_attr}><code>{text}</code></p>").css_first("p")
+    if fresh is not None:
+        dt.replace_with(fresh)
+
+
+def _to_bold(dt: LexborNode, anchor: str | None) -> None:
+    # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
+    id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
+    fresh = LexborHTMLParser(f"<p{id_attr}><strong>{dt.inner_html or ''}</strong></p>").css_first(
+        "p"
+    )
+    if fresh is not None:
+        dt.replace_with(fresh)
+
+
+def _text(node: LexborNode, *, skip_labels: bool = False) -> str:
+    """The text of a signature: inline runs joined as they are (``f(x)``, not ``f ( x )``),
+    without form labels (pdoc's "View Source" toggle) when asked."""
+    if skip_labels and node.css_first("label") is not None:
+        parts: list[str] = []
+
+        def walk(current: LexborNode) -> None:
+            child = current.child
+            while child is not None:
+                if child.is_text_node:
+                    parts.append(child.text_content or "")
+                elif child.is_element_node and child.tag != "label":
+                    walk(child)
+                child = child.next
+
+        walk(node)
+        return _WS.sub(" ", "".join(parts)).strip()
+    return _WS.sub(" ", node.text(deep=True, separator="")).strip()
