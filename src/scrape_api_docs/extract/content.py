@@ -160,6 +160,8 @@ class Extracted:
     title: str
     content_html: str
     base_url: str
+    page_title: str = ""
+    """The text of ``<title>``."""
     links: list[str] = field(default_factory=list)
     content_links: list[str] = field(default_factory=list)
     toc_links: list[str] = field(default_factory=list)
@@ -572,14 +574,18 @@ def _headings(content: LexborNode) -> list[Heading]:
     return out
 
 
-def _title(tree: LexborHTMLParser, headings: list[Heading]) -> str:
+def _page_title(tree: LexborHTMLParser) -> str:
+    node = tree.css_first("title")
+    return _text(node) if node is not None else ""
+
+
+def _title(page_title: str, headings: list[Heading]) -> str:
+    """The page's title as one page tells it; the book checks it against the site's other
+    pages (``extract.template``)."""
     for heading in headings:
         if heading.level == 1:
             return heading.text
-    node = tree.css_first("title")
-    if node is not None and _text(node):
-        return _text(node)
-    return headings[0].text if headings else ""
+    return page_title or (headings[0].text if headings else "")
 
 
 def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Extracted:
@@ -589,6 +595,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     reading order falls back to them when it has no navigation).
     """
     tree = LexborHTMLParser(limit_nesting(page_html))
+    page_title = _page_title(tree)
     base = _base_url(tree, url)
     resolve = _Resolver(base)
     # Pages linked, fragments dropped (hash routes are pages and stay): discovery needs no
@@ -622,9 +629,10 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     headings = _headings(content)
     marked = _mark_targets(content, {h.anchor for h in headings if h.anchor})
     return Extracted(
-        title=_title(tree, headings),
+        title=_title(page_title, headings),
         content_html=content.html or "",
         base_url=base,
+        page_title=page_title,
         links=links,
         content_links=_hrefs(content, resolve) if want_content_links else [],
         toc_links=toc,

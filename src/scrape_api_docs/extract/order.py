@@ -30,6 +30,10 @@ class PageRef:
     top_anchor: str | None = None
     """The id of the heading the page opens with, when it is of the page's top level: a
     link to it is a link to the page."""
+    page_title: str = ""
+    """The page's ``<title>``."""
+    headings: tuple[tuple[int, str, str | None], ...] = ()
+    """(level, text, id) of the page's headings: what its title is checked against."""
 
 
 def link_anchors(

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS documents (
 )
 """
 _META_FIELDS = (
+    "page_title",
     "headings",
     "terms",
     "places",
@@ -163,7 +164,20 @@ class SqlitePageStore:
                 # pages stored before terms (or places) were kept have none
                 [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
             )
-            out.append(PageRef(key, toc, content, title, url, anchors, opening))
+            headings = tuple((level, text, anchor) for level, text, anchor in data["headings"])
+            out.append(
+                PageRef(
+                    key,
+                    toc,
+                    content,
+                    title,
+                    url,
+                    anchors,
+                    opening,
+                    data.get("page_title", ""),
+                    headings,
+                )
+            )
         return out
 
     def get(self, key: str) -> Document | None:
