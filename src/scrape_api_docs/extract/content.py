@@ -357,7 +357,32 @@ def _code_language(pre: LexborNode) -> str | None:
     return None
 
 
+def _line_blocks_to_pre(content: LexborNode) -> None:
+    """A listing drawn as one ``<div class="line">`` per line, without ``<pre>`` (Doxygen's
+    fragments, some highlighters): a block whose children are mostly such lines is code.
+    Its other children (Doxygen's hidden tooltips) follow it as they are."""
+    seen: set[int] = set()
+    for line in content.css("div.line"):
+        block = line.parent
+        if block is None or block.tag != "div" or block.mem_id in seen:
+            continue
+        seen.add(block.mem_id)
+        children = [c for c in block.iter() if c.is_element_node]
+        lines = [c for c in children if c.tag == "div" and "line" in _classes(c)]
+        if len(lines) < 2 or len(lines) * 2 < len(children):
+            continue
+        text = "\n".join(c.text(deep=True, separator="").replace("\xa0", " ") for c in lines)
+        fresh = LexborHTMLParser(f"<pre>{html.escape(text)}</pre>").css_first("pre")
+        if fresh is None:
+            continue
+        for child in lines:
+            child.decompose()
+        block.insert_before(fresh)
+        block.unwrap()
+
+
 def _normalise_code(content: LexborNode) -> list[str]:
+    _line_blocks_to_pre(content)
     languages: list[str] = []
     for table in content.css("table.highlighttable"):  # Sphinx line numbers in a table
         code_cell = table.css_first("td.code")

@@ -44,10 +44,12 @@ MIN_PAGES = 3
 LINKS_SHARE = 0.7
 """A template block at least this much link text is navigation wherever it is."""
 _GAP_WORDS = 12
+_JUMP_SHARE = 0.8
 """A page's own short line (a breadcrumb) between two template blocks goes with them."""
 
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _LINK_TARGET = re.compile(r"\]\((?:<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\)")
+_TARGET = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)")
 _LINK_TEXT = re.compile(r"!?\[([^\]\n]*)\]")
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
@@ -84,7 +86,9 @@ def blocks(markdown: str) -> list[tuple[int, int]]:
 
 
 def fingerprint(block: str) -> str:
-    text = _LINK_TARGET.sub("]", block)
+    """What a reader sees of a block, links or not ("« previous" is a link on every page
+    but the first), digits zeroed."""
+    text = _LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", block))
     return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
 
 
@@ -97,6 +101,14 @@ def _link_share(block: str) -> float:
 
 def _navigation(block: str, links: int = 1) -> bool:
     return block.count("](") >= links and _link_share(block) >= LINKS_SHARE
+
+
+def _jump_bar(block: str, pages: set[str]) -> bool:
+    """Links (two or more, nothing else) to sections of the page itself."""
+    targets = _TARGET.findall(block)
+    if len(targets) < 2 or _link_share(block) < _JUMP_SHARE:
+        return False
+    return all("#" in t and t.strip("<>").partition("#")[0] in pages for t in targets)
 
 
 def key(text: str) -> str:
@@ -126,21 +138,21 @@ class SiteTemplate:
     """The part of ``<title>`` most pages share (before or after a separator)."""
 
     def clean(self, doc: Document) -> Document:
-        """``doc`` without the template's blocks (its places and headings follow)."""
-        if not self.blocks:
-            return doc
+        """``doc`` without the template's blocks (its places and headings follow), nor a
+        bar of links to its own sections at its top or bottom (a page's "jump to" bar)."""
         markdown = doc.markdown
         spans = blocks(markdown)
-        prints = [fingerprint(markdown[s:e]) for s, e in spans]
-        cut = set(_edge_run(markdown, spans, prints, self.blocks, range(len(spans))))
-        cut |= set(
-            _edge_run(markdown, spans, prints, self.blocks, range(len(spans) - 1, -1, -1))
-        )
-        for i, fp in enumerate(prints):
-            if i not in cut and fp in self.blocks:
-                s, e = spans[i]
-                text = markdown[s:e]
-                if _heading(text) is None and _navigation(text, links=2):
+        pages = {doc.url.partition("#")[0], doc.final_url.partition("#")[0]}
+        framing = [
+            fingerprint(markdown[s:e]) in self.blocks or _jump_bar(markdown[s:e], pages)
+            for s, e in spans
+        ]
+        cut = set(_edge_run(markdown, spans, framing, range(len(spans))))
+        cut |= set(_edge_run(markdown, spans, framing, range(len(spans) - 1, -1, -1)))
+        for i, (s, e) in enumerate(spans):
+            text = markdown[s:e]
+            if i not in cut and framing[i] and _heading(text) is None:
+                if _navigation(text, links=2):
                     cut.add(i)
         if not cut:
             return doc
@@ -192,20 +204,16 @@ def _without_badge(heading: str, core: str) -> str:
 
 
 def _edge_run(
-    markdown: str,
-    spans: list[tuple[int, int]],
-    prints: list[str],
-    template: frozenset[str],
-    indexes: Iterable[int],
+    markdown: str, spans: list[tuple[int, int]], framing: list[bool], indexes: Iterable[int]
 ) -> list[int]:
-    """Indexes of the template blocks that open (or, walking back, close) the page, with
-    the short lines between them; stops at the page's own heading or prose."""
+    """Indexes of the framing blocks that open (or, walking back, close) the page, with
+    the short link lines between them; stops at the page's own heading or prose."""
     run: list[int] = []
     pending: list[int] = []
     for n, i in enumerate(indexes):
         if n >= EDGE:
             break
-        if prints[i] in template:
+        if framing[i]:
             run.extend(pending)
             run.append(i)
             pending = []
