@@ -359,7 +359,7 @@ def _code_language(pre: LexborNode) -> str | None:
 
 def _line_blocks_to_pre(content: LexborNode) -> None:
     """A listing drawn as one ``<div class="line">`` per line, without ``<pre>`` (Doxygen's
-    fragments, some highlighters): a block whose children are mostly such lines is code.
+    fragments, some highlighters): a block that opens with such lines is code.
     Its other children (Doxygen's hidden tooltips) follow it as they are."""
     seen: set[int] = set()
     for line in content.css("div.line"):
@@ -369,9 +369,11 @@ def _line_blocks_to_pre(content: LexborNode) -> None:
         seen.add(block.mem_id)
         children = [c for c in block.iter() if c.is_element_node]
         lines = [c for c in children if c.tag == "div" and "line" in _classes(c)]
-        if len(lines) < 2 or len(lines) * 2 < len(children):
+        if not lines or children[0].mem_id != lines[0].mem_id:
             continue
         text = "\n".join(c.text(deep=True, separator="").replace("\xa0", " ") for c in lines)
+        if not text.strip():
+            continue
         fresh = LexborHTMLParser(f"<pre>{html.escape(text)}</pre>").css_first("pre")
         if fresh is None:
             continue

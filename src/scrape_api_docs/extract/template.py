@@ -44,6 +44,8 @@ MIN_PAGES = 3
 LINKS_SHARE = 0.7
 """A template block at least this much link text is navigation wherever it is."""
 _GAP_WORDS = 12
+_LABEL_WORDS = 3
+"""A label between framing blocks ("Properties" in an "On this page" box) goes with them."""
 _JUMP_SHARE = 0.8
 """A page's own short line (a breadcrumb) between two template blocks goes with them."""
 
@@ -104,9 +106,9 @@ def _navigation(block: str, links: int = 1) -> bool:
 
 
 def _jump_bar(block: str, pages: set[str]) -> bool:
-    """Links (two or more, nothing else) to sections of the page itself."""
+    """Links (nothing else) to sections of the page itself."""
     targets = _TARGET.findall(block)
-    if len(targets) < 2 or _link_share(block) < _JUMP_SHARE:
+    if not targets or _link_share(block) < _JUMP_SHARE:
         return False
     return all("#" in t and t.strip("<>").partition("#")[0] in pages for t in targets)
 
@@ -207,7 +209,8 @@ def _edge_run(
     markdown: str, spans: list[tuple[int, int]], framing: list[bool], indexes: Iterable[int]
 ) -> list[int]:
     """Indexes of the framing blocks that open (or, walking back, close) the page, with
-    the short link lines between them; stops at the page's own heading or prose."""
+    the short link lines and labels between them; stops at the page's own heading or
+    prose."""
     run: list[int] = []
     pending: list[int] = []
     for n, i in enumerate(indexes):
@@ -220,7 +223,9 @@ def _edge_run(
             continue
         s, e = spans[i]
         text = markdown[s:e]
-        if len(text.split()) > _GAP_WORDS or "```" in text or not _navigation(text):
+        size = len(text.split())
+        label = size <= _LABEL_WORDS and _heading(text) is None
+        if size > _GAP_WORDS or "```" in text or not (label or _navigation(text)):
             break
         pending.append(i)
     return run
@@ -312,20 +317,22 @@ def _common(counts: Counter[str], need: int) -> str:
 
 
 def distinct_titles(titles: dict[str, str], alternatives: dict[str, str]) -> dict[str, str]:
-    """Titles (by page key) made distinct where pages share one: such a page takes its
-    alternative (its trimmed ``<title>``) when that differs, else its title gains the
-    last part of its key."""
-    seen = Counter(titles.values())
-    out = dict(titles)
+    """Titles (by page key, in crawl order) made distinct where pages share one: the first
+    page keeps it; a later one takes its alternative (its trimmed ``<title>``) when that
+    is still free, else the title gains the last part of its path."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
     for page, title in titles.items():
-        if seen[title] < 2:
-            continue
-        other = alternatives.get(page, "")
-        if other and other != title and seen[other] == 0:
-            out[page] = other
-    again = Counter(out.values())
-    for page, title in out.items():
-        if again[title] >= 2:
-            tail = page.rstrip("/").rsplit("/", 1)[-1] or page
-            out[page] = f"{title} ({tail})"
+        if title in used:
+            other = alternatives.get(page, "")
+            if other and other not in used:
+                title = other
+            else:
+                tail = page.partition("#")[0].rstrip("/").rsplit("/", 1)[-1]
+                tail = re.sub(r"\.(x?html?|php|aspx?)$", "", tail) or page
+                title, n = f"{title} ({tail})", 2
+                while title in used:
+                    title, n = f"{titles[page]} ({tail} {n})", n + 1
+        used.add(title)
+        out[page] = title
     return out
