@@ -57,7 +57,6 @@ BOILERPLATE = ", ".join(
         "[role=search]",
         "[role=banner]",
         "[role=contentinfo]",
-        "aside:not(.admonition)",
         ".sphinxsidebar",
         ".sphinxsidebarwrapper",
         "div.related",
@@ -153,6 +152,8 @@ _ANY_TOC = ", ".join(TOC_SELECTORS)
 
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _WS = re.compile(r"\s+")
+_WORD_START = re.compile(r"\w")
+_WORD_END = re.compile(r"\w$")
 
 
 @dataclass
@@ -300,6 +301,36 @@ def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
             continue
         if node.css_first("h1, h2, h3") is None and len(_text(node)) <= _BANNER_MAX_TEXT:
             node.decompose()
+
+
+def _sort_asides(content: LexborNode) -> None:
+    """An ``<aside>`` in the content is tangential to it: a sidebar or drawer of links
+    goes; a remark made of prose stays (TypeDoc's "Inherited from ..."), a labelled one
+    (``aria-label``, ``role=note``: Starlight's note boxes) as an admonition. Link density
+    tells them apart, not the theme's class names."""
+    for aside in reversed(content.css("aside")):
+        if aside.parent is None or "admonition" in _classes(aside):
+            continue
+        text = _text(aside)
+        linked = sum(len(_text(a)) for a in aside.css("a"))
+        if not text or linked * 2 >= len(text) or aside.css_first("nav") is not None:
+            aside.decompose()
+            continue
+        label = (aside.attributes.get("aria-label") or "").strip()
+        if not label and aside.attributes.get("role") != "note":
+            continue
+        label = label or "Note"
+        first = aside.child
+        while first is not None and not first.is_element_node:
+            first = first.next
+        if first is not None and _text(first).casefold() == label.casefold():
+            first.decompose()  # a visible title that repeats the label
+        fresh = LexborHTMLParser(
+            f"<blockquote><p><strong>{html.escape(label)}</strong></p>"
+            f"{aside.inner_html or ''}</blockquote>"
+        ).css_first("blockquote")
+        if fresh is not None:
+            aside.replace_with(fresh)
 
 
 def _drop_permalinks(content: LexborNode) -> None:
@@ -508,6 +539,41 @@ def _trim_urls(content: LexborNode) -> None:
         node.attrs[name] = (node.attributes.get(name) or "").strip()
 
 
+def _space_badges(content: LexborNode) -> None:
+    """A styled inline code element glued to a word (TypeDoc's ``<code class="tsd-tag">``
+    badges: "Optional" before a name, "Const" after a title) is a separate word on screen
+    (its margin); a space keeps it one in the text. Not a badge after a heading's text:
+    there the glue is what tells the book's title check that it is not part of the name."""
+    for code in content.css("code[class]"):
+        parent = code.parent
+        if parent is None or parent.tag == "pre":
+            continue
+        after, before = code.next, code.prev
+        if after is not None and _WORD_START.match(_inline_text(after)):
+            code.insert_after(" ")
+        if parent.tag in _HEADING_TAGS:
+            continue
+        if before is not None and _WORD_END.search(_inline_text(before)):
+            code.insert_before(" ")
+
+
+def _inline_text(node: LexborNode) -> str:
+    if node.is_text_node:
+        return node.text_content or ""
+    return node.text(deep=True) if node.tag in _INLINE_TAGS else ""
+
+
+def _drop_icons(content: LexborNode) -> None:
+    """Inline SVG that draws nothing on its own or is hidden from readers: an icon from a
+    sprite (``<use href>`` only) or ``aria-hidden``. A drawing (a diagram) stays."""
+    for svg in content.css("svg"):
+        if svg.parent is None:
+            continue
+        drawn = svg.css_first("path, rect, circle, ellipse, line, polyline, polygon, text, image")
+        if svg.attributes.get("aria-hidden") == "true" or drawn is None:
+            svg.decompose()
+
+
 def _fix_images(content: LexborNode) -> None:
     for img in content.css("img"):
         attrs = img.attributes
@@ -529,6 +595,7 @@ def _drop_unsafe_urls(content: LexborNode) -> None:
 
 
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_INLINE_TAGS = frozenset({"span", "a", "em", "strong", "b", "i", "code", "var"})
 _CODE_TAGS = frozenset({"pre", "code", "kbd", "samp"})
 _CONTAINERS = frozenset(
     {"div", "section", "article", "main", "header", "aside", "figure", "details", "summary"}
@@ -635,6 +702,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         node.decompose()
     _drop_cookie_banners(tree)
     content = _find_content(tree)
+    _sort_asides(content)
     for node in content.css(BOILERPLATE):
         node.decompose()
     for summary in content.css("summary"):
@@ -650,6 +718,8 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     _normalise_admonitions(content)
     _normalise_tabs(content)
     terms = _normalise_definitions(content)
+    _drop_icons(content)
+    _space_badges(content)
     _fix_images(content)
     _trim_urls(content)
     _drop_unsafe_urls(content)

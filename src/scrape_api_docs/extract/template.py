@@ -145,15 +145,15 @@ class SiteTemplate:
         markdown = doc.markdown
         spans = blocks(markdown)
         pages = {doc.url.partition("#")[0], doc.final_url.partition("#")[0]}
+        template = [fingerprint(markdown[s:e]) in self.blocks for s, e in spans]
         framing = [
-            fingerprint(markdown[s:e]) in self.blocks or _jump_bar(markdown[s:e], pages)
-            for s, e in spans
+            t or _jump_bar(markdown[s:e], pages) for t, (s, e) in zip(template, spans, strict=True)
         ]
         cut = set(_edge_run(markdown, spans, framing, range(len(spans))))
         cut |= set(_edge_run(markdown, spans, framing, range(len(spans) - 1, -1, -1)))
         for i, (s, e) in enumerate(spans):
             text = markdown[s:e]
-            if i not in cut and framing[i] and _heading(text) is None:
+            if i not in cut and template[i] and _heading(text) is None:
                 if _navigation(text, links=2):
                     cut.add(i)
         if not cut:
