@@ -45,6 +45,9 @@ LINKS_SHARE = 0.7
 """A template block at least this much link text is navigation wherever it is."""
 _GAP_WORDS = 12
 _LABEL_WORDS = 3
+_BOX_TITLE_WORDS = 4
+_LABEL = re.compile(r"[*_]*[^\W\d_]+(?: [^\W\d_]+)*[*_]*")
+"""Words alone (letters, maybe bold): "**Properties**", not "stack?: string"."""
 """A label between framing blocks ("Properties" in an "On this page" box) goes with them."""
 _JUMP_SHARE = 0.8
 """A page's own short line (a breadcrumb) between two template blocks goes with them."""
@@ -150,7 +153,8 @@ class SiteTemplate:
             t or _jump_bar(markdown[s:e], pages) for t, (s, e) in zip(template, spans, strict=True)
         ]
         cut = set(_edge_run(markdown, spans, framing, range(len(spans))))
-        cut |= set(_edge_run(markdown, spans, framing, range(len(spans) - 1, -1, -1)))
+        backwards = range(len(spans) - 1, -1, -1)
+        cut |= set(_edge_run(markdown, spans, framing, backwards, closing=True))
         for i, (s, e) in enumerate(spans):
             text = markdown[s:e]
             if i not in cut and template[i] and _heading(text) is None:
@@ -206,11 +210,16 @@ def _without_badge(heading: str, core: str) -> str:
 
 
 def _edge_run(
-    markdown: str, spans: list[tuple[int, int]], framing: list[bool], indexes: Iterable[int]
+    markdown: str,
+    spans: list[tuple[int, int]],
+    framing: list[bool],
+    indexes: Iterable[int],
+    *,
+    closing: bool = False,
 ) -> list[int]:
-    """Indexes of the framing blocks that open (or, walking back, close) the page, with
-    the short link lines and labels between them; stops at the page's own heading or
-    prose."""
+    """Indexes of the framing blocks that open (or, ``closing``, walking back, close) the
+    page, with the short link lines and labels between them, and when closing the short
+    headings over them; stops at the page's own heading or prose."""
     run: list[int] = []
     pending: list[int] = []
     for n, i in enumerate(indexes):
@@ -224,7 +233,13 @@ def _edge_run(
         s, e = spans[i]
         text = markdown[s:e]
         size = len(text.split())
-        label = size <= _LABEL_WORDS and _heading(text) is None
+        heading = _heading(text) is not None
+        if heading and closing and run and size <= _BOX_TITLE_WORDS:
+            run.extend(pending)  # the title of a closing box of links ("On this page")
+            run.append(i)
+            pending = []
+            continue
+        label = size <= _LABEL_WORDS and not heading and _LABEL.fullmatch(text) is not None
         if size > _GAP_WORDS or "```" in text or not (label or _navigation(text)):
             break
         pending.append(i)
@@ -299,13 +314,15 @@ def learn(docs: Iterable[Document]) -> SiteTemplate:
             titled += 1
             prefixes[parts[0]] += 1
             suffixes[parts[-1]] += 1
-    need = max(MIN_PAGES, math.ceil(pages * SHARE))
     if pages < MIN_PAGES:
         return SiteTemplate()
+    need = max(MIN_PAGES, math.ceil(pages * SHARE))
     template = frozenset(fp for fp, n in edge_prints.items() if n >= need and fp)
     banners = frozenset(k for k, n in openers.items() if n >= need and k)
-    prefix = _common(prefixes, need)
-    suffix = _common(suffixes, need)
+    # Of the titles that have a separator: a site's home page is often its name alone.
+    need_titled = max(MIN_PAGES, math.ceil(titled * SHARE))
+    prefix = _common(prefixes, need_titled)
+    suffix = _common(suffixes, need_titled)
     return SiteTemplate(template, banners, prefix, suffix)
 
 
