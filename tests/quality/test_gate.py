@@ -71,7 +71,10 @@ def test_every_corpus_site_passes_the_quality_gate(name: str, tmp_path: Path) ->
         got = ours.get(rel, {})
         total.add(
             score_page(
-                html, Truth.from_json(entry), str(got.get("markdown", "")), str(got.get("title", ""))
+                html,
+                Truth.from_json(entry),
+                str(got.get("markdown", "")),
+                str(got.get("title", "")),
             )
         )
     assert total.f1 >= MIN_F1, f"{name}: F1 {total.f1:.3f}"

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from scrape_api_docs.extract.document import Document, Heading
 from scrape_api_docs.extract.order import PageRef
-from scrape_api_docs.extract.template import SiteTemplate, distinct_titles, key, learn
+from scrape_api_docs.extract.template import SiteTemplate, distinct_titles, learn
 from scrape_api_docs.storage.pages import PageStore
 
 SAMPLE = 200
@@ -44,7 +44,7 @@ class SitePages:
 
     def _ref(self, ref: PageRef) -> PageRef:
         title = self.titles.get(ref.key, ref.title)
-        own = [h for h in ref.headings if key(h[1]) not in self.template.banners]
+        own = [h for h in ref.headings if not self.template.frames(h[0], h[1])]
         top = min((level for level, _, _ in own), default=0)
         opening = own[0][2] if own and own[0][0] == top else None
         if len(own) == len(ref.headings):

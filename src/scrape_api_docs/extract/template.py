@@ -53,7 +53,9 @@ _JUMP_SHARE = 0.8
 """A page's own short line (a breadcrumb) between two template blocks goes with them."""
 
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})")
-_LINK_TARGET = re.compile(r"\]\((?:<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\)")
+_LINK_TARGET = re.compile(
+    r"\]\((?:<[^>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\)"
+)
 _TARGET = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)")
 _LINK_TEXT = re.compile(r"!?\[([^\]\n]*)\]")
 _DIGITS = re.compile(r"\d+")
@@ -99,7 +101,7 @@ def fingerprint(block: str) -> str:
 
 def _link_share(block: str) -> float:
     text = _LINK_TARGET.sub("]", block)
-    linked = sum(len(m.group(1)) for m in _LINK_TEXT.finditer(text))
+    linked = sum(len(_KEY_JUNK.sub("", m.group(1))) for m in _LINK_TEXT.finditer(text))
     letters = len(_KEY_JUNK.sub("", _LINK_TEXT.sub(r"\1", text)))
     return linked / letters if letters else 0.0
 
@@ -157,12 +159,16 @@ class SiteTemplate:
         cut |= set(_edge_run(markdown, spans, framing, backwards, closing=True))
         for i, (s, e) in enumerate(spans):
             text = markdown[s:e]
-            if i not in cut and template[i] and _heading(text) is None:
-                if _navigation(text, links=2):
-                    cut.add(i)
+            if i not in cut and template[i] and _heading(text) is None and _navigation(text, 2):
+                cut.add(i)
         if not cut:
             return doc
         return _without(doc, [spans[i] for i in sorted(cut)])
+
+    def frames(self, level: int, text: str) -> bool:
+        """Whether a heading is the template's: a banner, or a heading block that frames
+        most pages ("### Modules" over the sidebar)."""
+        return key(text) in self.banners or fingerprint(f"{'#' * level} {text}") in self.blocks
 
     def page_title(self, page_title: str) -> str:
         """``<title>`` without the site's part ("Quickstart — Widgetry docs": "Quickstart")."""
@@ -258,7 +264,7 @@ def _without(doc: Document, cuts: list[tuple[int, int]]) -> Document:
         pieces.append(markdown[position:s])
         head = _heading(markdown[s:e])
         if head is not None:
-            gone[key(head[1])] += 1
+            gone[key(_LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", head[1])))] += 1
         end = e
         while end < len(markdown) and markdown[end] == "\n":
             end += 1  # the blank lines after the block go with it
