@@ -60,7 +60,6 @@ BOILERPLATE = ", ".join(
         "[role=search]",
         "[role=banner]",
         "[role=contentinfo]",
-        "aside:not(.admonition)",
         ".sphinxsidebar",
         ".sphinxsidebarwrapper",
         "div.related",
@@ -156,6 +155,8 @@ _ANY_TOC = ", ".join(TOC_SELECTORS)
 
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _WS = re.compile(r"\s+")
+_WORD_START = re.compile(r"\w")
+_WORD_END = re.compile(r"\w$")
 
 
 @dataclass
@@ -163,6 +164,8 @@ class Extracted:
     title: str
     content_html: str
     base_url: str
+    page_title: str = ""
+    """The text of ``<title>``."""
     links: list[str] = field(default_factory=list)
     content_links: list[str] = field(default_factory=list)
     toc_links: list[str] = field(default_factory=list)
@@ -306,6 +309,36 @@ def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
             node.decompose()
 
 
+def _sort_asides(content: LexborNode) -> None:
+    """An ``<aside>`` in the content is tangential to it: a sidebar or drawer of links
+    goes; a remark made of prose stays (TypeDoc's "Inherited from ..."), a labelled one
+    (``aria-label``, ``role=note``: Starlight's note boxes) as an admonition. Link density
+    tells them apart, not the theme's class names."""
+    for aside in reversed(content.css("aside")):
+        if aside.parent is None or "admonition" in _classes(aside):
+            continue
+        text = _text(aside)
+        linked = sum(len(_text(a)) for a in aside.css("a"))
+        if not text or linked * 2 >= len(text) or aside.css_first("nav") is not None:
+            aside.decompose()
+            continue
+        label = (aside.attributes.get("aria-label") or "").strip()
+        if not label and aside.attributes.get("role") != "note":
+            continue
+        label = label or "Note"
+        first = aside.child
+        while first is not None and not first.is_element_node:
+            first = first.next
+        if first is not None and _text(first).casefold() == label.casefold():
+            first.decompose()  # a visible title that repeats the label
+        fresh = LexborHTMLParser(
+            f"<blockquote><p><strong>{html.escape(label)}</strong></p>"
+            f"{aside.inner_html or ''}</blockquote>"
+        ).css_first("blockquote")
+        if fresh is not None:
+            aside.replace_with(fresh)
+
+
 def _drop_permalinks(content: LexborNode) -> None:
     for heading in content.css("h1, h2, h3, h4, h5, h6, dt"):
         for a in heading.css("a[href^='#']"):
@@ -361,7 +394,34 @@ def _code_language(pre: LexborNode) -> str | None:
     return None
 
 
+def _line_blocks_to_pre(content: LexborNode) -> None:
+    """A listing drawn as one ``<div class="line">`` per line, without ``<pre>`` (Doxygen's
+    fragments, some highlighters): a block that opens with such lines is code.
+    Its other children (Doxygen's hidden tooltips) follow it as they are."""
+    seen: set[int] = set()
+    for line in content.css("div.line"):
+        block = line.parent
+        if block is None or block.tag != "div" or block.mem_id in seen:
+            continue
+        seen.add(block.mem_id)
+        children = [c for c in block.iter() if c.is_element_node]
+        lines = [c for c in children if c.tag == "div" and "line" in _classes(c)]
+        if not lines or children[0].mem_id != lines[0].mem_id:
+            continue
+        text = "\n".join(c.text(deep=True, separator="").replace("\xa0", " ") for c in lines)
+        if not text.strip():
+            continue
+        fresh = LexborHTMLParser(f"<pre>{html.escape(text)}</pre>").css_first("pre")
+        if fresh is None:
+            continue
+        for child in lines:
+            child.decompose()
+        block.insert_before(fresh)
+        block.unwrap()
+
+
 def _normalise_code(content: LexborNode) -> list[str]:
+    _line_blocks_to_pre(content)
     languages: list[str] = []
     for table in content.css("table.highlighttable"):  # Sphinx line numbers in a table
         code_cell = table.css_first("td.code")
@@ -455,6 +515,41 @@ def _trim_urls(content: LexborNode) -> None:
         node.attrs[name] = (node.attributes.get(name) or "").strip()
 
 
+def _space_badges(content: LexborNode) -> None:
+    """A styled inline code element glued to a word (TypeDoc's ``<code class="tsd-tag">``
+    badges: "Optional" before a name, "Const" after a title) is a separate word on screen
+    (its margin); a space keeps it one in the text. Not a badge after a heading's text:
+    there the glue is what tells the book's title check that it is not part of the name."""
+    for code in content.css("code[class]"):
+        parent = code.parent
+        if parent is None or parent.tag == "pre":
+            continue
+        after, before = code.next, code.prev
+        if after is not None and _WORD_START.match(_inline_text(after)):
+            code.insert_after(" ")
+        if parent.tag in _HEADING_TAGS:
+            continue
+        if before is not None and _WORD_END.search(_inline_text(before)):
+            code.insert_before(" ")
+
+
+def _inline_text(node: LexborNode) -> str:
+    if node.is_text_node:
+        return node.text_content or ""
+    return node.text(deep=True) if node.tag in _INLINE_TAGS else ""
+
+
+def _drop_icons(content: LexborNode) -> None:
+    """Inline SVG that draws nothing on its own or is hidden from readers: an icon from a
+    sprite (``<use href>`` only) or ``aria-hidden``. A drawing (a diagram) stays."""
+    for svg in content.css("svg"):
+        if svg.parent is None:
+            continue
+        drawn = svg.css_first("path, rect, circle, ellipse, line, polyline, polygon, text, image")
+        if svg.attributes.get("aria-hidden") == "true" or drawn is None:
+            svg.decompose()
+
+
 def _fix_images(content: LexborNode) -> None:
     for img in content.css("img"):
         attrs = img.attributes
@@ -476,6 +571,7 @@ def _drop_unsafe_urls(content: LexborNode) -> None:
 
 
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_INLINE_TAGS = frozenset({"span", "a", "em", "strong", "b", "i", "code", "var"})
 _CODE_TAGS = frozenset({"pre", "code", "kbd", "samp"})
 _CONTAINERS = frozenset(
     {"div", "section", "article", "main", "header", "aside", "figure", "details", "summary"}
@@ -548,14 +644,18 @@ def _headings(content: LexborNode) -> list[Heading]:
     return out
 
 
-def _title(tree: LexborHTMLParser, headings: list[Heading]) -> str:
+def _page_title(tree: LexborHTMLParser) -> str:
+    node = tree.css_first("title")
+    return _text(node) if node is not None else ""
+
+
+def _title(page_title: str, headings: list[Heading]) -> str:
+    """The page's title as one page tells it; the book checks it against the site's other
+    pages (``extract.template``)."""
     for heading in headings:
         if heading.level == 1:
             return heading.text
-    node = tree.css_first("title")
-    if node is not None and _text(node):
-        return _text(node)
-    return headings[0].text if headings else ""
+    return page_title or (headings[0].text if headings else "")
 
 
 def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Extracted:
@@ -565,6 +665,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     reading order falls back to them when it has no navigation).
     """
     tree = LexborHTMLParser(limit_nesting(page_html))
+    page_title = _page_title(tree)
     base = _base_url(tree, url)
     resolve = _Resolver(base)
     # Pages linked, fragments dropped (hash routes are pages and stay): discovery needs no
@@ -577,6 +678,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         node.decompose()
     _drop_cookie_banners(tree)
     content = _find_content(tree)
+    _sort_asides(content)
     for node in content.css(BOILERPLATE):
         node.decompose()
     for summary in content.css("summary"):
@@ -593,15 +695,18 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     _normalise_admonitions(content)
     _normalise_tabs(content)
     terms = signature_headings(content)
+    _drop_icons(content)
+    _space_badges(content)
     _fix_images(content)
     _trim_urls(content)
     _drop_unsafe_urls(content)
     headings = _headings(content)
     marked = _mark_targets(content, {h.anchor for h in headings if h.anchor})
     return Extracted(
-        title=_title(tree, headings),
+        title=_title(page_title, headings),
         content_html=content.html or "",
         base_url=base,
+        page_title=page_title,
         links=links,
         content_links=_hrefs(content, resolve) if want_content_links else [],
         toc_links=toc,

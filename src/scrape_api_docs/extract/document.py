@@ -29,6 +29,8 @@ class Document:
     """Where the page really was, after redirects; relative links resolve against it."""
     title: str
     markdown: str
+    page_title: str = ""
+    """The page's ``<title>`` as it is (the book's title check trims the site's part)."""
     headings: list[Heading] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
     """Terms with ids, in page order: what else a link's ``#id`` may land on."""

@@ -33,6 +33,10 @@ class PageRef:
     link to it is a link to the page."""
     outline: tuple[tuple[int, str, str], ...] = ()
     """The nesting of the page's navigation (``extract.navtree.outline``)."""
+    page_title: str = ""
+    """The page's ``<title>``."""
+    headings: tuple[tuple[int, str, str | None], ...] = ()
+    """(level, text, id) of the page's headings: what its title is checked against."""
 
 
 def link_anchors(

@@ -35,6 +35,7 @@ def build_document(
         final_url=final_url,
         title=extracted.title,
         markdown=markdown,
+        page_title=extracted.page_title,
         headings=extracted.headings,
         terms=extracted.terms,
         places=places,

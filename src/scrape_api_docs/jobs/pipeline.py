@@ -30,6 +30,7 @@ from scrape_api_docs.crawler.ratelimit import HostLimits
 from scrape_api_docs.exporters.book import Book
 from scrape_api_docs.exporters.registry import ExportContext, get_exporter
 from scrape_api_docs.exporters.resources import ImageLoader
+from scrape_api_docs.exporters.site_pages import SitePages
 from scrape_api_docs.extract.gate import judge_page
 from scrape_api_docs.extract.jsdetect import detect_javascript_in
 from scrape_api_docs.extract.pipeline import page_to_document
@@ -261,7 +262,8 @@ def export_all(
     context = context or ExportContext()
     exporters = [get_exporter(name) for name in dict.fromkeys(formats)]
     title = context.metadata.get("title")
-    book = Book(store, start_url, title=str(title) if title else None)
+    # The book reads the pages through the site's learned template (see site_pages).
+    book = Book(SitePages(store), start_url, title=str(title) if title else None)
     if len(exporters) == 1:
         output.parent.mkdir(parents=True, exist_ok=True)
         targets = [output]

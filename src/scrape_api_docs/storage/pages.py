@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS documents (
 )
 """
 _META_FIELDS = (
+    "page_title",
     "headings",
     "terms",
     "places",
@@ -219,7 +220,19 @@ def page_ref(key: str, meta: str, title: str, url: str) -> PageRef:
         # pages stored before terms (or places) were kept have none
         [*(anchor for _, anchor in data.get("terms", [])), *data.get("places", {})],
     )
-    return PageRef(key, toc, content, title, url, anchors, opening, nesting)
+    headings = tuple((level, text, anchor) for level, text, anchor in data["headings"])
+    return PageRef(
+        key,
+        toc,
+        content,
+        title,
+        url,
+        anchors,
+        opening,
+        outline=nesting,
+        page_title=data.get("page_title", ""),
+        headings=headings,
+    )
 
 
 def stored_document(row: tuple[str, str, str, str, str]) -> Document:
