@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from lxml import etree, html
 from pypdf import PdfReader
-from scrape_api_docs.jobs.runner import export_all, export_context
+from scrape_api_docs.jobs.pipeline import export_all, export_context
 
 from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy

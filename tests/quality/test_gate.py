@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from scrape_api_docs.jobs.runner import export_all
+from scrape_api_docs.jobs.pipeline import export_all
 
 from scrape_api_docs.extract.pipeline import page_to_document
 from scrape_api_docs.storage.pages import SqlitePageStore

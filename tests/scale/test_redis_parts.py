@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from scrape_api_docs.jobs.runner import crawl_site
+from scrape_api_docs.jobs.pipeline import crawl_site
 
 from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.crawler.cache import CachedPage, build_page_cache
