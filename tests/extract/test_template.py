@@ -145,3 +145,24 @@ def test_a_listing_of_line_divs_is_code_and_sprite_icons_go() -> None:
     assert "<pre><code>int main(void) {\n    return 0;\n}</code></pre>" in content
     assert "tooltip text" in content
     assert "<svg" not in content
+
+
+def test_content_alike_on_every_page_but_for_its_numbers_is_kept() -> None:
+    """Pages whose only prose is the same sentence with another number ("Page number 3
+    explains ...") keep it: a long block's digits count, and a template never takes all of
+    a page's text."""
+    docs = [
+        Document(
+            url=f"https://h/p{n}.html",
+            final_url=f"https://h/p{n}.html",
+            title=f"Page {n}",
+            markdown=f"# Page {n}\n\n"
+            + f"Page number {n} explains one part of the system in some detail. " * 3
+            + "\n",
+            headings=[Heading(1, f"Page {n}", f"p{n}")],
+        )
+        for n in range(1, 7)
+    ]
+    site = learn(docs)
+    for doc in docs:
+        assert "explains one part" in site.clean(doc).markdown

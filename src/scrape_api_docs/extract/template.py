@@ -94,9 +94,13 @@ def blocks(markdown: str) -> list[tuple[int, int]]:
 
 def fingerprint(block: str) -> str:
     """What a reader sees of a block, links or not ("« previous" is a link on every page
-    but the first), digits zeroed."""
-    text = _LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", block))
-    return _SPACE.sub(" ", _DIGITS.sub("0", text)).strip()
+    but the first), digits zeroed in a short block ("Last update: <date>"). A longer block
+    keeps its digits: prose that differs from page to page only in its numbers ("Page
+    number 3 explains ...") is each page's own content, not a frame."""
+    text = _SPACE.sub(" ", _LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", block))).strip()
+    if len(text.split()) > _GAP_WORDS:
+        return text
+    return _DIGITS.sub("0", text)
 
 
 def _link_share(block: str) -> float:
@@ -161,7 +165,11 @@ class SiteTemplate:
             text = markdown[s:e]
             if i not in cut and template[i] and _heading(text) is None and _navigation(text, 2):
                 cut.add(i)
-        if not cut:
+        if not cut or all(
+            i in cut for i, (s, e) in enumerate(spans) if _heading(markdown[s:e]) is None
+        ):
+            # Nothing to cut, or everything but headings: a "template" that claims all of
+            # a page's text is not this page's frame (pages whose content repeats).
             return doc
         return _without(doc, [spans[i] for i in sorted(cut)])
 
