@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from lxml import etree, html
 from pypdf import PdfReader
-from scrape_api_docs.jobs.pipeline import export_all, export_context
 
 from scrape_api_docs.crawler.browser import find_browser
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.extract.order import ContentsItem, PageRef, contents
+from scrape_api_docs.jobs.pipeline import export_all, export_context
 from scrape_api_docs.settings import Settings
 from tests.conftest import CrawlFn
 from tests.exporters.test_epub import NS, epubcheck

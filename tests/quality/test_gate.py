@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 import pytest
-from scrape_api_docs.jobs.pipeline import export_all
 
 from scrape_api_docs.extract.pipeline import page_to_document
+from scrape_api_docs.jobs.pipeline import export_all
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.conftest import FIXTURE_SITES
 from tests.quality.score import Score, Truth, score_page

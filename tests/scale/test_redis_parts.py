@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from scrape_api_docs.jobs.pipeline import crawl_site
 
 from scrape_api_docs.api.ratelimit import build_request_limits
 from scrape_api_docs.crawler.cache import CachedPage, build_page_cache
@@ -18,6 +17,7 @@ from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.options import CrawlConfig
 from scrape_api_docs.crawler.ratelimit import build_host_limits
 from scrape_api_docs.jobs.events import EventBus, LogEntry, LogEvent, build_event_bus
+from scrape_api_docs.jobs.pipeline import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
 from tests.support.redis_servers import OwnRedis, redis_settings

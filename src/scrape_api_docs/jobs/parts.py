@@ -27,24 +27,15 @@ from typing import TYPE_CHECKING
 from scrape_api_docs.crawler.cache import build_page_cache
 from scrape_api_docs.crawler.netpolicy import NetworkPolicy
 from scrape_api_docs.crawler.ratelimit import HostLimits, build_host_limits
-from scrape_api_docs.jobs.context import JobContext
-from scrape_api_docs.jobs.events import build_event_bus
-from scrape_api_docs.jobs.job_runner import WorkerPool
 from scrape_api_docs.jobs.pipeline import CrawlParts, extraction_pool
-from scrape_api_docs.jobs.queue import build_queue
-from scrape_api_docs.jobs.webhooks import WebhookSender
 from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.artifacts import build_artifact_store
-from scrape_api_docs.storage.changes import CommitWatch
-from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
-from scrape_api_docs.storage.pages import build_page_stores
-from scrape_api_docs.storage.secrets import Cipher
-from scrape_api_docs.tracing import build_tracing
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
     from scrape_api_docs.crawler.render import Renderer
+    from scrape_api_docs.jobs.context import JobContext
+    from scrape_api_docs.jobs.job_runner import WorkerPool
 
 
 @asynccontextmanager
@@ -106,6 +97,19 @@ async def build_job_parts(settings: Settings, service: str = "api") -> AsyncIter
     everything it opened is closed on exit (tasks left in ``background`` cancelled).
     ``service``: this process's name in traces (``scrape-api-docs-<service>``), when
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` turns tracing on."""
+    # Imported here: the command line's ``scrape`` needs only the crawl parts above, and
+    # starts faster without the database, the queue and the workers.
+    from scrape_api_docs.jobs.context import JobContext
+    from scrape_api_docs.jobs.events import build_event_bus
+    from scrape_api_docs.jobs.queue import build_queue
+    from scrape_api_docs.jobs.webhooks import WebhookSender
+    from scrape_api_docs.storage.artifacts import build_artifact_store
+    from scrape_api_docs.storage.changes import CommitWatch
+    from scrape_api_docs.storage.db import Reader, make_engine, migrate, sessions
+    from scrape_api_docs.storage.pages import build_page_stores
+    from scrape_api_docs.storage.secrets import Cipher
+    from scrape_api_docs.tracing import build_tracing
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     tracing = build_tracing(os.environ, f"scrape-api-docs-{service}")
     engine = make_engine(settings.effective_database_url)
@@ -159,6 +163,8 @@ async def job_system(
     """The job parts and a pool of ``workers`` job workers (0: none, an API-only process),
     not yet started; jobs whose lease expired are taken back first. On exit the workers
     stop (running jobs hand themselves back) before the parts close."""
+    from scrape_api_docs.jobs.job_runner import WorkerPool
+
     async with build_job_parts(settings, service) as ctx:
         pool = WorkerPool(ctx, workers)
         try:
