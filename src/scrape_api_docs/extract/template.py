@@ -97,7 +97,9 @@ def fingerprint(block: str) -> str:
     but the first), digits zeroed in a short block ("Last update: <date>"). A longer block
     keeps its digits: prose that differs from page to page only in its numbers ("Page
     number 3 explains ...") is each page's own content, not a frame."""
-    text = _SPACE.sub(" ", _LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", block))).strip()
+    if "[" in block:
+        block = _LINK_TEXT.sub(r"\1", _LINK_TARGET.sub("]", block))
+    text = _SPACE.sub(" ", block).strip()
     if len(text.split()) > _GAP_WORDS:
         return text
     return _DIGITS.sub("0", text)
@@ -151,19 +153,32 @@ class SiteTemplate:
     def clean(self, doc: Document) -> Document:
         """``doc`` without the template's blocks (its places and headings follow), nor a
         bar of links to its own sections at its top or bottom (a page's "jump to" bar)."""
+        if not self.blocks:
+            return doc
         markdown = doc.markdown
         spans = blocks(markdown)
         pages = {doc.url.partition("#")[0], doc.final_url.partition("#")[0]}
-        template = [fingerprint(markdown[s:e]) in self.blocks for s, e in spans]
-        framing = [
-            t or _jump_bar(markdown[s:e], pages) for t, (s, e) in zip(template, spans, strict=True)
-        ]
-        cut = set(_edge_run(markdown, spans, framing, range(len(spans))))
-        backwards = range(len(spans) - 1, -1, -1)
+        count = len(spans)
+        # Only the blocks at either end can open or close the page (``_edge_run`` walks
+        # ``EDGE`` blocks from each end): the others are fingerprinted only when they are
+        # navigation, the one rule that reaches into the middle of a page.
+        edges = set(range(min(EDGE, count))) | set(range(max(0, count - EDGE), count))
+        template = [False] * count
+        framing = [False] * count
+        for i in edges:
+            s, e = spans[i]
+            template[i] = fingerprint(markdown[s:e]) in self.blocks
+            framing[i] = template[i] or _jump_bar(markdown[s:e], pages)
+        cut = set(_edge_run(markdown, spans, framing, range(count)))
+        backwards = range(count - 1, -1, -1)
         cut |= set(_edge_run(markdown, spans, framing, backwards, closing=True))
         for i, (s, e) in enumerate(spans):
+            if i in cut:
+                continue
             text = markdown[s:e]
-            if i not in cut and template[i] and _heading(text) is None and _navigation(text, 2):
+            if not _navigation(text, 2) or _heading(text) is not None:
+                continue
+            if template[i] if i in edges else fingerprint(text) in self.blocks:
                 cut.add(i)
         if not cut or all(
             i in cut for i, (s, e) in enumerate(spans) if _heading(markdown[s:e]) is None
