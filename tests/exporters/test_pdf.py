@@ -411,13 +411,17 @@ async def test_a_huge_page_printed_in_pieces_keeps_its_bookmarks_and_links(
     assert pages[0] in link_targets(reader, len(reader.pages) - 1)  # end -> first section
 
 
+def _command_line(pid: int) -> str:
+    """The process's command line; "" when it ended since it was listed."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def chromium_pss() -> int:
     """Summed PSS of the Chromium processes under this one (the printer's)."""
-    pids = [
-        pid
-        for pid in descendants(os.getpid())
-        if "chrom" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    ]
+    pids = [pid for pid in descendants(os.getpid()) if "chrom" in _command_line(pid)]
     return memory_of(pids) or 0
 
 
