@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.server import Reply, TestServer
+from tests.support.terminal import read_until_exit
 
 CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
 
@@ -183,21 +182,8 @@ def test_live_progress_bar_on_a_terminal(site_server: Any, tmp_path: Path) -> No
                 "--no-rate-limit",
             ],
         )
-    output = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-    _, status = os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
-    assert os.WEXITSTATUS(status) == 0, text
+    status, text = read_until_exit(fd, pid, 60)
+    assert status == 0, text
     assert "crawling" in text  # the live bar was drawn
     assert "done: 4 pages" in text
     assert (tmp_path / "b.md").exists()

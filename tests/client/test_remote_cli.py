@@ -9,9 +9,7 @@ import io
 import json
 import os
 import pty
-import select
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from scrape_api_docs.api.models.responses import JobDetail
 from scrape_api_docs.cli import main
 from tests.api.test_live_server import LiveServer, free_port
 from tests.client.conftest import PAGES, Site
+from tests.support.terminal import read_until_exit
 
 CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
 FAST = ["--rate-limit", "10", "--no-cache"]
@@ -160,20 +159,7 @@ def test_the_live_bar_on_a_terminal(live_server: LiveServer, submitted: Submitte
         os.environ["COLUMNS"] = "120"
         os.environ["SCRAPE_DOCS_SERVER"] = live_server.base_url
         os.execv(sys.executable, [*CLI, "jobs", "watch", job_id])
-    output = b""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-    _, status = os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
-    assert os.WEXITSTATUS(status) == 0, text
+    status, text = read_until_exit(fd, pid, 90)
+    assert status == 0, text
     assert "crawling" in text  # the live bar was drawn
     assert f"done: {len(PAGES)} pages" in text
