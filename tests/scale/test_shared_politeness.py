@@ -26,15 +26,21 @@ def test_two_processes_on_one_host_share_its_rate(server: TestServer, tmp_path: 
     lock = threading.Lock()
     paths = [f"/docs/p{i:02d}.html" for i in range(PAGES)]
 
-    def answer(title: str, links: list[str]) -> object:
+    # The two processes start a second or more apart on a loaded machine: each one's first
+    # request (the index) waits, up to 60 s, for the other's, so their crawls overlap.
+    both_started = threading.Barrier(2, timeout=60)
+
+    def answer(title: str, links: list[str], together: bool = False) -> object:
         def reply(request: RequestInfo) -> Reply:
+            if together:
+                both_started.wait()
             with lock:
                 seen.append((time.monotonic(), request.headers.get("user-agent", "")))
             return Reply(body=page(title, links, "Some text about this part. " * 10))
 
         return reply
 
-    server.route("/docs/", answer("Docs", paths))  # type: ignore[arg-type]
+    server.route("/docs/", answer("Docs", paths, together=True))  # type: ignore[arg-type]
     for path in paths:
         server.route(path, answer(path, ["/docs/"]))  # type: ignore[arg-type]
 
