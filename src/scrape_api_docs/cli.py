@@ -323,8 +323,9 @@ def serve(
 )
 def worker(concurrency: int | None, metrics_port: int | None, metrics_host: str | None) -> None:
     """Run job workers only (no API), on the same data folder and database as
-    'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: running jobs are handed back to
-    the queue, for this or another worker to take up."""
+    'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: no new job is taken, and the
+    worker exits within SCRAPER_WORKER_GRACE_SECONDS (20): running jobs finish meanwhile,
+    or are handed back to the queue for another worker to resume."""
     from scrape_api_docs.logs import configure_logging
 
     settings = _service_settings()
@@ -367,6 +368,12 @@ async def _run_workers(settings: Settings, concurrency: int) -> None:
         click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
         try:
             await stop.wait()
+            click.echo(
+                f"stopping: no new jobs; {pool.busy} running, handed back unless done within "
+                f"{settings.worker_grace_seconds:g}s",
+                err=True,
+            )
+            await pool.stop(settings.worker_grace_seconds)
         finally:
             if server is not None:
                 server.close()
