@@ -10,6 +10,7 @@ tests/scale/test_cluster.py.) Skipped, saying why, without PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -117,7 +118,10 @@ class Holders:
         self._thread.start()
 
     def _run(self) -> None:
-        with psycopg.connect(postgres.libpq(self.cluster.url), autocommit=True) as db:
+        with (
+            contextlib.suppress(psycopg.OperationalError),  # the database dropped (a failure)
+            psycopg.connect(postgres.libpq(self.cluster.url), autocommit=True) as db,
+        ):
             while not self._stop.wait(0.05):
                 rows = db.execute("SELECT id, worker_id FROM jobs WHERE worker_id IS NOT NULL")
                 for job_id, worker_id in rows.fetchall():

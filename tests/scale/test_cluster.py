@@ -154,22 +154,10 @@ def test_twenty_jobs_on_two_replicas_and_three_workers_one_killed(
 
             submitted = [job(0, victim_site, "furo", rate_limit=1)]
             victim = submitted[0][0]
-            submitted.append(job(1, followed_site, "sphinx_rtd", rate_limit=4))
-            followed = submitted[1][0]
-            follower = Follower(f"{a.ws_base}/api/v1/jobs/{followed}/stream")
             for n in range(2, JOBS):
                 submitted.append(
                     job(n, sites[n % len(sites)], SITES[n % len(sites)], rate_limit=10)
                 )
-            sites_of = dict(submitted)
-            servers_of = {
-                job_id: victim_site
-                if job_id == victim
-                else followed_site
-                if job_id == followed
-                else sites[SITES.index(name)]
-                for job_id, name in submitted
-            }
 
             # SIGKILL the victim's worker once the job runs there and stored a page.
             def running_with_a_page() -> bool:
@@ -192,6 +180,21 @@ def test_twenty_jobs_on_two_replicas_and_three_workers_one_killed(
                 url: len(victim_site.hits_for(url.removeprefix(victim_site.base))) for url in before
             }
             assert set(hits_before.values()) == {1}
+
+            # A job submitted through replica B (after the kill: run by a live worker from
+            # start to end), followed by a WebSocket on replica A.
+            submitted.insert(1, job(1, followed_site, "sphinx_rtd", rate_limit=4))
+            followed = submitted[1][0]
+            follower = Follower(f"{a.ws_base}/api/v1/jobs/{followed}/stream")
+            sites_of = dict(submitted)
+            servers_of = {
+                job_id: victim_site
+                if job_id == victim
+                else followed_site
+                if job_id == followed
+                else sites[SITES.index(name)]
+                for job_id, name in submitted
+            }
 
             done = {
                 job_id: job_when(clients[n % 2], job_id, finished, 120)
@@ -249,6 +252,8 @@ def test_twenty_jobs_on_two_replicas_and_three_workers_one_killed(
             assert cluster.row(victim)["attempts"] == 2
             for url in before:
                 assert len(victim_site.hits_for(url.removeprefix(victim_site.base))) == 1, url
+            for path in expect("furo")["reading_order"]:  # the rest: once, or again after
+                assert len(victim_site.hits_for(f"/{path}")) in (1, 2), path  # the kill
             others = [w for w in cluster.workers if w is not killed]
             for each in others:
                 assert each.process.poll() is None, each.log()[-3000:]

@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.api.test_live_server import (
     read_stream,
     slow_site,
@@ -102,11 +100,3 @@ async def test_a_replica_follows_a_job_run_by_a_worker_through_redis_and_s3(
             api.cleanup()
         s3.stop()
         redis_server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _quiet_moto() -> None:
-    """(moto's server logs every request at INFO through werkzeug)"""
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
