@@ -341,6 +341,7 @@ def worker(concurrency: int | None, metrics_port: int | None, metrics_host: str 
 
 
 async def _run_workers(settings: Settings, concurrency: int) -> None:
+    from scrape_api_docs.jobs.job_runner import drain_seconds
     from scrape_api_docs.jobs.metrics import refresh_from_database, serve_metrics
     from scrape_api_docs.jobs.parts import job_system
 
@@ -368,12 +369,13 @@ async def _run_workers(settings: Settings, concurrency: int) -> None:
         click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
         try:
             await stop.wait()
+            grace = settings.worker_grace_seconds
             click.echo(
                 f"stopping: no new jobs; {pool.busy} running, handed back unless done within "
-                f"{settings.worker_grace_seconds:g}s",
+                f"{drain_seconds(grace):g}s (exit within {grace:g}s)",
                 err=True,
             )
-            await pool.stop(settings.worker_grace_seconds)
+            await pool.stop(grace)
         finally:
             if server is not None:
                 server.close()
