@@ -6,10 +6,8 @@ endpoint), no SDK is loaded and no span made."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,9 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.api.test_live_server import (
-    CLI,
-    LiveServer,
-    cli_env,
     finished,
     job_row,
     job_when,
@@ -28,6 +23,7 @@ from tests.api.test_live_server import (
     wait_until,
 )
 from tests.support.otlp import OtlpReceiver, SpanRecord
+from tests.support.processes import Worker, api_replica
 from tests.support.server import TestServer
 
 SERVER_KIND, CONSUMER_KIND, CLIENT_KIND = 2, 5, 3  # opentelemetry.proto Span.SpanKind
@@ -49,45 +45,16 @@ def tracing_env(receiver: OtlpReceiver) -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
-def worker_process(data_dir: Path, env: dict[str, str]) -> Iterator[Path]:
-    log_path = data_dir.parent / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*CLI, "worker", "--concurrency", "1"],
-            cwd=data_dir.parent,
-            env=cli_env(data_dir, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(
-            lambda: "worker(s) running" in log_path.read_text() or process.poll() is not None,
-            30,
-            "the worker to start",
-        )
-        assert process.poll() is None, log_path.read_text()
-        yield log_path
-    finally:
-        process.send_signal(signal.SIGTERM)  # a clean stop flushes the last spans
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 def test_one_trace_spans_request_queue_worker_fetches_and_exports(
     tmp_path: Path, site_server: object, receiver: OtlpReceiver
 ) -> None:
     site: TestServer = site_server("plain")  # type: ignore[operator]
     env = tracing_env(receiver)
     data_dir = tmp_path / "data"
-    api = LiveServer(data_dir, args=["--no-workers"], env=env).start()
+    api = api_replica(data_dir, env, timeout=30)
     try:
-        with worker_process(data_dir, env) as worker_log, api.client() as client:
+        # (the worker stops with SIGTERM at the end: a clean stop flushes the last spans)
+        with Worker(data_dir, 1, env) as worker, api.client() as client:
             job_id = submit(
                 client,
                 site.url("/index.html"),
@@ -133,11 +100,7 @@ def test_one_trace_spans_request_queue_worker_fetches_and_exports(
             assert job_row(data_dir, job_id)["traceparent"].split("-")[1] == job.trace_id
 
             # Log lines of the job carry its id and the trace id.
-            lines = [
-                json.loads(line)
-                for line in worker_log.read_text().splitlines()
-                if line.startswith("{")
-            ]
+            lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
             started = [line for line in lines if line.get("event") == "job_started"]
             assert started and started[0]["job_id"] == job_id
             assert started[0]["trace_id"] == job.trace_id

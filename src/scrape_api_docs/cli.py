@@ -323,8 +323,9 @@ def serve(
 )
 def worker(concurrency: int | None, metrics_port: int | None, metrics_host: str | None) -> None:
     """Run job workers only (no API), on the same data folder and database as
-    'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: running jobs are handed back to
-    the queue, for this or another worker to take up."""
+    'scrape-docs serve --no-workers'. SIGTERM or Ctrl-C: no new job is taken, and the
+    worker exits within SCRAPER_WORKER_GRACE_SECONDS (20): running jobs finish meanwhile,
+    or are handed back to the queue for another worker to resume."""
     from scrape_api_docs.logs import configure_logging
 
     settings = _service_settings()
@@ -340,6 +341,7 @@ def worker(concurrency: int | None, metrics_port: int | None, metrics_host: str 
 
 
 async def _run_workers(settings: Settings, concurrency: int) -> None:
+    from scrape_api_docs.jobs.job_runner import drain_seconds
     from scrape_api_docs.jobs.metrics import refresh_from_database, serve_metrics
     from scrape_api_docs.jobs.parts import job_system
 
@@ -367,6 +369,13 @@ async def _run_workers(settings: Settings, concurrency: int) -> None:
         click.echo(f"{concurrency} worker(s) running; {pool.requeued} job(s) taken back", err=True)
         try:
             await stop.wait()
+            grace = settings.worker_grace_seconds
+            click.echo(
+                f"stopping: no new jobs; {pool.busy} running, handed back unless done within "
+                f"{drain_seconds(grace):g}s (exit within {grace:g}s)",
+                err=True,
+            )
+            await pool.stop(grace)
         finally:
             if server is not None:
                 server.close()

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, ge=3, le=3600)
     """How long a worker holds a running job without a heartbeat (it beats every second);
     past it, another worker takes the job back."""
+    worker_grace_seconds: float = Field(default=20.0, ge=1, le=3600)
+    """On SIGTERM (or Ctrl-C) ``scrape-docs worker`` takes no new job and exits within
+    this many seconds: its running jobs may finish in the first part of it, and those still
+    running then are handed back to the queue (``queued`` again, the attempt not counted),
+    for another worker to resume from their stored pages. Keep it under the platform's own
+    limit (Kubernetes' ``terminationGracePeriodSeconds``)."""
     worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Where ``scrape-docs worker`` serves its Prometheus metrics (``GET /metrics``; the
     API serves its own at ``/api/v1/system/metrics``); None: not served."""

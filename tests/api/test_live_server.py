@@ -13,19 +13,16 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
@@ -34,132 +31,18 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from scrape_api_docs.crawler.browser import find_browser
+from tests.support.processes import (
+    CLI,
+    LiveServer,
+    cli_env,
+    free_port,
+    wait_until,
+)
 from tests.support.server import QuietHTTPServer, Reply, RequestInfo, TestServer
 from tests.support.sites import page
 
-CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
-T = TypeVar("T")
-
 
 # --- the server process -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment without its SCRAPER_* settings, plus ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPER_")}
-    env.update(
-        SCRAPER_DATA_DIR=str(data_dir),
-        SCRAPER_ALLOW_PRIVATE_NETWORKS="1",
-        SCRAPER_EXTRACT_PROCESSES="1",
-        SCRAPER_REQUESTS_PER_MINUTE="100000",
-        SCRAPER_ESTIMATE_SECONDS="0",  # jobs' requests are counted; no estimate first
-    )
-    env.update(extra)
-    return env
-
-
-class LiveServer:
-    """``scrape-docs serve`` as a subprocess in its own process group (so its extraction
-    workers can be cleaned up even after the server itself was SIGKILLed)."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        port: int | None = None,
-        host: str = "127.0.0.1",
-        env: dict[str, str] | None = None,
-        args: Sequence[str] = (),
-    ) -> None:
-        self.data_dir = data_dir
-        self.args = list(args)
-        self.port = port or free_port()
-        self.host = host
-        self.env = cli_env(data_dir, **(env or {}))
-        self.log_path = data_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30) -> LiveServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*CLI, "serve", "--host", self.host, "--port", str(self.port), *self.args],
-                cwd=self.data_dir.parent,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/api/v1/system/health", timeout=2).is_success:
-                    return self
-            time.sleep(0.05)
-        raise AssertionError(f"server not healthy after {timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-
-    def wait_exit(self, timeout: float) -> float:
-        """Seconds until the process exited (AssertionError past ``timeout``)."""
-        assert self.process is not None
-        started = time.monotonic()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"server still running {timeout}s after the signal:\n{self.log_tail()}"
-            ) from None
-        return time.monotonic() - started
-
-    def helpers(self) -> list[psutil.Process]:
-        """The processes the server started, and theirs, as of now."""
-        assert self.process is not None
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def cleanup(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        # Leftovers of this server's session only (extraction workers, forkserver).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """``live(data_dir=..., port=..., host=..., env=...)`` starts a server; all are stopped
@@ -264,19 +147,6 @@ def submit(client: httpx.Client, url: str, **fields: Any) -> str:
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
     return job_id
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def job_when(

@@ -6,10 +6,7 @@ worker's job is taken up by the next worker) across them."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.api.test_live_server import (
-    CLI,
-    LiveServer,
-    cli_env,
     finished,
     job_row,
     job_when,
@@ -27,58 +21,15 @@ from tests.api.test_live_server import (
     submit,
     wait_until,
 )
+from tests.support.processes import LiveServer, Worker, api_replica
 from tests.support.server import TestServer
-
-
-class Worker:
-    """``scrape-docs worker`` as a subprocess in its own process group."""
-
-    def __init__(
-        self, data_dir: Path, concurrency: int = 2, env: dict[str, str] | None = None
-    ) -> None:
-        self.data_dir = data_dir
-        self.log_path = data_dir.parent / f"worker-{time.monotonic_ns()}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [*CLI, "worker", "--concurrency", str(concurrency)],
-                cwd=data_dir.parent,
-                env=cli_env(data_dir, **(env or {})),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_until(
-            lambda: "worker(s) running" in self.log() or self.process.poll() is not None,
-            30,
-            "the worker to start",
-        )
-        assert self.process.poll() is None, self.log()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL, the worker and everything it started."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def cleanup(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[tuple[LiveServer, Callable[[], Worker]]]:
     """An API-only server on ``tmp_path/data``, and a way to start workers on it."""
     data_dir = tmp_path / "data"
-    api = LiveServer(data_dir, args=["--no-workers"]).start()
+    api = api_replica(data_dir, timeout=30)
     workers: list[Worker] = []
 
     def start_worker() -> Worker:

@@ -6,10 +6,6 @@ are counted in the database, the same from every process."""
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +13,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_live_server import (
-    CLI,
-    LiveServer,
-    cli_env,
     finished,
     job_when,
     slow_site,
     submit,
     wait_until,
 )
+from tests.support.processes import Worker, api_replica
 from tests.support.server import TestServer
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -46,44 +40,22 @@ def samples(url: str) -> Samples:
 def workers_with_metrics(data_dir: Path, count: int) -> Iterator[list[str]]:
     """``count`` workers (concurrency 1) on ``data_dir``, each with metrics on a free port;
     yields their metrics URLs."""
-    processes, urls = [], []
+    workers: list[Worker] = []
     try:
-        for n in range(count):
-            log_path = data_dir.parent / f"worker-{n}.log"
-            with log_path.open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [*CLI, "worker", "--concurrency", "1", "--metrics-port", "0"],
-                        cwd=data_dir.parent,
-                        env=cli_env(data_dir),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-            wait_until(
-                lambda p=log_path: "worker(s) running" in p.read_text(), 30, "a worker to start"
-            )
-            found = re.search(r"metrics on (http://\S+/metrics)", log_path.read_text())
-            assert found, log_path.read_text()
-            urls.append(found[1])
-        yield urls
+        for _ in range(count):
+            workers.append(Worker(data_dir, 1, args=["--metrics-port", "0"], timeout=30))
+        yield [each.metrics_url for each in workers]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+        for each in workers:
+            each.terminate()
+        for each in workers:
+            each.cleanup()
 
 
 def test_worker_metrics_add_up_across_processes(tmp_path: Path, server: TestServer) -> None:
     slow_site(server, pages=4, delay=0.3)
     data_dir = tmp_path / "data"
-    api = LiveServer(data_dir, args=["--no-workers"]).start()
+    api = api_replica(data_dir, timeout=30)
     try:
         with workers_with_metrics(data_dir, 2) as urls, api.client() as client:
             assert httpx.get(urls[0].replace("/metrics", "/other"), timeout=5).status_code == 404

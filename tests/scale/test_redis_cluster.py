@@ -6,63 +6,19 @@ both processes reconnect by themselves (the next job is followed to the end agai
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.api.test_live_server import (
-    CLI,
-    LiveServer,
-    cli_env,
     read_stream,
     slow_site,
     submit,
     wait_until,
 )
+from tests.support.processes import LiveServer, Worker, api_replica
 from tests.support.redis_servers import OwnRedis
 from tests.support.s3 import MotoS3
 from tests.support.server import TestServer
-
-
-@contextlib.contextmanager
-def worker(data_dir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log_path = data_dir.parent / f"worker-{time.monotonic_ns()}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*CLI, "worker", "--concurrency", "2"],
-            cwd=data_dir.parent,
-            env=cli_env(data_dir, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(
-            lambda: (
-                "worker(s) running" in log_path.read_text(errors="replace")
-                or process.poll() is not None
-            ),
-            60,
-            "the worker to start",
-        )
-        assert process.poll() is None, log_path.read_text(errors="replace")
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def follow_checks(messages: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
@@ -96,10 +52,10 @@ async def test_a_replica_follows_a_job_run_by_a_worker_through_redis_and_s3(
             "SCRAPER_S3_SECRET_ACCESS_KEY": "testing",
         }
         data_dir = tmp_path / "data"
-        api = LiveServer(data_dir, args=["--no-workers"], env=env).start(timeout=60)
+        api = api_replica(data_dir, env)
         slow_site(server, pages=8, delay=0.05)
         options = {"rate_limit": 10, "cache_enabled": False, "max_pages": 9}
-        with worker(data_dir, env), api.client() as client:
+        with Worker(data_dir, 2, env), api.client() as client:
             job_id = submit(client, server.url("/docs/"), options=options)
             stream = f"{api.ws_base}/api/v1/jobs/{job_id}/stream"
             messages, code, _ = await read_stream(stream, timeout=90)
@@ -144,11 +100,3 @@ async def test_a_replica_follows_a_job_run_by_a_worker_through_redis_and_s3(
             api.cleanup()
         s3.stop()
         redis_server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _quiet_moto() -> None:
-    """(moto's server logs every request at INFO through werkzeug)"""
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)

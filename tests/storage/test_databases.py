@@ -6,6 +6,7 @@ several processes never share one."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,40 @@ async def test_migrations_go_down_and_up_again(engine: AsyncEngine) -> None:
     assert tables >= OURS
     if engine.dialect.name == "postgresql":
         assert {"procrastinate_jobs", "procrastinate_workers"} <= tables
+
+
+async def test_migrations_at_once_from_several_processes(tmp_path: Path) -> None:
+    """Replicas and workers starting together on a new database each migrate it: one at a
+    time on PostgreSQL (an advisory lock), so none fails on a table another just made."""
+    with postgres.database() as url:
+        code = (
+            "import asyncio, sys\n"
+            "from scrape_api_docs.storage.db import make_engine, migrate\n"
+            "async def main():\n"
+            "    engine = make_engine(sys.argv[1])\n"
+            "    await migrate(engine)\n"
+            "    await engine.dispose()\n"
+            "asyncio.run(main())\n"
+        )
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", code, url, stderr=asyncio.subprocess.PIPE
+            )
+            for _ in range(4)
+        ]
+        results = [await p.communicate() for p in processes]
+        failed = [
+            err.decode()[-2000:]
+            for p, (_, err) in zip(processes, results, strict=True)
+            if p.returncode
+        ]
+        assert not failed, failed[0]
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as connection:
+                assert await connection.run_sync(_tables) >= OURS
+        finally:
+            await engine.dispose()
 
 
 def job(job_id: str, seq: int, owner: str = "key_a", status: str = "queued") -> Job:

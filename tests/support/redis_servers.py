@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from scrape_api_docs.settings import Settings
-from tests.api.test_live_server import free_port
+from tests.support.processes import free_port
 
 SHARED_URL = "redis://127.0.0.1:6379/3"
 """The shared Redis, DB 3 (these tests' own number; nothing here ever flushes it)."""

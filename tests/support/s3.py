@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ class MotoS3:
             from moto.server import ThreadedMotoServer
         except ImportError as exc:  # pragma: no cover - moto[server] is a dev dependency
             pytest.skip(f"moto[server] is not installed ({exc})")
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # (a line per request)
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()

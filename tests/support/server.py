@@ -62,8 +62,10 @@ class QuietHTTPServer(ThreadingHTTPServer):
 class TestServer:
     __test__ = False
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, delay: float = 0.0) -> None:
         self.root = root
+        self.delay = delay
+        """Seconds every file under ``root`` takes to answer (a slow site)."""
         self.routes: dict[str, Route] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -134,7 +136,7 @@ class TestServer:
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/xhtml+xml", "application/xml"):
             ctype += "; charset=utf-8"
-        return Reply(200, target.read_bytes(), content_type=ctype)
+        return Reply(200, target.read_bytes(), content_type=ctype, delay=self.delay)
 
     def _send(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
         h.send_response(reply.status)

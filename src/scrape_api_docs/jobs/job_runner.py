@@ -75,6 +75,15 @@ HEARTBEAT_EVERY = 1.0
 (so a cancelled job stops within two of these)."""
 RECOVER_EVERY = 5.0
 """How often a worker pool takes back jobs whose lease expired."""
+HAND_BACK_SECONDS = 5.0
+"""Of a stopping worker's grace period, the part kept for handing its running jobs back
+and closing (at most half of it); the rest is for them to finish."""
+
+
+def drain_seconds(grace: float) -> float:
+    """How long a worker stopping with ``grace`` seconds lets its running jobs finish
+    before it hands them back."""
+    return max(0.0, grace - min(HAND_BACK_SECONDS, grace / 2))
 
 
 def progress_of(stats: CrawlStats, operation: str, *, finished: bool = False) -> JobProgress:
@@ -603,6 +612,11 @@ class JobRunner:
             if current.status == "cancelled":
                 status = "cancelled"
             values: dict[str, Any] = {"status": status, "error_message": message}
+            if status == "queued" and not job.sync:
+                # Handed back by a stopping worker: not an attempt that failed, so it does
+                # not count towards ``job_max_attempts`` (a synchronous job keeps its
+                # count: the next start fails it, its client being gone).
+                values["attempts"] = Job.attempts - 1
             if status == "failed" and error_code:
                 values["statistics"] = {**(current.statistics or {}), "error_code": error_code}
             if status in ("completed", "failed", "cancelled"):
@@ -689,6 +703,10 @@ class WorkerPool:
         self._recovery: asyncio.Task[None] | None = None
         self._converter: asyncio.Task[None] | None = None
         self.busy = 0
+        self._holding: set[asyncio.Task[Any]] = set()
+        """Worker loops running a job (the others wait for work: a stop cancels them)."""
+        self._draining = False
+        """Stopping: the loops take no new job."""
         self.requeued = 0
         """Jobs taken back by the recovery at start-up."""
 
@@ -710,20 +728,32 @@ class WorkerPool:
             # behind a queue of crawls.
             self._converter = asyncio.create_task(self._loop(CONVERSIONS))
 
-    async def stop(self) -> None:
-        """Stop taking jobs; running ones (queued or synchronous) hand themselves back.
-        Returns once their status is written, so the database can be closed after."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking jobs at once, and hand running ones back (status ``queued``, for
+        another worker to resume from their stored pages); returns once their status is
+        written, so the database can be closed after. ``grace``: the seconds this may take
+        in all, running jobs finishing meanwhile if they can (``drain_seconds``); None:
+        handed back at once."""
+        deadline = time.monotonic() + (grace if grace is not None else 20.0)
+        self._draining = True
+        helpers = [t for t in (self._recovery,) if t is not None]
+        loops = [t for t in (*self._tasks, self._converter) if t is not None]
+        for task in [*helpers, *(t for t in loops if t not in self._holding)]:
+            task.cancel()  # idle: waiting for work, or claiming it
+        if grace is not None and self._holding:
+            await asyncio.wait(set(self._holding), timeout=drain_seconds(grace))
         jobs = list(self.ctx.active_jobs.values())
-        helpers = [t for t in (self._recovery, self._converter) if t is not None]
-        for task in [*helpers, *self._tasks, *jobs]:
+        for task in [*loops, *jobs]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *helpers, return_exceptions=True)
+        await asyncio.gather(*loops, *helpers, return_exceptions=True)
         self._recovery = self._converter = None
         self._tasks = []
         if jobs:
-            await asyncio.wait(jobs, timeout=10)
+            await asyncio.wait(jobs, timeout=max(0.1, (deadline - time.monotonic()) / 2))
         if self.runner.finishing:  # final (or handed-back) status writes, shielded
-            await asyncio.wait(set(self.runner.finishing), timeout=10)
+            await asyncio.wait(
+                set(self.runner.finishing), timeout=max(0.1, deadline - time.monotonic())
+            )
 
     @property
     def alive(self) -> int:
@@ -753,10 +783,12 @@ class WorkerPool:
 
     async def _loop(self, queue: str = JOBS) -> None:
         current = asyncio.current_task()
-        while True:
+        while not self._draining:
             job_id = await self._claim(queue)
             counted = queue == JOBS  # ``busy``: the jobs running, as health reports them
             self.busy += counted
+            if current is not None:
+                self._holding.add(current)
             job_task = asyncio.create_task(
                 self.runner.run(job_id, claimed=True)
                 if queue == JOBS
@@ -771,6 +803,8 @@ class WorkerPool:
                 log.exception("worker_error", job_id=job_id)
             finally:
                 self.busy -= counted
+                if current is not None:
+                    self._holding.discard(current)
             # Cancelling this loop while it awaits the job cancels the job instead; the job
             # hands itself back and returns normally, so the stop request surfaces here.
             # Without this the worker would take the next job and ``stop()`` would hang.

@@ -103,7 +103,19 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+MIGRATION_LOCK = 0x5CA1AB1E
+"""PostgreSQL advisory lock key held while migrating: processes starting at once on a new
+database (API replicas and workers) migrate one after the other, the later ones finding
+the schema current (without it, two ``CREATE TABLE`` at once: a unique violation)."""
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent; on PostgreSQL one process at a
+    time)."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Released with the transaction (the migration's, DDL being transactional).
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(_upgrade)
