@@ -70,9 +70,12 @@ def test_one_trace_spans_request_queue_worker_fetches_and_exports(
                 return [s for s in receiver.snapshot() if s.trace_id == trace_of(receiver, job_id)]
 
             wait_until(
-                lambda: {"export markdown", "export json"} <= {s.name for s in spans_of_job()},
-                15,
-                "the worker's spans",
+                lambda: (
+                    {"export markdown", "export json", "POST /api/v1/scrape"}
+                    <= {s.name for s in spans_of_job()}
+                ),
+                30,
+                "the request's and the worker's spans",
             )
             spans = spans_of_job()
             by_name: dict[str, list[SpanRecord]] = {}

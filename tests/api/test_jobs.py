@@ -130,7 +130,7 @@ async def test_job_life_cycle_progress_statistics_exports_and_logs(
             "/api/v1/scrape",
             json={
                 "url": server.url("/index.html"),
-                "options": {"rate_limit": 10, "cache_enabled": False},
+                "options": {"rate_limit": 4, "cache_enabled": False},
             },
         )
         assert response.status_code == 202, response.text

@@ -157,7 +157,7 @@ async def test_through_the_app_own_commits_show_at_once_and_others_within_the_ag
         assert [job["status"] for job in listed["jobs"]] == ["completed"]
 
         # A write from another process (a worker elsewhere): not seen within the age...
-        with sqlite3.connect(tmp_path / "data" / "scraper.db") as other:
+        with sqlite3.connect(tmp_path / "data" / "scraper.db", timeout=30) as other:
             other.execute(
                 "UPDATE jobs SET error_message = 'written elsewhere' WHERE id = ?", (job_id,)
             )
