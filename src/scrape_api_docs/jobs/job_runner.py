@@ -44,6 +44,7 @@ from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.artifacts import artifact_key
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -67,8 +68,8 @@ IMAGE_FORMATS = frozenset({"pdf", "epub"})
 FLUSH_EVERY = 1.0
 FINISH_ATTEMPTS = 30
 FINISH_RETRY_DELAY = 2.0
-"""A final status the database could not store for a full disk is tried again this
-often, this many times (a minute) before the job is left to the next start's recovery."""
+"""A final status the database could not store (a full disk, the database unreachable) is
+tried again this often, this many times (a minute) before the job is left to recovery."""
 PUBLISH_EVERY = 0.2
 HEARTBEAT_EVERY = 1.0
 """A running job's heartbeat: extends its lease and sees a cancel stored by any process
@@ -386,6 +387,19 @@ class JobRunner:
                 outcome = ("queued", None)  # shutdown: hand the job back for the next start
                 reporter.log("warning", "worker stopping; job handed back to the queue")
         except Exception as exc:
+            outage = unreachable(exc)
+            if outage is not None:
+                # The database went away under the job (a restart, a cut): nothing is
+                # wrong with the job. Handed back once the database answers again (see
+                # ``_finish``); it resumes from the pages already stored.
+                outcome = ("queued", None)
+                log.warning("job_database_unreachable", job_id=job.id, reason=outage)
+                reporter.log(
+                    "warning",
+                    f"the database stopped answering ({outage}); the job is handed back to "
+                    "the queue and resumes from the pages already stored",
+                )
+                return
             if is_disk_full(exc):
                 error = await self._out_of_space(job)
             elif isinstance(exc, ScraperError):
@@ -546,11 +560,14 @@ class JobRunner:
                 )
                 break
             except Exception as exc:
-                # A full disk must not leave the job "running" with no worker on it: try
-                # again while space may come back, then leave it to the next start.
-                if not is_disk_full(exc) or attempt == FINISH_ATTEMPTS - 1:
+                # A full disk, or a database that went away, must not leave the job
+                # "running" with no worker on it: try again while space or the database
+                # may come back, then leave it to recovery (its lease expires).
+                outage = unreachable(exc)
+                if not (outage or is_disk_full(exc)) or attempt == FINISH_ATTEMPTS - 1:
                     raise
-                log.warning("job_status_disk_full", job_id=job.id, attempt=attempt + 1)
+                event = "job_status_database_unreachable" if outage else "job_status_disk_full"
+                log.warning(event, job_id=job.id, attempt=attempt + 1)
                 await asyncio.sleep(FINISH_RETRY_DELAY)
         if written is None:
             return

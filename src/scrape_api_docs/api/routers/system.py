@@ -20,10 +20,14 @@ from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.metrics import refresh_from_database
 from scrape_api_docs.storage.artifacts import folder_bytes
 from scrape_api_docs.storage.db import ping
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 from scrape_api_docs.storage.space import free_mb
 
 router = APIRouter(route_class=KeyedRoute)
+
+PING_TIMEOUT = 3.0
+"""Seconds a health check waits for the database's answer (a server that hangs is down)."""
 
 
 @router.get(
@@ -39,16 +43,26 @@ router = APIRouter(route_class=KeyedRoute)
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
     (healthy, degraded after a crash, or unavailable with the reason), the worker pool,
-    and Redis when one is set (down: degraded, named in ``details``). 503 when the
-    service cannot do its work."""
+    and Redis when one is set (down: degraded, named in ``details``). A database server
+    that does not answer is degraded too, and named: the service reconnects by itself,
+    other requests answer 503 meanwhile. 503 when the service cannot do its work."""
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
+    database_down = False  # unreachable: a restart or a cut, reconnected by itself
     try:
-        await ping(ctx.engine)
+        async with asyncio.timeout(PING_TIMEOUT):
+            await ping(ctx.engine)
         deps["database"] = "healthy"
     except Exception as exc:
         deps["database"] = "unhealthy"
-        details["database"] = type(exc).__name__
+        reason = unreachable(exc) or ("TimeoutError" if isinstance(exc, TimeoutError) else None)
+        database_down = reason is not None
+        details["database"] = (
+            f"{reason}: the database server is not answering; reconnecting, and meanwhile "
+            "requests that need it answer 503"
+            if reason is not None
+            else type(exc).__name__
+        )
     try:
         ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=ctx.settings.data_dir, prefix=".health-"):
@@ -88,13 +102,16 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
                 f"{problem}: reconnecting; meanwhile events reach only this process, "
                 "rate limits hold per process and the page cache misses"
             )
-    critical = ("database", "storage", "queue")
+    # A database that went away is an outage of a part (as Redis is): degraded, named,
+    # 200: this process is fine and comes back with it, so restarting it would not help.
+    critical = ("storage", "queue") if database_down else ("database", "storage", "queue")
     overall = "healthy"
     if any(deps[name] == "unhealthy" for name in critical):
         overall = "unhealthy"
         response.status_code = 503
     elif (
-        deps["cache"] != "healthy"
+        database_down
+        or deps["cache"] != "healthy"
         or "degraded" in (deps["playwright"], deps["storage"])
         or deps.get("redis", "healthy") != "healthy"
     ):
