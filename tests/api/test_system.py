@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scrape_api_docs.crawler.browser import find_browser
@@ -75,3 +76,53 @@ async def test_metrics_and_stats_after_a_real_job(api: Any, site_server: Any) ->
         resources = stats["resources"]
         assert isinstance(resources["active_workers"], int) and resources["active_workers"] == 0
         assert resources["artifacts_mb"] > 0 and resources["cache_size_mb"] > 0
+
+
+async def test_health_names_the_artifact_store_while_s3_does_not_answer(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Artifacts on S3 (moto): the health check asks the bucket; moto stopped, health is
+    200 ``degraded`` naming the artifact store; started again, healthy."""
+    from scrape_api_docs.storage import artifacts_s3
+    from tests.support.s3 import MotoS3
+
+    monkeypatch.setattr(artifacts_s3, "CHECK_TTL", 0.0)  # (5 s in service: probes poll)
+    s3 = MotoS3()
+    try:
+        async with api(**s3.values()) as (_, client):
+            up = (await client.get("/api/v1/system/health")).json()
+            assert up["dependencies"]["artifacts"] == "healthy", up
+            assert "artifacts" not in up["details"]
+            s3.stop()
+            response = await client.get("/api/v1/system/health")
+            down = response.json()
+            assert response.status_code == 200, down
+            assert down["status"] == "degraded", down
+            assert down["dependencies"]["artifacts"] == "unhealthy", down
+            assert "artifact store" in down["details"]["artifacts"], down
+            s3.start()
+            again = (await client.get("/api/v1/system/health")).json()
+            assert again["dependencies"]["artifacts"] == "healthy", again
+    finally:
+        s3.stop()
+
+
+async def test_health_reuses_the_buckets_answer_for_a_while(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes poll often: one request to the bucket serves the checks that follow within
+    ``CHECK_TTL`` (moto stopped just after a check: the next one still says healthy)."""
+    from scrape_api_docs.storage import artifacts_s3
+    from tests.support.s3 import MotoS3
+
+    monkeypatch.setattr(artifacts_s3, "CHECK_TTL", 120.0)  # (a loaded machine is slow)
+    s3 = MotoS3()
+    try:
+        async with api(**s3.values()) as (_, client):
+            first = (await client.get("/api/v1/system/health")).json()
+            s3.stop()
+            second = (await client.get("/api/v1/system/health")).json()
+            assert first["dependencies"]["artifacts"] == "healthy", first
+            assert second["dependencies"]["artifacts"] == "healthy", second
+    finally:
+        s3.stop()

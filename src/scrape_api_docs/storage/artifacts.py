@@ -108,6 +108,11 @@ class ArtifactStore(Protocol):
         """Bytes held."""
         ...
 
+    async def check(self) -> str | None:
+        """None when the store answers, else why not (for the health check: cheap, and
+        cached a few seconds by stores that ask a server)."""
+        ...
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -210,6 +215,9 @@ class LocalArtifactStore:
 
     async def usage(self) -> int:
         return await asyncio.to_thread(folder_bytes, self.root)
+
+    async def check(self) -> str | None:
+        return None  # the data folder it lives in is the health check's own "storage"
 
 
 def _move(source: Path, target: Path) -> None:

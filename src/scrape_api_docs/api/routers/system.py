@@ -43,9 +43,10 @@ PING_TIMEOUT = 3.0
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
     (healthy, degraded after a crash, or unavailable with the reason), the worker pool,
-    and Redis when one is set (down: degraded, named in ``details``). A database server
-    that does not answer is degraded too, and named: the service reconnects by itself,
-    other requests answer 503 meanwhile. 503 when the service cannot do its work."""
+    and Redis and the object storage of artifacts when set (down: degraded, named in
+    ``details``). A database server that does not answer is degraded too, and named: the
+    service reconnects by itself, other requests answer 503 meanwhile. 503 when the
+    service cannot do its work."""
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
     database_down = False  # unreachable: a restart or a cut, reconnected by itself
@@ -102,6 +103,16 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
                 f"{problem}: reconnecting; meanwhile events reach only this process, "
                 "rate limits hold per process and the page cache misses"
             )
+    if ctx.settings.artifact_url is not None:
+        # Object storage: a cheap request to the bucket (its answer cached a few seconds).
+        # Down, the service still crawls; builds fail and downloads answer errors.
+        problem = await ctx.artifacts.check()
+        deps["artifacts"] = "healthy" if problem is None else "unhealthy"
+        if problem is not None:
+            details["artifacts"] = (
+                f"the artifact store (object storage) is not answering: {problem}; "
+                "meanwhile exports cannot be stored or downloaded"
+            )
     # A database that went away is an outage of a part (as Redis is): degraded, named,
     # 200: this process is fine and comes back with it, so restarting it would not help.
     critical = ("storage", "queue") if database_down else ("database", "storage", "queue")
@@ -114,6 +125,7 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
         or deps["cache"] != "healthy"
         or "degraded" in (deps["playwright"], deps["storage"])
         or deps.get("redis", "healthy") != "healthy"
+        or deps.get("artifacts", "healthy") != "healthy"
     ):
         overall = "degraded"  # (no browser at all is a missing feature, not degradation)
     return Health(
