@@ -294,6 +294,33 @@ async def test_an_enqueue_wakes_a_waiting_claimer_in_the_same_process(
     assert await harness.queue.claim(worker, LONG) == job_id
 
 
+async def test_work_deferred_by_another_process_wakes_a_waiting_claimer(
+    harness: Harness,
+) -> None:
+    """PostgreSQL: LISTEN/NOTIFY. The claimer waits up to 600 s (its poll interval, in
+    effect); the other process's enqueue wakes it within seconds. Embedded, work from
+    another process is found by polling only (SQLite cannot notify)."""
+    if not isinstance(harness.other, ProcrastinateQueue):
+        pytest.skip("embedded: work enqueued by another process is found by polling")
+    worker = new_worker_id()
+    first = asyncio.create_task(harness.other.wait_for_work(0))  # starts its listener
+    await asyncio.wait_for(harness.other.listening.wait(), 30)
+    await first
+    assert await harness.other.claim(worker, LONG) is None  # (clears its wake-up)
+    waiting = asyncio.create_task(harness.other.wait_for_work(LONG))
+    job_id = await harness.add()  # through ``harness.queue``: another process
+    await asyncio.wait_for(waiting, 30)  # woken by the notification, not its 600 s timeout
+    assert await harness.other.claim(worker, LONG) == job_id
+
+    # Work put back to wait (a hand-back) wakes the other process too.
+    assert await harness.other.claim(worker, LONG) is None
+    waiting = asyncio.create_task(harness.other.wait_for_work(LONG))
+    second = new_worker_id()
+    assert await harness.queue.retry(job_id, max_attempts=5, worker_id=worker)
+    await asyncio.wait_for(waiting, 30)
+    assert await harness.other.claim(second, LONG) == job_id
+
+
 async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> None:
     """A conversion waits in its own queue, is claimed once, and one whose worker stopped
     beating is claimed again (it never stays ``processing`` with nobody building it)."""
