@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from scrape_api_docs.jobs.queue import (
@@ -319,6 +319,43 @@ async def test_work_deferred_by_another_process_wakes_a_waiting_claimer(
     assert await harness.queue.retry(job_id, max_attempts=5, worker_id=worker)
     await asyncio.wait_for(waiting, 30)
     assert await harness.other.claim(second, LONG) == job_id
+
+
+async def _library_rows(harness: Harness) -> dict[str, str]:
+    """procrastinate's jobs (work id -> its status); none in the embedded queue."""
+    if not isinstance(harness.queue, ProcrastinateQueue):
+        return {}
+    async with harness.sessions() as session:
+        rows = await session.execute(
+            text("SELECT args->>'work_id', status::text FROM procrastinate_jobs")
+        )
+    return {work_id: status for work_id, status in rows.all()}
+
+
+async def test_pruning_forgets_finished_work_only_past_its_age(harness: Harness) -> None:
+    """The queue library's rows of work that ended (succeeded, failed) go once older than
+    asked; waiting work stays, and the jobs table (the record) is never touched."""
+    worker = new_worker_id()
+    done, broken = await harness.add(), await harness.add()
+    assert await harness.queue.claim(worker, LONG) == done
+    async with harness.sessions() as session, session.begin():
+        await JobRepository(session).update(done, status="completed")
+    await harness.queue.finish(done, worker)
+    assert await harness.queue.claim(worker, LONG) == broken
+    assert await harness.queue.fail(broken, "boom", worker)
+    waiting = await harness.add()
+    before = await _library_rows(harness)
+
+    await harness.other.prune_finished(24)  # ended seconds ago: kept
+    assert await _library_rows(harness) == before
+    await harness.other.prune_finished(0)
+    after = await _library_rows(harness)
+    if isinstance(harness.queue, ProcrastinateQueue):
+        assert before == {done: "succeeded", broken: "failed", waiting: "todo"}, before
+        assert after == {waiting: "todo"}, after
+    statuses = [(await harness.row(j)).status for j in (done, broken, waiting)]
+    assert statuses == ["completed", "failed", "queued"]
+    assert await harness.other.claim(worker, LONG) == waiting  # still claimable
 
 
 async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> None:

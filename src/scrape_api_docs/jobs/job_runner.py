@@ -76,6 +76,8 @@ HEARTBEAT_EVERY = 1.0
 (so a cancelled job stops within two of these)."""
 RECOVER_EVERY = 5.0
 """How often a worker pool takes back jobs whose lease expired."""
+PRUNE_EVERY = 600.0
+"""How often a worker pool has the queue forget finished work (``queue_prune_hours``)."""
 
 
 def progress_of(stats: CrawlStats, operation: str, *, finished: bool = False) -> JobProgress:
@@ -747,12 +749,20 @@ class WorkerPool:
         return sum(1 for task in self._tasks if not task.done())
 
     async def _recover_forever(self) -> None:
+        pruned = -PRUNE_EVERY  # at the first round, then every PRUNE_EVERY
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(RECOVER_EVERY)
             try:
                 await self.recover()
             except Exception:
                 log.warning("recovery_failed", exc_info=True)
+            if loop.time() - pruned >= PRUNE_EVERY:
+                pruned = loop.time()
+                try:
+                    await self.ctx.queue.prune_finished(self.ctx.settings.queue_prune_hours)
+                except Exception:
+                    log.warning("queue_prune_failed", exc_info=True)
 
     async def _claim(self, queue: str) -> str:
         settings = self.ctx.settings

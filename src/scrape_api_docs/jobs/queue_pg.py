@@ -21,6 +21,7 @@ the layer under its worker, used directly:
                             fallback while the listening connection reconnects)
 ``recover_expired``         our leases (as embedded), then ``get_stalled_jobs`` (doing,
                             worker without a heartbeat) and ``prune_stalled_workers``
+``prune_finished``          ``delete_old_jobs`` (every end: succeeded, failed, aborted)
 ==========================  ==========================================================
 
 Our jobs table stays the record of each job (its status, attempts and the lease the API and
@@ -319,6 +320,13 @@ class ProcrastinateQueue(DatabaseQueue):
             await self._connector.execute_query_async(
                 "SELECT pg_notify(%(channel)s, %(payload)s)", channel=CHANNEL, payload=payload
             )
+
+    async def prune_finished(self, older_than_hours: int) -> None:
+        """procrastinate keeps every finished job (and its events) until deleted: the ones
+        that ended more than ``older_than_hours`` ago go, whatever their end."""
+        await (await self._jobs()).delete_old_jobs(
+            older_than_hours, include_failed=True, include_cancelled=True, include_aborted=True
+        )
 
     # --- the library's side ------------------------------------------------------------
     async def _state(self, work_id: str) -> tuple[str, int | None] | None:
