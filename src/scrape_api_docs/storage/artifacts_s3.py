@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,8 +174,15 @@ class S3ArtifactStore:
         for start in range(0, len(keys), 1000):
             await obstore.delete_async(self.store, keys[start : start + 1000])
 
-    async def usage(self) -> int:
-        return sum(size for _, size in await self._keys(None))
+    async def usage(self, job_ids: Collection[str] | None = None) -> int:
+        """One listing of the prefix (keys are ``<job_id>/<filename>``), whatever the
+        number of jobs asked about."""
+        wanted = None if job_ids is None else {plain_name(job_id) for job_id in job_ids}
+        return sum(
+            size
+            for path, size in await self._keys(None)
+            if wanted is None or path.split("/", 1)[0] in wanted
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
-from scrape_api_docs.crawler.cache import CACHE_FILE
+from scrape_api_docs.crawler.cache import page_cache_bytes
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.metrics import refresh_from_database
 from scrape_api_docs.storage.artifacts import folder_bytes
@@ -173,8 +173,13 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     ]
     hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
     misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
-    cache_file = ctx.settings.cache_dir / CACHE_FILE
-    jobs_bytes = await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
+    # Each size measured by the part that holds it: the page cache (a SQLite file, or
+    # its entries in Redis) and the artifact store (the job folders, or S3's objects of
+    # these jobs, besides what the job folders still hold here).
+    cache_bytes = await page_cache_bytes(ctx.settings, getattr(request.app.state, "redis", None))
+    jobs_bytes = await ctx.artifacts.usage(job_ids)
+    if ctx.settings.artifact_url is not None:
+        jobs_bytes += await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
     return Stats(
         jobs={
             "total": sum(counts.values()),
@@ -190,7 +195,7 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
             "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
         },
         resources=StatsResources(
-            cache_size_mb=round((cache_file.stat().st_size if cache_file.exists() else 0) / 1e6, 3),
+            cache_size_mb=round(cache_bytes / 1e6, 3),
             storage_used_gb=round(jobs_bytes / 1e9, 6),
             artifacts_mb=round(artifact_bytes / 1e6, 3),
             active_workers=request.app.state.pool.busy,
