@@ -390,3 +390,36 @@ async def test_a_job_stored_but_never_enqueued_is_not_lost(harness: Harness) -> 
     await harness.other.recover_expired(max_attempts=3)
     assert await harness.queue.claim(new_worker_id(), LONG) == job_id
     assert await harness.other.claim(new_worker_id(), LONG) is None
+
+
+async def test_a_worker_pool_prunes_the_library_rows_by_itself(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The pool's periodic round (``queue_prune_hours`` 0 here: every finished row goes):
+    procrastinate's row of a finished job is deleted without anyone asking; the job's own
+    row stays."""
+    from scrape_api_docs.jobs.parts import job_system
+    from scrape_api_docs.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        queue_prune_hours=0,
+        extract_processes=1,
+    )
+    async with job_system(settings, 1, service="worker") as pool:
+        harness = Harness(pool.ctx.queue, pool.ctx.queue, pool.ctx.sessions, [])
+        worker = new_worker_id()
+        job_id = await harness.add()
+        assert await harness.queue.claim(worker, LONG) == job_id
+        async with harness.sessions() as session, session.begin():
+            await JobRepository(session).update(job_id, status="completed")
+        await harness.queue.finish(job_id, worker)
+        assert await _library_rows(harness) == {job_id: "succeeded"}
+        pool.start()
+        for _ in range(600):  # the first round comes RECOVER_EVERY (5 s) after the start
+            if not await _library_rows(harness):
+                break
+            await asyncio.sleep(0.1)
+        assert await _library_rows(harness) == {}
+        assert (await harness.row(job_id)).status == "completed"
