@@ -355,8 +355,9 @@ class JobRunner:
             await asyncio.sleep(HEARTBEAT_EVERY)
             try:
                 state = await self.ctx.queue.heartbeat(self.ctx.worker_id, job_id, lease)
-            except Exception:
-                log.warning("heartbeat_failed", job_id=job_id, exc_info=True)
+            except Exception as exc:
+                outage = unreachable(exc)  # (a known outage: one line, no traceback)
+                log.warning("heartbeat_failed", job_id=job_id, reason=outage, exc_info=not outage)
                 continue
             if state == "ok" or task is None:
                 continue
@@ -766,13 +767,21 @@ class WorkerPool:
 
     async def _claim(self, queue: str) -> str:
         settings = self.ctx.settings
+        outage: str | None = None
         while True:
             try:
                 job_id = await self.ctx.queue.claim(
                     self.ctx.worker_id, settings.job_lease_seconds, queue
                 )
-            except Exception:
-                log.warning("claim_failed", exc_info=True)  # database busy: try again
+                if outage is not None:
+                    log.info("database_back", queue=queue)
+                    outage = None
+            except Exception as exc:
+                # Database busy or away: try again at the next poll (an outage is said once,
+                # not at every poll, and without a traceback).
+                if outage is None:
+                    outage = unreachable(exc)
+                    log.warning("claim_failed", reason=outage, exc_info=outage is None)
                 job_id = None
             if job_id is not None:
                 return job_id
