@@ -394,14 +394,20 @@ class JobRunner:
             if outage is not None:
                 # The database went away under the job (a restart, a cut): nothing is
                 # wrong with the job. Handed back once the database answers again (see
-                # ``_finish``); it resumes from the pages already stored.
-                outcome = ("queued", None)
+                # ``_finish``); it resumes from the pages already stored. A synchronous
+                # one has nobody to resume it (its request waits): it fails, saying why.
                 log.warning("job_database_unreachable", job_id=job.id, reason=outage)
-                reporter.log(
-                    "warning",
-                    f"the database stopped answering ({outage}); the job is handed back to "
-                    "the queue and resumes from the pages already stored",
-                )
+                if job.sync:
+                    lost = f"the database stopped answering ({outage}); resubmit"
+                    outcome = ("failed", lost)
+                    reporter.log("error", lost)
+                else:
+                    outcome = ("queued", None)
+                    reporter.log(
+                        "warning",
+                        f"the database stopped answering ({outage}); the job is handed back "
+                        "to the queue and resumes from the pages already stored",
+                    )
                 return
             if is_disk_full(exc):
                 error = await self._out_of_space(job)
