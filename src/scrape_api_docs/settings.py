@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1, le=100)
     """Times a job is claimed before one whose worker keeps dying (its lease expiring each
     time) ends ``failed`` instead of going back on the queue."""
+    queue_prune_hours: int = Field(default=24, ge=0, le=24 * 365)
+    """On PostgreSQL, the queue library's rows of finished work (procrastinate's jobs and
+    their events: succeeded, failed, aborted) are deleted this many hours after they ended,
+    by each worker process every few minutes; the service's jobs table stays the record."""
     queue_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often idle workers look for jobs enqueued by another process (work enqueued in
     their own process wakes them at once)."""

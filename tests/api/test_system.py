@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scrape_api_docs.crawler.browser import find_browser
@@ -75,3 +76,107 @@ async def test_metrics_and_stats_after_a_real_job(api: Any, site_server: Any) ->
         resources = stats["resources"]
         assert isinstance(resources["active_workers"], int) and resources["active_workers"] == 0
         assert resources["artifacts_mb"] > 0 and resources["cache_size_mb"] > 0
+
+
+async def test_health_names_the_artifact_store_while_s3_does_not_answer(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Artifacts on S3 (moto): the health check asks the bucket; moto stopped, health is
+    200 ``degraded`` naming the artifact store; started again, healthy."""
+    from scrape_api_docs.storage import artifacts_s3
+    from tests.support.s3 import MotoS3
+
+    monkeypatch.setattr(artifacts_s3, "CHECK_TTL", 0.0)  # (5 s in service: probes poll)
+    s3 = MotoS3()
+    try:
+        async with api(**s3.values()) as (_, client):
+            up = (await client.get("/api/v1/system/health")).json()
+            assert up["dependencies"]["artifacts"] == "healthy", up
+            assert "artifacts" not in up["details"]
+            s3.stop()
+            response = await client.get("/api/v1/system/health")
+            down = response.json()
+            assert response.status_code == 200, down
+            assert down["status"] == "degraded", down
+            assert down["dependencies"]["artifacts"] == "unhealthy", down
+            assert "artifact store" in down["details"]["artifacts"], down
+            s3.start()
+            again = (await client.get("/api/v1/system/health")).json()
+            assert again["dependencies"]["artifacts"] == "healthy", again
+    finally:
+        s3.stop()
+
+
+async def test_health_reuses_the_buckets_answer_for_a_while(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes poll often: one request to the bucket serves the checks that follow within
+    ``CHECK_TTL`` (moto stopped just after a check: the next one still says healthy)."""
+    from scrape_api_docs.storage import artifacts_s3
+    from tests.support.s3 import MotoS3
+
+    monkeypatch.setattr(artifacts_s3, "CHECK_TTL", 120.0)  # (a loaded machine is slow)
+    s3 = MotoS3()
+    try:
+        async with api(**s3.values()) as (_, client):
+            first = (await client.get("/api/v1/system/health")).json()
+            s3.stop()
+            second = (await client.get("/api/v1/system/health")).json()
+            assert first["dependencies"]["artifacts"] == "healthy", first
+            assert second["dependencies"]["artifacts"] == "healthy", second
+    finally:
+        s3.stop()
+
+
+async def test_stats_sizes_come_from_redis_and_s3_when_the_parts_live_there(
+    api: Any, site_server: Any, tmp_path: Any
+) -> None:
+    """Page cache in Redis, artifacts in S3 (moto): ``cache_size_mb`` is what the cache's
+    entries take in Redis and ``storage_used_gb`` counts the job's objects in the bucket,
+    neither read from a local file (there is no cache file, no export on disk)."""
+    import boto3
+    import redis
+
+    from tests.support.redis_servers import drop_prefix, new_prefix, shared_redis_or_skip
+    from tests.support.s3 import MotoS3
+
+    url, prefix = shared_redis_or_skip(), new_prefix()
+    s3 = MotoS3()
+    try:
+        values = s3.values()
+        async with api(redis_url=url, redis_prefix=prefix, **values) as (_, client):
+            site = site_server("sphinx_classic")
+            accepted = await client.post(
+                "/api/v1/scrape",
+                json={"url": site.url("/index.html"), "options": {"rate_limit": 10}},
+            )
+            job_id = accepted.json()["job_id"]
+            job = await wait_for_status(client, job_id)
+            assert job["status"] == "completed", job
+            stats = (await client.get("/api/v1/system/stats")).json()["resources"]
+            data_dir = tmp_path / "data"
+            files = [p for p in (data_dir / "jobs").rglob("*") if p.is_file()]
+            local = sum(p.stat().st_size for p in files)  # (the job's page store)
+        assert not (data_dir / "cache" / "pages.sqlite").exists()
+        assert not any(p.suffix == ".md" for p in files)  # the export is in the bucket
+        with redis.Redis.from_url(url) as r:
+            names = list(r.scan_iter(match=f"{prefix}:page:*"))
+            in_redis = sum(int(r.memory_usage(n) or 0) for n in names)
+        assert names and in_redis > 0
+        assert stats["cache_size_mb"] == round(in_redis / 1e6, 3), (stats, in_redis)
+
+        bucket = str(values["artifact_url"]).removeprefix("s3://").split("/")[0]
+        listed = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).list_objects_v2(Bucket=bucket)
+        in_bucket = sum(o["Size"] for o in listed.get("Contents", []) if job_id in o["Key"])
+        assert in_bucket > 0
+        measured = stats["storage_used_gb"] * 1e9
+        assert abs(measured - (in_bucket + local)) <= 1000, (stats, in_bucket, local)
+    finally:
+        s3.stop()
+        drop_prefix(url, prefix)

@@ -122,6 +122,8 @@ async def test_delete_and_usage(store: ArtifactStore) -> None:
     await store.put(a2, _stream(b"a" * 500), "text/plain")
     await store.put(b1, _stream(b"b" * 250), TYPE)
     assert await store.usage() == 1750
+    assert await store.usage(["job_a"]) == 1500 and await store.usage(["job_b", "job_c"]) == 250
+    assert await store.usage([]) == 0
     await store.delete(a2)
     await store.delete(a2)  # gone already: nothing happens
     assert await store.open(a2) is None and await store.usage() == 1250
@@ -130,6 +132,11 @@ async def test_delete_and_usage(store: ArtifactStore) -> None:
     assert await store.open(a1) is None
     assert await read_all(store, b1) == b"b" * 250  # another job's objects stay
     assert await store.usage() == 250
+
+
+async def test_check_says_the_store_answers(store: ArtifactStore) -> None:
+    assert await store.check() is None
+    assert await store.check() is None  # (again: S3's answer reused)
 
 
 # --- the download built on ``open`` ---------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from scrape_api_docs.jobs.queue import (
@@ -294,6 +294,70 @@ async def test_an_enqueue_wakes_a_waiting_claimer_in_the_same_process(
     assert await harness.queue.claim(worker, LONG) == job_id
 
 
+async def test_work_deferred_by_another_process_wakes_a_waiting_claimer(
+    harness: Harness,
+) -> None:
+    """PostgreSQL: LISTEN/NOTIFY. The claimer waits up to 600 s (its poll interval, in
+    effect); the other process's enqueue wakes it within seconds. Embedded, work from
+    another process is found by polling only (SQLite cannot notify)."""
+    if not isinstance(harness.other, ProcrastinateQueue):
+        pytest.skip("embedded: work enqueued by another process is found by polling")
+    worker = new_worker_id()
+    first = asyncio.create_task(harness.other.wait_for_work(0))  # starts its listener
+    await asyncio.wait_for(harness.other.listening.wait(), 30)
+    await first
+    assert await harness.other.claim(worker, LONG) is None  # (clears its wake-up)
+    waiting = asyncio.create_task(harness.other.wait_for_work(LONG))
+    job_id = await harness.add()  # through ``harness.queue``: another process
+    await asyncio.wait_for(waiting, 30)  # woken by the notification, not its 600 s timeout
+    assert await harness.other.claim(worker, LONG) == job_id
+
+    # Work put back to wait (a hand-back) wakes the other process too.
+    assert await harness.other.claim(worker, LONG) is None
+    waiting = asyncio.create_task(harness.other.wait_for_work(LONG))
+    second = new_worker_id()
+    assert await harness.queue.retry(job_id, max_attempts=5, worker_id=worker)
+    await asyncio.wait_for(waiting, 30)
+    assert await harness.other.claim(second, LONG) == job_id
+
+
+async def _library_rows(harness: Harness) -> dict[str, str]:
+    """procrastinate's jobs (work id -> its status); none in the embedded queue."""
+    if not isinstance(harness.queue, ProcrastinateQueue):
+        return {}
+    async with harness.sessions() as session:
+        rows = await session.execute(
+            text("SELECT args->>'work_id', status::text FROM procrastinate_jobs")
+        )
+    return {work_id: status for work_id, status in rows.all()}
+
+
+async def test_pruning_forgets_finished_work_only_past_its_age(harness: Harness) -> None:
+    """The queue library's rows of work that ended (succeeded, failed) go once older than
+    asked; waiting work stays, and the jobs table (the record) is never touched."""
+    worker = new_worker_id()
+    done, broken = await harness.add(), await harness.add()
+    assert await harness.queue.claim(worker, LONG) == done
+    async with harness.sessions() as session, session.begin():
+        await JobRepository(session).update(done, status="completed")
+    await harness.queue.finish(done, worker)
+    assert await harness.queue.claim(worker, LONG) == broken
+    assert await harness.queue.fail(broken, "boom", worker)
+    waiting = await harness.add()
+    before = await _library_rows(harness)
+
+    await harness.other.prune_finished(24)  # ended seconds ago: kept
+    assert await _library_rows(harness) == before
+    await harness.other.prune_finished(0)
+    after = await _library_rows(harness)
+    if isinstance(harness.queue, ProcrastinateQueue):
+        assert before == {done: "succeeded", broken: "failed", waiting: "todo"}, before
+        assert after == {waiting: "todo"}, after
+    statuses = [(await harness.row(j)).status for j in (done, broken, waiting)]
+    assert statuses == ["completed", "failed", "queued"]
+    assert await harness.other.claim(worker, LONG) == waiting  # still claimable
+
+
 async def test_conversions_are_queued_work_with_leases_too(harness: Harness) -> None:
     """A conversion waits in its own queue, is claimed once, and one whose worker stopped
     beating is claimed again (it never stays ``processing`` with nobody building it)."""
@@ -326,3 +390,36 @@ async def test_a_job_stored_but_never_enqueued_is_not_lost(harness: Harness) -> 
     await harness.other.recover_expired(max_attempts=3)
     assert await harness.queue.claim(new_worker_id(), LONG) == job_id
     assert await harness.other.claim(new_worker_id(), LONG) is None
+
+
+async def test_a_worker_pool_prunes_the_library_rows_by_itself(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The pool's periodic round (``queue_prune_hours`` 0 here: every finished row goes):
+    procrastinate's row of a finished job is deleted without anyone asking; the job's own
+    row stays."""
+    from scrape_api_docs.jobs.parts import job_system
+    from scrape_api_docs.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        queue_prune_hours=0,
+        extract_processes=1,
+    )
+    async with job_system(settings, 1, service="worker") as pool:
+        harness = Harness(pool.ctx.queue, pool.ctx.queue, pool.ctx.sessions, [])
+        worker = new_worker_id()
+        job_id = await harness.add()
+        assert await harness.queue.claim(worker, LONG) == job_id
+        async with harness.sessions() as session, session.begin():
+            await JobRepository(session).update(job_id, status="completed")
+        await harness.queue.finish(job_id, worker)
+        assert await _library_rows(harness) == {job_id: "succeeded"}
+        pool.start()
+        for _ in range(600):  # the first round comes RECOVER_EVERY (5 s) after the start
+            if not await _library_rows(harness):
+                break
+            await asyncio.sleep(0.1)
+        assert await _library_rows(harness) == {}
+        assert (await harness.row(job_id)).status == "completed"

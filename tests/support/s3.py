@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,11 +17,18 @@ from tests.support.redis_servers import free_port
 class MotoS3:
     def __init__(self) -> None:
         try:
-            from moto.server import ThreadedMotoServer
+            import moto.server  # noqa: F401 - (only: is it installed)
         except ImportError as exc:  # pragma: no cover - moto[server] is a dev dependency
             pytest.skip(f"moto[server] is not installed ({exc})")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # (a line per request)
         self.port = free_port()
+        self.server: Any = None
+        self.start()
+
+    def start(self) -> None:
+        """(Again, after ``stop``: the same port, and the buckets kept in this process.)"""
+        from moto.server import ThreadedMotoServer
+
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
 
@@ -43,17 +51,21 @@ class MotoS3:
         return name
 
     def settings(self, tmp_path: Path, **values: object) -> Settings:
-        return Settings(
-            data_dir=tmp_path / "data",
-            artifact_url=f"s3://{self.new_bucket()}/artifacts",
-            s3_endpoint_url=self.endpoint,
-            s3_access_key_id="testing",  # type: ignore[arg-type]
-            s3_secret_access_key="testing",  # type: ignore[arg-type]
-            **values,  # type: ignore[arg-type]
-        )
+        return Settings(data_dir=tmp_path / "data", **self.values(), **values)  # type: ignore[arg-type]
+
+    def values(self) -> dict[str, object]:
+        """The settings that put artifacts in a new bucket of this server."""
+        return {
+            "artifact_url": f"s3://{self.new_bucket()}/artifacts",
+            "s3_endpoint_url": self.endpoint,
+            "s3_access_key_id": "testing",
+            "s3_secret_access_key": "testing",
+        }
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
 
 def moto_s3() -> Iterator[MotoS3]:

@@ -11,10 +11,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from scrape_api_docs.errors import ScraperError
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.strict import UNKNOWN_NAME, error_sentence
 
 log = structlog.get_logger("api")
@@ -287,7 +289,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Sent by Starlette's outermost middleware, past the one that stamps X-Request-ID.
+        # Sent by Starlette's outermost middleware, past the one that stamps X-Request-ID
+        # (errors raised in a middleware, or by a route when no handler below took them).
+        outage = database_unavailable(request, exc)
+        if outage is not None:
+            outage.headers["X-Request-ID"] = request_id(request)
+            return outage
         log.exception("unhandled_error", request_id=request_id(request))
         return error_response(
             request,
@@ -296,6 +303,38 @@ def install_error_handlers(app: FastAPI) -> None:
             "unexpected server error; quote the request id when reporting it",
             headers={"X-Request-ID": request_id(request)},
         )
+
+    # Raised by a route: answered here, inside the middlewares (no traceback logged, and
+    # the response goes out like any other).
+    for kind in _OUTAGE_ERRORS:
+
+        @app.exception_handler(kind)
+        async def _outage(request: Request, exc: Exception) -> JSONResponse:
+            return database_unavailable(request, exc) or await _unexpected(request, exc)
+
+
+DATABASE_RETRY_AFTER = 5
+_OUTAGE_ERRORS: tuple[type[Exception], ...] = (ConnectionError, DBAPIError)
+"""What a lost database raises under a route (``unreachable`` decides which ones are)."""
+
+
+def database_unavailable(request: Request, exc: BaseException) -> JSONResponse | None:
+    """503 ``SERVICE_UNAVAILABLE`` when ``exc`` says the database is unreachable (a
+    restart, a network cut): the server reconnects by itself, so the client is told to
+    retry shortly; None for any other error."""
+    reason = unreachable(exc)
+    if reason is None:
+        return None
+    log.warning("database_unavailable", reason=reason, path=request.url.path)
+    return error_response(
+        request,
+        503,
+        "SERVICE_UNAVAILABLE",
+        f"the database is not answering ({reason}); the server reconnects by itself: "
+        f"retry in {DATABASE_RETRY_AFTER} s, and see GET /api/v1/system/health",
+        {"dependency": "database", "reason": reason, "retry_after": DATABASE_RETRY_AFTER},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
 
 
 _UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's words

@@ -89,6 +89,30 @@ def build_page_cache(settings: Settings) -> PageCache:
     return SqlitePageCache(settings.cache_dir / CACHE_FILE)
 
 
+async def page_cache_bytes(settings: Settings, redis: Any = None) -> int:
+    """What the page cache ``settings`` pick holds, measured where it lives: its entries in
+    Redis (through ``redis``, a client of the caller's, else one opened for this), else
+    the SQLite file (and its write-ahead log)."""
+    if settings.redis_url is not None:
+        from scrape_api_docs.crawler.cache_redis import cached_bytes
+        from scrape_api_docs.redis_link import connect
+
+        if redis is not None:
+            return await cached_bytes(redis, settings.redis_prefix)
+        client = connect(settings)
+        try:
+            return await cached_bytes(client, settings.redis_prefix)
+        finally:
+            await client.aclose()
+    path = settings.cache_dir / CACHE_FILE
+
+    def size() -> int:
+        wal = path.with_name(path.name + "-wal")
+        return sum(p.stat().st_size for p in (path, wal) if p.exists())
+
+    return await asyncio.to_thread(size)
+
+
 class SqlitePageCache:
     """A SQLite file, worked on by one thread of its own: the event loop only waits for
     it (compressing a body and writing it are never done on the loop). One thread also

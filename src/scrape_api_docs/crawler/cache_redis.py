@@ -111,3 +111,30 @@ class RedisPageCache:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def cached_bytes(client: Redis, prefix: str) -> int:
+    """What the cache's entries take in Redis (``MEMORY USAGE`` of each, listed by SCAN
+    in batches: never one long blocking call); 0 while Redis is away."""
+    total = 0
+    try:
+        batch: list[bytes] = []
+        async for name in client.scan_iter(match=f"{prefix}:page:*", count=1000):
+            batch.append(name)
+            if len(batch) >= 500:
+                total += await _memory(client, batch)
+                batch = []
+        if batch:
+            total += await _memory(client, batch)
+    except RedisError as exc:
+        log.warning("page_cache_size_unavailable", error=type(exc).__name__)
+        return 0
+    return total
+
+
+async def _memory(client: Redis, names: list[bytes]) -> int:
+    async with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.memory_usage(name)
+        sizes = await pipe.execute()
+    return sum(int(size or 0) for size in sizes)

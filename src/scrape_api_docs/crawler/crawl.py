@@ -38,6 +38,7 @@ from scrape_api_docs.crawler.scope import Scope
 from scrape_api_docs.crawler.sitemap import parse_sitemap
 from scrape_api_docs.errors import AuthenticationFailedError, FetchError, ScrapingFailedError
 from scrape_api_docs.logs import redact_text
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.space import is_disk_full
 from scrape_api_docs.tracing import span
 from scrape_api_docs.urls import canonical, hash_route, host_key, strip_fragment
@@ -317,7 +318,9 @@ class Crawler:
             except FetchError as exc:
                 self._fail(item, exc.reason, exc.message)
             except Exception as exc:  # one bad page must not end the crawl
-                if is_disk_full(exc):  # ...but a full disk fails every page after it
+                # ...but a full disk, or a page store whose database went away, fails
+                # every page after it: the crawl stops (the job resumes it later)
+                if is_disk_full(exc) or unreachable(exc):
                     self._stop_for(exc)
                 else:
                     self._fail(item, "internal error", f"{item.url}: {type(exc).__name__}: {exc}")

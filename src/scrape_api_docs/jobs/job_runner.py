@@ -44,6 +44,7 @@ from scrape_api_docs.jobs.queue import CONVERSIONS, JOBS, lease_until
 from scrape_api_docs.jobs.webhooks import signing_secret
 from scrape_api_docs.logs import redact_text
 from scrape_api_docs.storage.artifacts import artifact_key
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     ConversionRepository,
@@ -67,8 +68,8 @@ IMAGE_FORMATS = frozenset({"pdf", "epub"})
 FLUSH_EVERY = 1.0
 FINISH_ATTEMPTS = 30
 FINISH_RETRY_DELAY = 2.0
-"""A final status the database could not store for a full disk is tried again this
-often, this many times (a minute) before the job is left to the next start's recovery."""
+"""A final status the database could not store (a full disk, the database unreachable) is
+tried again this often, this many times (a minute) before the job is left to recovery."""
 PUBLISH_EVERY = 0.2
 HEARTBEAT_EVERY = 1.0
 """A running job's heartbeat: extends its lease and sees a cancel stored by any process
@@ -78,6 +79,8 @@ RECOVER_EVERY = 5.0
 HAND_BACK_SECONDS = 5.0
 """Of a stopping worker's grace period, the part kept for handing its running jobs back
 and closing (at most half of it); the rest is for them to finish."""
+PRUNE_EVERY = 600.0
+"""How often a worker pool has the queue forget finished work (``queue_prune_hours``)."""
 
 
 def drain_seconds(grace: float) -> float:
@@ -361,8 +364,9 @@ class JobRunner:
             await asyncio.sleep(HEARTBEAT_EVERY)
             try:
                 state = await self.ctx.queue.heartbeat(self.ctx.worker_id, job_id, lease)
-            except Exception:
-                log.warning("heartbeat_failed", job_id=job_id, exc_info=True)
+            except Exception as exc:
+                outage = unreachable(exc)  # (a known outage: one line, no traceback)
+                log.warning("heartbeat_failed", job_id=job_id, reason=outage, exc_info=not outage)
                 continue
             if state == "ok" or task is None:
                 continue
@@ -395,6 +399,25 @@ class JobRunner:
                 outcome = ("queued", None)  # shutdown: hand the job back for the next start
                 reporter.log("warning", "worker stopping; job handed back to the queue")
         except Exception as exc:
+            outage = unreachable(exc)
+            if outage is not None:
+                # The database went away under the job (a restart, a cut): nothing is
+                # wrong with the job. Handed back once the database answers again (see
+                # ``_finish``); it resumes from the pages already stored. A synchronous
+                # one has nobody to resume it (its request waits): it fails, saying why.
+                log.warning("job_database_unreachable", job_id=job.id, reason=outage)
+                if job.sync:
+                    lost = f"the database stopped answering ({outage}); resubmit"
+                    outcome = ("failed", lost)
+                    reporter.log("error", lost)
+                else:
+                    outcome = ("queued", None)
+                    reporter.log(
+                        "warning",
+                        f"the database stopped answering ({outage}); the job is handed back "
+                        "to the queue and resumes from the pages already stored",
+                    )
+                return
             if is_disk_full(exc):
                 error = await self._out_of_space(job)
             elif isinstance(exc, ScraperError):
@@ -555,11 +578,14 @@ class JobRunner:
                 )
                 break
             except Exception as exc:
-                # A full disk must not leave the job "running" with no worker on it: try
-                # again while space may come back, then leave it to the next start.
-                if not is_disk_full(exc) or attempt == FINISH_ATTEMPTS - 1:
+                # A full disk, or a database that went away, must not leave the job
+                # "running" with no worker on it: try again while space or the database
+                # may come back, then leave it to recovery (its lease expires).
+                outage = unreachable(exc)
+                if not (outage or is_disk_full(exc)) or attempt == FINISH_ATTEMPTS - 1:
                     raise
-                log.warning("job_status_disk_full", job_id=job.id, attempt=attempt + 1)
+                event = "job_status_database_unreachable" if outage else "job_status_disk_full"
+                log.warning(event, job_id=job.id, attempt=attempt + 1)
                 await asyncio.sleep(FINISH_RETRY_DELAY)
         if written is None:
             return
@@ -760,22 +786,38 @@ class WorkerPool:
         return sum(1 for task in self._tasks if not task.done())
 
     async def _recover_forever(self) -> None:
+        pruned = -PRUNE_EVERY  # at the first round, then every PRUNE_EVERY
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(RECOVER_EVERY)
             try:
                 await self.recover()
             except Exception:
                 log.warning("recovery_failed", exc_info=True)
+            if loop.time() - pruned >= PRUNE_EVERY:
+                pruned = loop.time()
+                try:
+                    await self.ctx.queue.prune_finished(self.ctx.settings.queue_prune_hours)
+                except Exception:
+                    log.warning("queue_prune_failed", exc_info=True)
 
     async def _claim(self, queue: str) -> str:
         settings = self.ctx.settings
+        outage: str | None = None
         while True:
             try:
                 job_id = await self.ctx.queue.claim(
                     self.ctx.worker_id, settings.job_lease_seconds, queue
                 )
-            except Exception:
-                log.warning("claim_failed", exc_info=True)  # database busy: try again
+                if outage is not None:
+                    log.info("database_back", queue=queue)
+                    outage = None
+            except Exception as exc:
+                # Database busy or away: try again at the next poll (an outage is said once,
+                # not at every poll, and without a traceback).
+                if outage is None:
+                    outage = unreachable(exc)
+                    log.warning("claim_failed", reason=outage, exc_info=outage is None)
                 job_id = None
             if job_id is not None:
                 return job_id

@@ -14,6 +14,7 @@ here                       procrastinate (``JobManager`` / connector)
 ``retry``                  ``retry_job`` (bounded by the attempts stored with the job)
 ``request_cancel``         ``cancel_job_by_id(abort=True)``
 ``recover_expired``        ``get_stalled_jobs`` + ``retry_job`` (``prune_stalled_workers``)
+``prune_finished``         ``delete_old_jobs``
 =========================  =============================================================
 
 The embedded implementation, ``DatabaseQueue``, is the jobs table itself (SQLite today,
@@ -113,6 +114,10 @@ class JobQueue(Protocol):
         """Put back (or fail, past ``max_attempts``) the running jobs whose lease expired
         or whose worker is gone."""
 
+    async def prune_finished(self, older_than_hours: int) -> None:
+        """Forget work that ended more than ``older_than_hours`` ago, where the queue keeps
+        it apart from the jobs table (which stays the record)."""
+
     async def close(self) -> None:
         """Release what the queue holds open (connections); the last call on it."""
 
@@ -206,6 +211,9 @@ class DatabaseQueue:
 
     async def close(self) -> None:
         """Nothing to release: the service's engine is closed by its owner."""
+
+    async def prune_finished(self, older_than_hours: int) -> None:
+        """Nothing to prune: here the jobs table is the queue, and the record."""
 
     async def wait_for_work(self, seconds: float) -> None:
         # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a

@@ -15,8 +15,13 @@ the layer under its worker, used directly:
 ``finish`` / ``fail``       ``finish_job_by_id_async`` (succeeded / failed / aborted)
 ``retry``, a hand-back      ``retry_job_by_id_async`` (todo again)
 ``request_cancel``          ``cancel_job_by_id_async(abort=True)``
+``wait_for_work``           ``LISTEN`` on procrastinate's channel: its trigger NOTIFYs
+                            every deferred job, so a claimer waiting in any process wakes
+                            at once (the poll every ``queue_poll_seconds`` stays, as the
+                            fallback while the listening connection reconnects)
 ``recover_expired``         our leases (as embedded), then ``get_stalled_jobs`` (doing,
                             worker without a heartbeat) and ``prune_stalled_workers``
+``prune_finished``          ``delete_old_jobs`` (every end: succeeded, failed, aborted)
 ==========================  ==========================================================
 
 Our jobs table stays the record of each job (its status, attempts and the lease the API and
@@ -29,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from scrape_api_docs.jobs.queue import (
@@ -56,6 +63,15 @@ _ENDED = {"completed": "succeeded", "failed": "failed", "cancelled": "aborted"}
 UNQUEUED_GRACE = 10.0
 """Seconds stored work may wait to be deferred by the request that stored it."""
 
+CHANNEL = "procrastinate_any_queue_v1"
+"""Where procrastinate's trigger announces every job deferred (``job_inserted``); work we
+put back to wait (a hand-back, a retry) is announced there by us."""
+LISTEN_CHECK = 30.0
+"""Seconds without a notification after which the listening connection is checked (a
+connection cut without a word from the network would otherwise wait forever)."""
+
+log = structlog.get_logger("queue")
+
 
 def library_priority(rank: int) -> int:
     """Our rank (0 = urgent runs first) as procrastinate's priority (higher runs first)."""
@@ -71,12 +87,21 @@ class ProcrastinateQueue(DatabaseQueue):
         conninfo: str,
         lease_seconds: float = 30.0,
         pool_size: int = 4,
+        *,
+        listen: bool = True,
     ) -> None:
+        """``listen``: wake on notifications (off: polling only, as ``bench/queue_wakeup.py``
+        compares)."""
         super().__init__(sessions)
         from procrastinate import PsycopgConnector
         from procrastinate.manager import JobManager
 
+        self._conninfo = conninfo
         self._connector = PsycopgConnector(conninfo=conninfo, min_size=1, max_size=pool_size)
+        self._listen_on = listen
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+        """Set while this queue LISTENs (started by the first ``wait_for_work``)."""
         self._manager = JobManager(self._connector)
         self._lease = lease_seconds
         self._opened = False
@@ -93,6 +118,11 @@ class ProcrastinateQueue(DatabaseQueue):
         return self._manager
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+            self._listener = None
         if not self._opened:
             return
         with contextlib.suppress(Exception):
@@ -244,6 +274,60 @@ class ProcrastinateQueue(DatabaseQueue):
             out.requeued.append(work_id)
         return out
 
+    async def wait_for_work(self, seconds: float) -> None:
+        if self._listen_on and (self._listener is None or self._listener.done()):
+            # Only processes that claim ever wait: an API replica never listens.
+            self._listener = asyncio.create_task(self._listen())
+        await super().wait_for_work(seconds)
+
+    async def _listen(self) -> None:
+        """Wake this process's claimers on every ``job_inserted`` notification, on a
+        connection of its own (LISTEN needs one held open). It reconnects by itself when
+        the database restarts; each (re)connection wakes the claimers once, for work
+        deferred while nobody listened."""
+        import psycopg
+        from psycopg import sql
+
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, connect_timeout=5
+                ) as connection:
+                    await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                    self._wake.set()
+                    self.listening.set()
+                    delay = 0.5
+                    while True:
+                        async for note in connection.notifies(timeout=LISTEN_CHECK):
+                            if '"job_inserted"' in note.payload:
+                                self._wake.set()
+                        await connection.execute("SELECT 1")  # still there?
+            except asyncio.CancelledError:
+                self.listening.clear()
+                raise
+            except Exception as exc:
+                self.listening.clear()
+                log.warning("queue_listen_lost", reason=type(exc).__name__, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _announce(self) -> None:
+        """Wake the claimers of every process: work waits again (a hand-back, a retry),
+        which procrastinate's trigger announces only for new jobs."""
+        payload = json.dumps({"type": "job_inserted", "job_id": None})
+        with contextlib.suppress(Exception):  # the poll finds it anyway
+            await self._connector.execute_query_async(
+                "SELECT pg_notify(%(channel)s, %(payload)s)", channel=CHANNEL, payload=payload
+            )
+
+    async def prune_finished(self, older_than_hours: int) -> None:
+        """procrastinate keeps every finished job (and its events) until deleted: the ones
+        that ended more than ``older_than_hours`` ago go, whatever their end."""
+        await (await self._jobs()).delete_old_jobs(
+            older_than_hours, include_failed=True, include_cancelled=True, include_aborted=True
+        )
+
     # --- the library's side ------------------------------------------------------------
     async def _state(self, work_id: str) -> tuple[str, int | None] | None:
         async with self._sessions() as session:
@@ -277,4 +361,5 @@ class ProcrastinateQueue(DatabaseQueue):
 
         with contextlib.suppress(ConnectorException):
             await (await self._jobs()).retry_job_by_id_async(ref, retry_at=datetime.now(UTC))
+            await self._announce()
         self._wake.set()

@@ -24,7 +24,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -104,8 +104,13 @@ class ArtifactStore(Protocol):
         """Remove every object of the job."""
         ...
 
-    async def usage(self) -> int:
-        """Bytes held."""
+    async def usage(self, job_ids: Collection[str] | None = None) -> int:
+        """Bytes held (of these jobs only, when given)."""
+        ...
+
+    async def check(self) -> str | None:
+        """None when the store answers, else why not (for the health check: cheap, and
+        cached a few seconds by stores that ask a server)."""
         ...
 
 
@@ -208,8 +213,15 @@ class LocalArtifactStore:
     async def delete_job(self, job_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.root / plain_name(job_id), True)
 
-    async def usage(self) -> int:
-        return await asyncio.to_thread(folder_bytes, self.root)
+    async def usage(self, job_ids: Collection[str] | None = None) -> int:
+        """(A job's whole folder: its page store and image cache live there too.)"""
+        if job_ids is None:
+            return await asyncio.to_thread(folder_bytes, self.root)
+        folders = [self.root / plain_name(job_id) for job_id in job_ids]
+        return await asyncio.to_thread(lambda: sum(folder_bytes(f) for f in folders))
+
+    async def check(self) -> str | None:
+        return None  # the data folder it lives in is the health check's own "storage"
 
 
 def _move(source: Path, target: Path) -> None:

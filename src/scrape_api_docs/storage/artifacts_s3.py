@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,39 @@ class _S3Reader:
             yield bytes(chunk)
 
 
+CHECK_TTL = 5.0
+"""Seconds a health check's answer from the bucket is reused (probes poll often)."""
+CHECK_TIMEOUT = 3.0
+"""Seconds the health check waits for the bucket (a store that hangs is down)."""
+CHECK_KEY = ".health-check"
+"""A key never written: asking for it is one cheap HEAD (404 = the bucket answers)."""
+
+
 class S3ArtifactStore:
     """``ArtifactStore`` on an S3 bucket (under a prefix)."""
 
     def __init__(self, store: S3Store) -> None:
         self.store = store
+        self._checked: tuple[float, str | None] | None = None
+        self._checking = asyncio.Lock()
+
+    async def check(self) -> str | None:
+        async with self._checking:  # one request at a time, whatever asks
+            loop = asyncio.get_running_loop()
+            if self._checked is not None and loop.time() - self._checked[0] < CHECK_TTL:
+                return self._checked[1]
+            problem: str | None = None
+            try:
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    await obstore.head_async(self.store, CHECK_KEY)
+            except FileNotFoundError:
+                pass  # the bucket answered
+            except TimeoutError:
+                problem = f"no answer within {CHECK_TIMEOUT:g} s"
+            except Exception as exc:  # refused, bucket gone, credentials refused...
+                problem = _first_line(exc)
+            self._checked = (loop.time(), problem)
+            return problem
 
     async def put(
         self, key: str, source: Path | AsyncIterable[bytes], content_type: str
@@ -146,8 +174,21 @@ class S3ArtifactStore:
         for start in range(0, len(keys), 1000):
             await obstore.delete_async(self.store, keys[start : start + 1000])
 
-    async def usage(self) -> int:
-        return sum(size for _, size in await self._keys(None))
+    async def usage(self, job_ids: Collection[str] | None = None) -> int:
+        """One listing of the prefix (keys are ``<job_id>/<filename>``), whatever the
+        number of jobs asked about."""
+        wanted = None if job_ids is None else {plain_name(job_id) for job_id in job_ids}
+        return sum(
+            size
+            for path, size in await self._keys(None)
+            if wanted is None or path.split("/", 1)[0] in wanted
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's kind and the first line of obstore's (long, multi-line) message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -46,7 +46,7 @@ class PostgresPageStores:
 def _connect(conninfo: str) -> Any:
     import psycopg
 
-    return psycopg.connect(conninfo, autocommit=True)
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
 
 
 class PostgresPageStore:
@@ -54,25 +54,35 @@ class PostgresPageStore:
 
     def __init__(self, conninfo: str, job_id: str) -> None:
         self.job_id = job_id
+        self._conninfo = conninfo
         self._db = _connect(conninfo)
         self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        """The store's connection; a new one when the last was lost (the server restarted):
+        the call that met the loss failed, the next one goes through once it is back."""
+        if self._db.closed:
+            self._db = _connect(self._conninfo)
+        return self._db
 
     def add(self, doc: Document) -> None:
         key = canonical(doc.url)
         row = (self.job_id, key, doc.url, doc.final_url, doc.title, doc.markdown)
-        with self._lock, self._db.transaction():
-            # Stored again: delete and insert, so it moves to the end of the crawl order
-            # (as SQLite's INSERT OR REPLACE does).
-            self._db.execute("DELETE FROM pages WHERE job_id = %s AND key = %s", (self.job_id, key))
-            self._db.execute(
-                "INSERT INTO pages (job_id, key, url, final_url, title, markdown, meta) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (*row, json.dumps(document_meta(doc))),
-            )
+        with self._lock:
+            db = self._connection()
+            with db.transaction():
+                # Stored again: delete and insert, so it moves to the end of the crawl
+                # order (as SQLite's INSERT OR REPLACE does).
+                db.execute("DELETE FROM pages WHERE job_id = %s AND key = %s", (self.job_id, key))
+                db.execute(
+                    "INSERT INTO pages (job_id, key, url, final_url, title, markdown, meta) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (*row, json.dumps(document_meta(doc))),
+                )
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._db.execute(sql, params).fetchall())
+            return list(self._connection().execute(sql, params).fetchall())
 
     def refs(self) -> list[PageRef]:
         rows = self._rows(

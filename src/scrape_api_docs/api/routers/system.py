@@ -15,15 +15,19 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from scrape_api_docs import __version__
 from scrape_api_docs.api.dependencies import CallerDep, ContextDep, KeyedRoute, admit
 from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
-from scrape_api_docs.crawler.cache import CACHE_FILE
+from scrape_api_docs.crawler.cache import page_cache_bytes
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.metrics import refresh_from_database
 from scrape_api_docs.storage.artifacts import folder_bytes
 from scrape_api_docs.storage.db import ping
+from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
 from scrape_api_docs.storage.space import free_mb
 
 router = APIRouter(route_class=KeyedRoute)
+
+PING_TIMEOUT = 3.0
+"""Seconds a health check waits for the database's answer (a server that hangs is down)."""
 
 
 @router.get(
@@ -39,16 +43,27 @@ router = APIRouter(route_class=KeyedRoute)
 async def health(request: Request, response: Response, ctx: ContextDep) -> Health:
     """Real checks: a database query, a file written to the data folder, the browser
     (healthy, degraded after a crash, or unavailable with the reason), the worker pool,
-    and Redis when one is set (down: degraded, named in ``details``). 503 when the
+    and Redis and the object storage of artifacts when set (down: degraded, named in
+    ``details``). A database server that does not answer is degraded too, and named: the
+    service reconnects by itself, other requests answer 503 meanwhile. 503 when the
     service cannot do its work."""
     deps: dict[str, str] = {}
     details: dict[str, str] = {}
+    database_down = False  # unreachable: a restart or a cut, reconnected by itself
     try:
-        await ping(ctx.engine)
+        async with asyncio.timeout(PING_TIMEOUT):
+            await ping(ctx.engine)
         deps["database"] = "healthy"
     except Exception as exc:
         deps["database"] = "unhealthy"
-        details["database"] = type(exc).__name__
+        reason = unreachable(exc) or ("TimeoutError" if isinstance(exc, TimeoutError) else None)
+        database_down = reason is not None
+        details["database"] = (
+            f"{reason}: the database server is not answering; reconnecting, and meanwhile "
+            "requests that need it answer 503"
+            if reason is not None
+            else type(exc).__name__
+        )
     try:
         ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=ctx.settings.data_dir, prefix=".health-"):
@@ -88,15 +103,29 @@ async def health(request: Request, response: Response, ctx: ContextDep) -> Healt
                 f"{problem}: reconnecting; meanwhile events reach only this process, "
                 "rate limits hold per process and the page cache misses"
             )
-    critical = ("database", "storage", "queue")
+    if ctx.settings.artifact_url is not None:
+        # Object storage: a cheap request to the bucket (its answer cached a few seconds).
+        # Down, the service still crawls; builds fail and downloads answer errors.
+        problem = await ctx.artifacts.check()
+        deps["artifacts"] = "healthy" if problem is None else "unhealthy"
+        if problem is not None:
+            details["artifacts"] = (
+                f"the artifact store (object storage) is not answering: {problem}; "
+                "meanwhile exports cannot be stored or downloaded"
+            )
+    # A database that went away is an outage of a part (as Redis is): degraded, named,
+    # 200: this process is fine and comes back with it, so restarting it would not help.
+    critical = ("storage", "queue") if database_down else ("database", "storage", "queue")
     overall = "healthy"
     if any(deps[name] == "unhealthy" for name in critical):
         overall = "unhealthy"
         response.status_code = 503
     elif (
-        deps["cache"] != "healthy"
+        database_down
+        or deps["cache"] != "healthy"
         or "degraded" in (deps["playwright"], deps["storage"])
         or deps.get("redis", "healthy") != "healthy"
+        or deps.get("artifacts", "healthy") != "healthy"
     ):
         overall = "degraded"  # (no browser at all is a missing feature, not degradation)
     return Health(
@@ -144,8 +173,13 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     ]
     hits = sum(int((s or {}).get("cache_hits") or 0) for s in finished)
     misses = sum(int((s or {}).get("cache_misses") or 0) for s in finished)
-    cache_file = ctx.settings.cache_dir / CACHE_FILE
-    jobs_bytes = await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
+    # Each size measured by the part that holds it: the page cache (a SQLite file, or
+    # its entries in Redis) and the artifact store (the job folders, or S3's objects of
+    # these jobs, besides what the job folders still hold here).
+    cache_bytes = await page_cache_bytes(ctx.settings, getattr(request.app.state, "redis", None))
+    jobs_bytes = await ctx.artifacts.usage(job_ids)
+    if ctx.settings.artifact_url is not None:
+        jobs_bytes += await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
     return Stats(
         jobs={
             "total": sum(counts.values()),
@@ -161,7 +195,7 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
             "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0,
         },
         resources=StatsResources(
-            cache_size_mb=round((cache_file.stat().st_size if cache_file.exists() else 0) / 1e6, 3),
+            cache_size_mb=round(cache_bytes / 1e6, 3),
             storage_used_gb=round(jobs_bytes / 1e9, 6),
             artifacts_mb=round(artifact_bytes / 1e6, 3),
             active_workers=request.app.state.pool.busy,
