@@ -250,6 +250,9 @@ def _is_leaf(node: LexborNode) -> bool:
 
 def drop_pre_gutters(content: LexborNode) -> None:
     for pre in content.css("pre"):
+        lines = [line.lstrip() for line in (pre.text(deep=True) or "").split("\n")]
+        if not all(line[:1].isdigit() for line in lines if line):
+            continue  # a line that does not open with a digit: no gutter (most code)
         found = pre_lines(pre)
         if _integers([_visible(n) for n in found]) or _one_line_gutter(found):
             for node in found:
