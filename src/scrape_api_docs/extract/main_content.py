@@ -34,7 +34,8 @@ CHILD_SHARE = 0.5
 """A page without landmarks: a child block is gone into when it holds this share of its
 parent's own text..."""
 BESIDE_SHARE = 0.2
-"""...and no block beside it has this share of its own text (or a ``<h1>``)."""
+"""...and every block beside it is frame: a landmark of it, or no prose and either mostly
+links or less than this share of its text and no section heading (``_chrome_beside``)."""
 LINKS_SHARE = 0.5
 """A block beside the chosen one with at least this much of its text in links is
 navigation, whatever its size."""
@@ -143,13 +144,12 @@ def _clean(text: str) -> str:
 
 def _carry(title: LexborNode, content: LexborNode) -> None:
     """The page's title, set in the frame above the content (Asciidoctor's ``#header``,
-    Doxygen's ``div.header``), opens the content."""
+    Doxygen's ``div.header``), opens the content (a copy: the frame is left behind)."""
     first = content.child
     if first is not None:
         first.insert_before(title)
     else:
         content.insert_child(title)
-    title.decompose()
 
 
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
