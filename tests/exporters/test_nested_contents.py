@@ -177,6 +177,24 @@ async def test_weasyprint_bookmarks_nest_like_the_contents(
     assert keep(pdf_tree(reader.outline), titles) == tree(expected)
 
 
+VITEPRESS = [
+    (0, "Widgetry"),  # the start page opens the book at the top level, wherever it sits
+    (0, "Guide"),  # the sidebar's group: a heading, no page
+    (1, "Installation"),
+    (1, "Quickstart"),
+    (1, "Configuration"),
+    (1, "Caching rendered trees"),
+    (1, "Changelog"),
+]
+
+
+async def test_a_sidebar_of_blocks_nests_the_contents(crawl: CrawlFn, tmp_path: Path) -> None:
+    """VitePress' sidebar (``div``s and a heading, no list) as VitePress builds it: found
+    as the navigation landmark that lists the page, nested by its shape."""
+    book = await export_site(crawl, CORPUS / "vitepress", tmp_path, ["markdown"])
+    assert markdown_contents(book.read_text()) == VITEPRESS
+
+
 def test_a_flat_site_navigation_stays_flat_and_labels_wait_for_their_pages() -> None:
     """Values in, contents out: a site navigation listing every page flat (each page's
     own copy of it) gives a flat contents; a page no navigation places goes under the

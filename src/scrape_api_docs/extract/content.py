@@ -192,7 +192,7 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     "on this page" box) does not count as navigation.
     """
     if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return [], []
+        return _block_navigation(tree, resolve)
     for selector in TOC_SELECTORS:
         pages: dict[str, None] = {}
         nodes = tree.css(selector)
@@ -204,6 +204,25 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
         if len(pages) >= 2:
             return list(pages), outline(nodes, resolve, resolve.page)
     return [], []
+
+
+def _block_navigation(
+    tree: LexborHTMLParser, resolve: _Resolver
+) -> tuple[list[str], list[OutlineEntry]]:
+    """A site navigation made of blocks and headings, not lists (VitePress' sidebar): the
+    navigation landmark without list items that lists this page and the most other pages
+    (at least two), nested by its shape (``navtree.outline``)."""
+    best: tuple[list[str], LexborNode] | None = None
+    for node in tree.css("nav, [role=navigation]"):
+        if node.css_first("li, dt") is not None:
+            continue
+        urls = [page_url(u) for u in _hrefs(node, resolve)]
+        pages = list(dict.fromkeys(u for u in urls if u != resolve.page))
+        if resolve.page in urls and len(pages) >= 2 and (best is None or len(pages) > len(best[0])):
+            best = (pages, node)
+    if best is None:
+        return [], []
+    return best[0], outline([best[1]], resolve, resolve.page)
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
