@@ -98,14 +98,15 @@ def ncx_tree(point: Any) -> list[Any]:
     ]
 
 
-async def export_site(crawl: CrawlFn, root: Path, tmp: Path, formats: list[str]) -> Path:
+async def export_site(
+    crawl: CrawlFn, root: Path, tmp: Path, formats: list[str], browser_path: str | None = None
+) -> Path:
     server = TestServer(root).start()
     try:
         start = server.url("/index.html")
         _, store = await crawl(start)
-        context = export_context(
-            Settings(data_dir=tmp), tmp / "images", {}, NetworkPolicy(allow_private=True)
-        )
+        settings = Settings(data_dir=tmp, browser_path=browser_path)
+        context = export_context(settings, tmp / "images", {}, NetworkPolicy(allow_private=True))
         await asyncio.to_thread(export_all, store, start, formats, tmp / "out", context)
     finally:
         server.stop()
@@ -157,6 +158,41 @@ async def test_contents_nest_in_every_format(
         reader = PdfReader(out / "output.pdf")
         titles = {title for _, title in expected}
         assert keep(pdf_tree(reader.outline), titles) == want
+
+
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [(CORPUS / "sphinx-alabaster", SPHINX), (FIXTURES / "mkdocs_material", MKDOCS)],
+    ids=["sphinx-toctree", "mkdocs-sections"],
+)
+async def test_weasyprint_bookmarks_nest_like_the_contents(
+    root: Path, expected: list[tuple[int, str]], crawl: CrawlFn, tmp_path: Path
+) -> None:
+    """The fallback printer (no Chromium: a browser path that is not there) nests its
+    bookmarks as the main path does: a part ("Reference", no page) holds its chapters."""
+    missing = str(tmp_path / "no-chromium")
+    pdf = await export_site(crawl, root, tmp_path, ["pdf"], browser_path=missing)
+    reader = PdfReader(pdf)  # one format: the output is the file
+    titles = {title for _, title in expected}
+    assert keep(pdf_tree(reader.outline), titles) == tree(expected)
+
+
+VITEPRESS = [
+    (0, "Widgetry"),  # the start page opens the book at the top level, wherever it sits
+    (0, "Guide"),  # the sidebar's group: a heading, no page
+    (1, "Installation"),
+    (1, "Quickstart"),
+    (1, "Configuration"),
+    (1, "Caching rendered trees"),
+    (1, "Changelog"),
+]
+
+
+async def test_a_sidebar_of_blocks_nests_the_contents(crawl: CrawlFn, tmp_path: Path) -> None:
+    """VitePress' sidebar (``div``s and a heading, no list) as VitePress builds it: found
+    as the navigation landmark that lists the page, nested by its shape."""
+    book = await export_site(crawl, CORPUS / "vitepress", tmp_path, ["markdown"])
+    assert markdown_contents(book.read_text()) == VITEPRESS
 
 
 def test_a_flat_site_navigation_stays_flat_and_labels_wait_for_their_pages() -> None:

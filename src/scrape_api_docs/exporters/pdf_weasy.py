@@ -8,8 +8,12 @@ images the ImageLoader already fetched (through the network policy), by their sy
 URLs, and refuses every other URL (no network, no ``file://``).
 
 WeasyPrint does natively what the Chromium path stamps after merging: page numbers in the
-bottom margin (CSS margin boxes), bookmarks from the headings, and the table of contents
-gets page numbers (``target-counter``).
+bottom margin (CSS margin boxes), bookmarks, and the table of contents gets page numbers
+(``target-counter``). Its bookmarks come from CSS (``bookmark-level``): headings have none
+by default here, and each chapter's outline (the same as the Chromium path's: parts,
+chapter at its depth in the contents, its h2 and h3 below it) gives its own headings their
+levels, and the parts that open before it an empty marker each, so the bookmarks nest as
+the site nests its pages.
 
 Run as ``python -m scrape_api_docs.exporters.pdf_weasy job.json`` by
 ``print_with_weasyprint``; the job file names the HTML, the output and the images.
@@ -45,6 +49,7 @@ WEASY_CSS = """
   color: #666; } }
 @page :first { @bottom-center { content: none; } }
 .toc a::after { content: leader(".") target-counter(attr(href url), page); color: #666; }
+h1, h2, h3, h4, h5, h6 { bookmark-level: none; }
 """
 
 
@@ -71,10 +76,50 @@ def export_weasyprint(
             out.write(before)
             out.write(front_matter(book, meta, link_for))
             for chapter in chapter_parts(book, link_for):
+                out.write(bookmarks(chapter.outline))
                 out.write(chapter.html)
                 urls.extend(chapter.image_urls)
             out.write(after)
         print_with_weasyprint(html_path, path, fetch_images(images, urls))
+
+
+def bookmarks(outline: list[tuple[int, str, str]]) -> str:
+    """What gives one chapter its bookmarks: a marker per part that opens before it (the
+    entries that point at the chapter's anchor before the chapter's own entry: the
+    outline opens with them), then a
+    style giving each heading of the outline its level (CSS levels count from 1)."""
+    out: list[str] = []
+    rules: list[str] = []
+    opening = 0  # the entries at the chapter's anchor: its parts, then its own
+    while opening < len(outline) and outline[opening][2] == outline[0][2]:
+        opening += 1
+    for n, (level, title, name) in enumerate(outline):
+        if n < opening - 1:
+            style = f"bookmark-level: {level + 1}; bookmark-label: {_css_string(title)}"
+            out.append(f'<div class="bookmark" style="{escape(style)}"></div>')
+        else:
+            rules.append(f"#{_css_ident(name)} {{ bookmark-level: {level + 1}; }}")
+    if rules:
+        out.append(f"<style>{''.join(rules)}</style>")
+    return "".join(out)
+
+
+def _css_string(text: str) -> str:
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\{ord(c):x} " for c in text)
+    return f'"{escaped}"'
+
+
+def _css_ident(name: str) -> str:
+    """``name`` as a CSS identifier (an id selector): every character that is not a
+    letter, digit, ``-`` or ``_`` (or non-ASCII) escaped, and a leading digit or ``-``."""
+    out = []
+    for i, c in enumerate(name):
+        plain = c.isalnum() or c in "-_" if c.isascii() else c.isprintable()
+        if not plain or (i == 0 and (c.isdigit() or c == "-")):
+            out.append(f"\\{ord(c):x} ")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def print_with_weasyprint(

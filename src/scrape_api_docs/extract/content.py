@@ -1,10 +1,12 @@
 """Main-content extraction: find the article, strip the chrome, normalise code and admonitions.
 
 Works without per-site configuration on the docs generators that exist (Sphinx themes,
-MkDocs / Material, Docusaurus, DocBook, rustdoc, mdBook, hand-written pages): a ladder of
-content selectors, then removal of everything a reader does not need in a book. The
-output is clean HTML for the Markdown converter, plus the page's title, links and
-navigation order.
+MkDocs / Material, Docusaurus, DocBook, rustdoc, mdBook, hand-written pages): the main
+content found by landmarks and text density (``main_content``), then removal of what a
+reader does not need in a book, found by landmarks, ARIA roles and structure
+(``chrome``); the site's template, learned over its pages, cleans the rest when the book
+is assembled (``template``). The output is clean HTML for the Markdown converter, plus
+the page's title, links and navigation order.
 """
 
 from __future__ import annotations
@@ -15,94 +17,20 @@ from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scrape_api_docs.extract import chrome
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 from scrape_api_docs.extract.layout import unwrap_layout_tables
+from scrape_api_docs.extract.main_content import find_content
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
 from scrape_api_docs.extract.signatures import signature_headings
 from scrape_api_docs.urls import absolute, page_url
 
-# Most specific first: a theme's article body beats the generic <main> that also holds
-# its sidebars (MkDocs Material puts both navs inside main.md-main).
-CONTENT_SELECTORS = (
-    "[itemprop=articleBody]",
-    "article.md-content__inner",
-    "div.theme-doc-markdown",
-    "#furo-main-content",
-    "div.body[role=main]",
-    "div.body",
-    "section#main-content",
-    "div.rst-content",
-    "main article",
-    "article",
-    "main",
-    "[role=main]",
-    "#content",
-    "#main-content",
-    "#main",
-    ".content",
-    "div.document",
-)
-
-# Page chrome anywhere in the document.
+# Page chrome anywhere in the document. ``button`` takes copy buttons out of code blocks.
 GLOBAL_JUNK = (
     "script, style, noscript, template, link, meta, iframe, object, embed, canvas, "
     "form, button, input, select, textarea, dialog"
-)
-
-# Chrome that themes put next to (or inside) the content.
-BOILERPLATE = ", ".join(
-    (
-        "nav",
-        "footer",
-        "[role=navigation]",
-        "[role=search]",
-        "[role=banner]",
-        "[role=contentinfo]",
-        ".sphinxsidebar",
-        ".sphinxsidebarwrapper",
-        "div.related",
-        ".navheader",
-        ".navfooter",
-        ".breadcrumbs",
-        ".rustdoc-breadcrumbs",
-        ".wy-breadcrumbs",
-        ".theme-doc-breadcrumbs",
-        ".pagination-nav",
-        ".theme-doc-footer",
-        ".theme-doc-toc-mobile",
-        ".theme-edit-this-page",
-        ".md-source-file",
-        ".md-content__button",
-        ".rst-footer-buttons",
-        ".prev-next-area",
-        ".related-pages",
-        ".nav-wrapper",
-        ".nav-chapters",
-        ".mobile-nav-chapters",
-        "#searchbox",
-        ".searchbox",
-        ".search",
-        "rustdoc-search",
-        "rustdoc-toolbar",
-        ".copybutton",
-        ".copy-button",
-        "summary.hideme",
-        ".sr-only",
-        ".visually-hidden",
-        ".screen-reader-text",
-        "a.headerlink",
-        "a.hash-link",
-        "a.anchor",
-        "a.anchorjs-link",
-        "a.src",
-        "a.srclink",
-        ".linenos",
-        ".lineno",
-        ".line-numbers-rows",
-        ".rouge-gutter",
-    )
 )
 
 ADMONITIONS = (
@@ -153,7 +81,6 @@ _VOID = frozenset(
 
 _ANY_TOC = ", ".join(TOC_SELECTORS)
 
-_PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _WS = re.compile(r"\s+")
 _WORD_START = re.compile(r"\w")
 _WORD_END = re.compile(r"\w$")
@@ -257,23 +184,6 @@ def _base_url(tree: LexborHTMLParser, url: str) -> str:
     return url
 
 
-def _find_content(tree: LexborHTMLParser) -> LexborNode:
-    body = tree.body
-    if body is None:
-        return tree.root  # type: ignore[return-value]
-    total = max(len(body.text(deep=True)), 1)
-    for selector in CONTENT_SELECTORS:
-        best: LexborNode | None = None
-        best_len = 0
-        for node in tree.css(selector):
-            size = len(node.text(deep=True))
-            if size > best_len:
-                best, best_len = node, size
-        if best is not None and best_len >= max(40, total // 10):
-            return best
-    return body
-
-
 def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], list[OutlineEntry]]:
     """The first navigation block that lists at least two other pages, in its order, and
     its nesting (``navtree.outline``).
@@ -282,7 +192,7 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     "on this page" box) does not count as navigation.
     """
     if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return [], []
+        return _block_navigation(tree, resolve)
     for selector in TOC_SELECTORS:
         pages: dict[str, None] = {}
         nodes = tree.css(selector)
@@ -294,6 +204,25 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
         if len(pages) >= 2:
             return list(pages), outline(nodes, resolve, resolve.page)
     return [], []
+
+
+def _block_navigation(
+    tree: LexborHTMLParser, resolve: _Resolver
+) -> tuple[list[str], list[OutlineEntry]]:
+    """A site navigation made of blocks and headings, not lists (VitePress' sidebar): the
+    navigation landmark without list items that lists this page and the most other pages
+    (at least two), nested by its shape (``navtree.outline``)."""
+    best: tuple[list[str], LexborNode] | None = None
+    for node in tree.css("nav, [role=navigation]"):
+        if node.css_first("li, dt") is not None:
+            continue
+        urls = [page_url(u) for u in _hrefs(node, resolve)]
+        pages = list(dict.fromkeys(u for u in urls if u != resolve.page))
+        if resolve.page in urls and len(pages) >= 2 and (best is None or len(pages) > len(best[0])):
+            best = (pages, node)
+    if best is None:
+        return [], []
+    return best[0], outline([best[1]], resolve, resolve.page)
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
@@ -337,16 +266,6 @@ def _sort_asides(content: LexborNode) -> None:
         ).css_first("blockquote")
         if fresh is not None:
             aside.replace_with(fresh)
-
-
-def _drop_permalinks(content: LexborNode) -> None:
-    for heading in content.css("h1, h2, h3, h4, h5, h6, dt"):
-        for a in heading.css("a[href^='#']"):
-            if _text(a).lower() in _PERMALINK_TEXT or "header" in _classes(a):
-                if _text(a).lower() in _PERMALINK_TEXT:
-                    a.decompose()
-                else:
-                    a.unwrap()  # mdBook wraps the heading text in its own anchor
 
 
 def _code_text(pre: LexborNode) -> str:
@@ -408,6 +327,7 @@ def _line_blocks_to_pre(content: LexborNode) -> None:
         lines = [c for c in children if c.tag == "div" and "line" in _classes(c)]
         if not lines or children[0].mem_id != lines[0].mem_id:
             continue
+        chrome.drop_line_numbers(lines)
         text = "\n".join(c.text(deep=True, separator="").replace("\xa0", " ") for c in lines)
         if not text.strip():
             continue
@@ -422,11 +342,9 @@ def _line_blocks_to_pre(content: LexborNode) -> None:
 
 def _normalise_code(content: LexborNode) -> list[str]:
     _line_blocks_to_pre(content)
+    chrome.drop_gutter_tables(content)
+    chrome.drop_pre_gutters(content)
     languages: list[str] = []
-    for table in content.css("table.highlighttable"):  # Sphinx line numbers in a table
-        code_cell = table.css_first("td.code")
-        if code_cell is not None:
-            table.replace_with(code_cell)
     for pre in content.css("pre"):
         if pre.parent is not None and pre.parent.tag == "pre":
             continue
@@ -677,10 +595,13 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
     _drop_cookie_banners(tree)
-    content = _find_content(tree)
-    _sort_asides(content)
-    for node in content.css(BOILERPLATE):
-        node.decompose()
+    # The frame's landmarks go before the content is looked for: what is left to weigh
+    # is the page's own text (an index page of links beside a footer of prose).
+    frame = tree.body or tree.root
+    if frame is not None:
+        _sort_asides(frame)
+        chrome.drop_chrome(frame)
+    content = find_content(tree)
     for summary in content.css("summary"):
         if summary.css_first("h1, h2, h3, h4, h5, h6") is not None:
             summary.unwrap()  # rustdoc: <summary><h3>impl ...</h3></summary>
@@ -689,13 +610,17 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
             header.decompose()
         else:
             header.unwrap()
-    _drop_permalinks(content)
+    chrome.drop_permalinks(content)
+    chrome.drop_heading_chrome(content)
+    chrome.drop_link_bars(content)
     languages = _normalise_code(content)
     unwrap_layout_tables(content)
     _normalise_admonitions(content)
+    chrome.drop_open_toggle_labels(content)
     _normalise_tabs(content)
     terms = signature_headings(content)
     _drop_icons(content)
+    chrome.drop_empty_links(content)
     _space_badges(content)
     _fix_images(content)
     _trim_urls(content)

@@ -4,7 +4,9 @@ A site's navigation is a tree of lists: an entry (``<li>``) holds its link and, 
 it, the list of what lies below it (DocBook: a ``<dt>`` entry, its list in the ``<dd>``
 after it). That shape, not a theme's class names, says how the site nests its pages:
 Sphinx's toctree (``li > ul > li``), MkDocs' sections, Docusaurus' categories and mdBook's
-chapters are all written that way.
+chapters are all written that way. A navigation of ``div``s and headings (VitePress: a
+group is a heading, then a block of entries; an entry with children is its link, then a
+block of deeper entries) is read from the same shape without list tags: ``_groups``.
 
 ``outline`` reads one navigation block as entries ``(level, url, label)`` in document order:
 ``level`` is the number of entries it is nested in, ``url`` the page an entry links to
@@ -49,11 +51,8 @@ def outline(
     for block in blocks:
         site_nav = site_nav or _in_landmark(block)
         items = block.css("li, dt")
-        if not items:  # links side by side: one flat list
-            for a in block.css("a[href]"):
-                url = _target(a, resolve)
-                if url is not None:
-                    entries.append((0, SELF if url == page else url, ""))
+        if not items:  # no list items: nesting from the groups of links (``_groups``)
+            _groups(block, 0, entries, resolve, page)
             continue
         for li in items:
             level = _level(li, block)
@@ -169,3 +168,121 @@ def _part_text(li: LexborNode) -> str:
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_INLINE = frozenset({"span", "em", "strong", "b", "i", "small", "code", "label"})
+
+
+def _is_head(node: LexborNode) -> bool:
+    """A link or a heading: what names an entry of a navigation made of blocks."""
+    return node.tag in _HEADING_TAGS or (node.tag == "a" and "href" in node.attributes)
+
+
+def _first_head(node: LexborNode) -> tuple[LexborNode, int] | None:
+    """The first head in ``node`` (``node`` itself if it is one) and its depth below it."""
+    if _is_head(node):
+        return node, 0
+    child = node.child
+    while child is not None:
+        if child.is_element_node:
+            found = _first_head(child)
+            if found is not None:
+                return found[0], found[1] + 1
+        child = child.next
+    return None
+
+
+def _heads(node: LexborNode) -> int:
+    """How many heads ``node`` holds (a head inside a head, a link in a heading, counts
+    once)."""
+    if _is_head(node):
+        return 1
+    count, child = 0, node.child
+    while child is not None:
+        if child.is_element_node:
+            count += _heads(child)
+        child = child.next
+    return count
+
+
+def _groups(
+    node: LexborNode,
+    level: int,
+    entries: list[OutlineEntry],
+    resolve: Callable[[str], str | None],
+    page: str,
+) -> None:
+    """The entries of a navigation made of blocks, not lists, nested by their shape:
+
+    - an entry with children is a branch holding one head (its link or heading) followed
+      by branches whose first head sits deeper than it (VitePress: ``div.item > a`` then
+      ``div.items > div > div > a``); entries of one list sit side by side at one depth;
+    - a heading followed, at its own depth, by links (``<h3>Guides</h3><a>..</a><a>..</a>``)
+      holds them, up to the next heading of its rank or above.
+    Links side by side with neither shape stay one flat list, as before."""
+    branches: list[tuple[LexborNode, LexborNode, int]] = []  # (branch, first head, depth)
+    child = node.child
+    while child is not None:
+        if child.is_element_node:
+            found = _first_head(child)
+            if found is not None:
+                branches.append((child, found[0], found[1] + 1))
+        child = child.next
+    _run(branches, level, entries, resolve, page)
+
+
+def _run(
+    branches: list[tuple[LexborNode, LexborNode, int]],
+    level: int,
+    entries: list[OutlineEntry],
+    resolve: Callable[[str], str | None],
+    page: str,
+) -> None:
+    """The entries of sibling branches (each with its first head and that head's depth)."""
+    i = 0
+    while i < len(branches):
+        branch, head, depth = branches[i]
+        if _heads(branch) > 1:
+            _groups(branch, level, entries, resolve, page)
+            i += 1
+            continue
+        j = i + 1
+        while j < len(branches) and _nested(head, depth, *branches[j]):
+            j += 1
+        _head_entry(head, level, j > i + 1, entries, resolve, page)
+        _run(branches[i + 1 : j], level + 1, entries, resolve, page)
+        i = j
+
+
+def _nested(
+    head: LexborNode, depth: int, branch: LexborNode, after: LexborNode, after_depth: int
+) -> bool:
+    """Whether ``branch``, which opens with the head ``after``, lies below the entry named
+    ``head``: a block whose head sits deeper (a link wrapped in a ``<span>`` beside
+    others is not), or anything after a heading up to one of its rank."""
+    if after_depth > depth and branch.tag not in _INLINE:
+        return True
+    if head.tag not in _HEADING_TAGS:
+        return False
+    return after.tag not in _HEADING_TAGS or after.tag[1] > head.tag[1]
+
+
+def _head_entry(
+    head: LexborNode,
+    level: int,
+    parent: bool,
+    entries: list[OutlineEntry],
+    resolve: Callable[[str], str | None],
+    page: str,
+) -> None:
+    link = head if head.tag == "a" else head.css_first("a[href]")
+    url = _target(link, resolve) if link is not None else None
+    if url == page:
+        entries.append((level, SELF, ""))
+    elif url is not None:
+        entries.append((level, url, ""))
+    elif parent:  # a group's label: a part of the navigation, no page of its own
+        text = _clean(head.text(deep=True))
+        if text:
+            entries.append((level, "", text[:MAX_LABEL]))

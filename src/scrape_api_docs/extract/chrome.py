@@ -1,0 +1,290 @@
+"""Page chrome inside the main content, found by structure rather than a theme's names.
+
+- Landmarks and ARIA roles: navigation, search, banner, footer (``CHROME``).
+- Text for screen readers only: ``.sr-only``, ``.visually-hidden``, ``.screen-reader-text``
+  are not a theme's names but the accessibility convention shared across frameworks
+  (Bootstrap, Tailwind, WordPress, Starlight, VitePress) for text a sighted reader never
+  sees; a book is read by sight.
+- Permalinks: a link with no words (``¶ # § 🔗`` or nothing) to the block it sits in (a
+  heading, a section, a captioned listing) or to the heading it stands beside.
+- Around a heading: the heading text wrapped in
+  a link to itself (unwrapped), and in a wrapper that holds only the heading, a few words
+  of links beside it (a "Source" link, a breadcrumb trail).
+- Code: a line-number gutter (a column of consecutive integers, as a table cell beside
+  the ``<pre>`` or as the first thing on every line of it); copy buttons are ``<button>``s,
+  which go with every other control (``content.GLOBAL_JUNK``).
+- A bar of short links side by side, and nothing else, opening or closing the content
+  ("Prev Up Next"); a list of pages (a toctree) is content.
+- A toggle's label: the ``<summary>`` of a disclosure open by default, with no heading
+  ("Expand description"), is a control, its content is shown anyway.
+- A link that shows nothing once its icon is gone (an "edit this page" pencil).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from itertools import pairwise
+
+from selectolax.lexbor import LexborNode
+
+CHROME = "nav, footer, [role=navigation], [role=search], [role=banner], [role=contentinfo]"
+SCREEN_READER_ONLY = ".sr-only, .visually-hidden, .screen-reader-text"
+
+_HEADINGS = "h1, h2, h3, h4, h5, h6"
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_PERMALINK_WORDS = frozenset({"link", "permalink"})
+_INVISIBLE = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
+_WORD = re.compile(r"\w")
+SIDE_LINK_WORDS = 3
+"""Words a link beside a heading (in the heading's own wrapper) may have to be chrome."""
+SIDE_LINKS = 3
+
+
+def _visible(node: LexborNode) -> str:
+    return _INVISIBLE.sub(" ", node.text(deep=True, separator="")).strip()
+
+
+def _symbol_only(text: str) -> bool:
+    """No words: nothing, or a mark such as ``¶ # § 🔗`` (or the words "link" and
+    "permalink", which some generators print there)."""
+    return _WORD.search(text) is None or text.lower() in _PERMALINK_WORDS
+
+
+def _picture(node: LexborNode) -> bool:
+    """Whether ``node`` shows an image of its own (an inline ``data:`` icon is none)."""
+    return any(not (img.attributes.get("src") or "").startswith("data:") for img in node.css("img"))
+
+
+def drop_chrome(content: LexborNode) -> None:
+    for node in content.css(f"{CHROME}, {SCREEN_READER_ONLY}"):
+        node.decompose()
+
+
+def _own_ids(heading: LexborNode) -> set[str]:
+    """The ids a permalink of ``heading`` may point to: its own, its wrapper's (Sphinx and
+    rustdoc put the id on the section)."""
+    ids = {heading.attributes.get("id") or ""}
+    parent = heading.parent
+    if parent is not None:
+        ids.add(parent.attributes.get("id") or "")
+    ids.discard("")
+    return ids
+
+
+def _fragment(a: LexborNode) -> str:
+    return (a.attributes.get("href") or "").strip().removeprefix("#")
+
+
+def drop_permalinks(content: LexborNode) -> None:
+    """Permalinks: a link with no words to the block it sits in (to the id of one of its
+    ancestors: a heading, a section, a captioned code block), or, inside a heading or a
+    term, to any place of the page; or right beside a heading, to it."""
+    for a in content.css("a[href^='#']"):
+        target = _fragment(a)
+        if a.parent is None or not target or not _symbol_only(_visible(a)) or _picture(a):
+            continue
+        up: LexborNode | None = a.parent
+        while up is not None and up.mem_id != content.mem_id:
+            if up.attributes.get("id") == target:
+                a.decompose()
+                break
+            up = up.parent
+    for heading in content.css(f"{_HEADINGS}, dt"):
+        if heading.parent is None:
+            continue
+        own = _own_ids(heading)
+        for a in heading.css("a[href^='#']"):
+            text = _visible(a)
+            if _symbol_only(text):
+                a.decompose()
+            elif _fragment(a) in own and text == _visible(heading):
+                a.unwrap()  # the heading's text as a link to itself (mdBook)
+        for side in (heading.prev, heading.next):
+            while side is not None and side.is_text_node and not (side.text_content or "").strip():
+                side = side.prev if side is heading.prev else side.next
+            if (
+                side is not None
+                and side.tag == "a"
+                and (side.attributes.get("href") or "").startswith("#")
+                and _fragment(side) in own
+                and _symbol_only(_visible(side))
+            ):
+                side.decompose()
+
+
+def drop_heading_chrome(content: LexborNode) -> None:
+    """In a block that holds one heading and, beside it, only a few short links (rustdoc's
+    "Source" links and breadcrumb trail), the links go: they are the page's controls."""
+    for heading in content.css(_HEADINGS):
+        parent = heading.parent
+        if parent is None or parent.mem_id == content.mem_id:
+            continue
+        others = [c for c in parent.iter() if c.is_element_node and c.mem_id != heading.mem_id]
+        loose = "".join(
+            c.text_content or "" for c in parent.iter(include_text=True) if c.is_text_node
+        )
+        if others and _letters(loose) == 0 and all(_side_links(c) for c in others):
+            for other in others:
+                links = [other] if other.tag == "a" else other.css("a")
+                outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
+                if outside == 0:
+                    other.decompose()
+                else:  # "1.0.0 · Source": the version stays, the link goes
+                    for a in links:
+                        a.decompose()
+
+
+def _side_links(node: LexborNode) -> bool:
+    if node.tag in _HEADING_TAGS or node.css_first(f"{_HEADINGS}, img, pre, table, p"):
+        return False
+    links = [node] if node.tag == "a" else node.css("a")
+    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
+    if len(links) > SIDE_LINKS or any(not h or h.startswith("#") for h in hrefs):
+        return False  # no link, or one to a place of this page (a jump bar): not controls
+    outside = _count(str.isalpha, node) - sum(_count(str.isalpha, a) for a in links)
+    return outside == 0  # digits may stand beside them (rustdoc's "1.0.0 · Source")
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
+
+
+def _count(kind: Callable[[str], bool], node: LexborNode) -> int:
+    return sum(map(kind, node.text(deep=True)))
+
+
+def drop_open_toggle_labels(content: LexborNode) -> None:
+    for summary in content.css("details[open] > summary"):
+        if summary.css_first(_HEADINGS) is None:
+            summary.decompose()
+
+
+def drop_empty_links(content: LexborNode) -> None:
+    for a in content.css("a[href]"):
+        if a.parent is None or _visible(a) or a.css_first("img") is not None:
+            continue
+        if a.attributes.get("id") or a.attributes.get("name"):
+            del a.attrs["href"]  # still a place other pages link to
+        else:
+            a.decompose()
+
+
+def _integers(texts: list[str]) -> bool:
+    """A column of two or more consecutive integers."""
+    if len(texts) < 2 or not all(t.isdigit() for t in texts):
+        return False
+    numbers = [int(t) for t in texts]
+    return all(b == a + 1 for a, b in pairwise(numbers))
+
+
+def drop_gutter_tables(content: LexborNode) -> None:
+    """A table of one row, a column of line numbers beside a cell with the code: the code."""
+    for table in content.css("table"):
+        rows = table.css("tr")
+        if len(rows) != 1 or table.parent is None:
+            continue
+        cells = [c for c in rows[0].iter() if c.is_element_node and c.tag in ("td", "th")]
+        if len(cells) != 2:
+            continue
+        numbers, code = cells
+        if code.css_first("pre") is None or not _integers(numbers.text(deep=True).split()):
+            continue
+        table.replace_with(code)
+
+
+def drop_line_numbers(lines: list[LexborNode]) -> None:
+    """Each line opens with its number (Pygments' inline numbers, Doxygen's): the numbers
+    go when every line has one and they count up by one."""
+    firsts = [_first_text(line) for line in lines]
+    if any(f is None for f in firsts):
+        return
+    found = [f for f in firsts if f is not None]
+    if _integers([_visible(f) for f in found]):
+        for node in found:
+            node.decompose()
+
+
+def _first_text(node: LexborNode) -> LexborNode | None:
+    """The first element of ``node`` with text and no element inside (a line's first
+    token); None when text comes before any element."""
+    child = node.child
+    while child is not None:
+        if child.is_text_node:
+            if (child.text_content or "").strip():
+                return None
+        elif child.is_element_node and _visible(child):
+            if child.child is not None and any(c.is_element_node for c in child.iter()):
+                return _first_text(child)
+            return child
+        child = child.next
+    return None
+
+
+def pre_lines(pre: LexborNode) -> list[LexborNode]:
+    """Line numbers inside a ``<pre>``: the elements that open its lines (after each line
+    break in its text), when every non-empty line opens with one."""
+    out: list[LexborNode] = []
+    at_start = True
+    for node in pre.traverse(include_text=True):
+        if node.is_text_node:
+            text = node.text_content or ""
+            if not text:
+                continue
+            if text.strip() and at_start:
+                return []  # a line that opens with text: no gutter
+            if text.strip():
+                at_start = text.endswith("\n")
+            elif "\n" in text:
+                at_start = True
+            continue
+        if at_start and node.is_element_node and _is_leaf(node) and _visible(node):
+            out.append(node)
+            at_start = False
+    return out
+
+
+def _is_leaf(node: LexborNode) -> bool:
+    return not any(c.is_element_node for c in node.iter())
+
+
+def drop_pre_gutters(content: LexborNode) -> None:
+    for pre in content.css("pre"):
+        lines = [line.lstrip() for line in (pre.text(deep=True) or "").split("\n")]
+        if not all(line[:1].isdigit() for line in lines if line):
+            continue  # a line that does not open with a digit: no gutter (most code)
+        found = pre_lines(pre)
+        if _integers([_visible(n) for n in found]) or _one_line_gutter(found):
+            for node in found:
+                node.decompose()
+
+
+def _one_line_gutter(found: list[LexborNode]) -> bool:
+    """A one-line listing numbered "1", the number glued to the code after it
+    (``<span>1</span>import os``): no token of code is a number run into a word."""
+    if len(found) != 1 or _visible(found[0]) != "1":
+        return False
+    after = found[0].next
+    text = ((after.text_content if after.is_text_node else after.text()) if after else "") or ""
+    return bool(text) and (text[0].isalpha() or text[0] == "_")
+
+
+def drop_link_bars(content: LexborNode) -> None:
+    """A bar of links side by side that opens or closes the content, with no words of its
+    own ("Prev Up Next", "« previous | up | next »"): the site's navigation."""
+    kids = [k for k in content.iter() if k.is_element_node]
+    for node in {k.mem_id: k for k in kids[:1] + kids[-1:]}.values():
+        if _link_bar(node):
+            node.decompose()
+
+
+def _link_bar(node: LexborNode) -> bool:
+    if node.css_first(f"li, table, img, pre, {_HEADINGS}") is not None:
+        return False  # a list of pages (a toctree) is content
+    links = [node] if node.tag == "a" else node.css("a")
+    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
+    if len(links) < 2 or any(not h or h.startswith("#") for h in hrefs):
+        return False
+    if any(len(_visible(a).split()) > SIDE_LINK_WORDS for a in links):
+        return False
+    return _count(str.isalpha, node) == sum(_count(str.isalpha, a) for a in links)
