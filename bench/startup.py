@@ -5,8 +5,10 @@ Commands, each in a fresh process, ``--runs`` times (median printed):
 
 - ``--help``: to exit;
 - ``scrape`` of a one-page site on 127.0.0.1 (``static_server.py``, its own process) to exit;
-- ``keys list`` on an empty data folder, to exit;
-- ``serve --no-workers`` until ``/api/v1/system/health`` answers 200;
+- ``keys list``, to exit;
+- ``serve --no-workers`` until ``/api/v1/system/health`` answers 200 (``serve``: on the
+  data folder the runs share, its schema current; ``serve-new``: each run on a new one, as
+  the tests start it, so the database is made and migrated);
 - ``worker`` until it prints "worker(s) running".
 
 Figures per command: wall seconds (median, min), user+system CPU seconds of the process
@@ -14,6 +16,7 @@ until that moment (median: robust when other jobs load the machine, wall is not)
 sum of ``-X importtime``'s self times (median, from separate runs). Figures, not pass/fail.
 
     .venv/bin/python bench/startup.py --runs 5
+    .venv/bin/python bench/startup.py --src /tmp/before/src --src src   # compare two trees
 """
 
 from __future__ import annotations
@@ -147,14 +150,48 @@ def health_answers(port: int) -> Callable[[str], bool]:
     return ready
 
 
+COMMANDS = ("help", "scrape", "keys", "serve", "serve-new", "worker")
+
+
+def run_command(
+    name: str, env: dict[str, str], importtime: bool, site: str, scratch: Path
+) -> tuple[float, float, str]:
+    """One run of command ``name``: (wall s, CPU s, stderr)."""
+    if name == "help":
+        return run_to_exit(["--help"], env, importtime)
+    if name == "scrape":
+        out = scratch / "book.md"
+        out.unlink(missing_ok=True)
+        args = ["scrape", site, "-o", str(out), "--allow-private-networks", "--no-cache"]
+        return run_to_exit(args, env, importtime)
+    if name == "keys":
+        return run_to_exit(["keys", "list"], env, importtime)
+    if name in ("serve", "serve-new"):
+        if name == "serve-new":  # a data folder of its own: the database is made and migrated
+            fresh = Path(tempfile.mkdtemp(prefix="data-", dir=scratch))
+            env = {**env, "SCRAPER_DATA_DIR": str(fresh)}
+        port = free_port()
+        args = ["serve", "--no-workers", "--port", str(port)]
+        return run_until(args, env, importtime, health_answers(port))
+    if name == "worker":
+        return run_until(["worker"], env, importtime, lambda text: "worker(s) running" in text)
+    raise SystemExit(f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", action="append", help=f"one of {COMMANDS} (repeatable)")
     parser.add_argument(
-        "--only", action="append", help="help, scrape, keys, serve, worker (repeatable)"
+        "--src",
+        action="append",
+        type=Path,
+        help="a source tree (its src/ folder) to run instead of the installed package; "
+        "repeat to compare: the trees take turns, run by run, under the same load",
     )
     opts = parser.parse_args()
-    chosen = opts.only or ["help", "scrape", "keys", "serve", "worker"]
+    chosen = opts.only or list(COMMANDS)
+    sources: list[Path | None] = list(opts.src or [None])
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         root = Path(tmp)
         site = root / "site"
@@ -165,63 +202,42 @@ def main() -> None:
         )
         port = free_port()
         server = start_site(site, port)
-        env = {**os.environ, "SCRAPER_DATA_DIR": str(root / "data"), "XDG_CACHE_HOME": str(root)}
-        results: dict[str, Figures] = {}
+        envs = []
+        for n, src in enumerate(sources):
+            env = {**os.environ, "SCRAPER_DATA_DIR": str(root / f"data{n}")}
+            env["XDG_CACHE_HOME"] = str(root / f"cache{n}")
+            if src is not None:
+                env["PYTHONPATH"] = str(src.resolve())
+            envs.append(env)
+        results: dict[tuple[str, int], Figures] = {}
         _children_cpu_delta()
         try:
             for name in chosen:
-                figures = results.setdefault(name, Figures())
                 for i in range(opts.runs * 2):
                     importtime = i % 2 == 1  # every other run: importtime (its own overhead)
-                    if name == "help":
-                        wall, cpu, err = run_to_exit(["--help"], env, importtime)
-                    elif name == "scrape":
-                        out = root / f"book{i}.md"
-                        wall, cpu, err = run_to_exit(
-                            [
-                                "scrape",
-                                f"http://127.0.0.1:{port}/index.html",
-                                "-o",
-                                str(out),
-                                "--allow-private-networks",
-                                "--no-cache",
-                                "--max-pages",
-                                "1",
-                            ],
-                            env,
-                            importtime,
+                    for n, env in enumerate(envs):
+                        figures = results.setdefault((name, n), Figures())
+                        wall, cpu, err = run_command(
+                            name, env, importtime, f"http://127.0.0.1:{port}/index.html", root
                         )
-                    elif name == "keys":
-                        wall, cpu, err = run_to_exit(["keys", "list"], env, importtime)
-                    elif name == "serve":
-                        api_port = free_port()
-                        wall, cpu, err = run_until(
-                            ["serve", "--no-workers", "--port", str(api_port)],
-                            env,
-                            importtime,
-                            health_answers(api_port),
-                        )
-                    elif name == "worker":
-                        wall, cpu, err = run_until(
-                            ["worker"], env, importtime, lambda text: "worker(s) running" in text
-                        )
-                    else:
-                        raise SystemExit(f"unknown command {name!r}")
-                    if importtime:
-                        figures.imports.append(import_seconds(err))
-                    else:
-                        figures.wall.append(wall)
-                        figures.cpu.append(cpu)
+                        if importtime:
+                            figures.imports.append(import_seconds(err))
+                        else:
+                            figures.wall.append(wall)
+                            figures.cpu.append(cpu)
         finally:
             server.terminate()
             server.join()
     load = os.getloadavg()[0]
     print(f"runs: {opts.runs} per command (+ as many with -X importtime); load avg {load:.1f}")
+    for n, src in enumerate(sources):
+        print(f"[{n}] {src or 'installed package'}")
     header = ("command", "wall s med", "wall s min", "CPU s med", "imports s")
-    print(f"{header[0]:<10}" + "".join(f" {h:>10}" for h in header[1:]))
-    for name, f in results.items():
+    print(f"{header[0]:<14}" + "".join(f" {h:>10}" for h in header[1:]))
+    for (name, n), f in results.items():
+        label = f"{name} [{n}]" if len(sources) > 1 else name
         print(
-            f"{name:<10} {statistics.median(f.wall):>10.2f} {min(f.wall):>10.2f} "
+            f"{label:<14} {statistics.median(f.wall):>10.2f} {min(f.wall):>10.2f} "
             f"{statistics.median(f.cpu):>10.2f} {statistics.median(f.imports):>10.2f}"
         )
 
