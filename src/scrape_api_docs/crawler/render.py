@@ -32,7 +32,7 @@ from scrape_api_docs.crawler.browser import (
     memory_of,
 )
 
-# Playwright (its generated API: ~0.4 s to import) and the session modules built on it are
+# Playwright (its generated API: ~0.07 s of CPU to import) and the session modules on it are
 # imported when a browser is used: the API's health check and every job context hold a
 # Renderer without rendering anything.
 if TYPE_CHECKING:
