@@ -15,36 +15,28 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 from pydantic import ValidationError
 
 from scrape_api_docs import __version__
-from scrape_api_docs.console import (
-    RENDER_FLAG,
-    CrawlSummary,
-    ProgressView,
-    crawl_listener,
-    echo_file,
-    echo_summary,
-    exit_status,
-    progress_view,
-)
-from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
+from scrape_api_docs.console import exit_status
 from scrape_api_docs.errors import ScraperError
-from scrape_api_docs.exporters.registry import EXPORTERS, ExportContext
-from scrape_api_docs.jobs.parts import build_crawl_parts
-from scrape_api_docs.jobs.pipeline import (
-    Artifact,
-    Outcome,
-    crawl_then_export,
-    export_all,
-    export_context,
-)
+from scrape_api_docs.exporters.registry import EXPORTERS
 from scrape_api_docs.remote_cli import jobs
-from scrape_api_docs.settings import Settings
-from scrape_api_docs.storage.pages import LocalPageStores, PageStore
+
+# Each command imports what it runs in its own body: ``--help``, ``keys`` and ``worker``
+# do not load the crawler, the extractors and the exporters that ``scrape`` uses, and
+# ``scrape`` does not load the API. Every test that starts a process pays for these.
+if TYPE_CHECKING:
+    from scrape_api_docs.console import ProgressView
+    from scrape_api_docs.crawler.options import CrawlConfig
+    from scrape_api_docs.exporters.registry import ExportContext
+    from scrape_api_docs.jobs.pipeline import Artifact, Outcome
+    from scrape_api_docs.settings import Settings
+    from scrape_api_docs.storage.pages import PageStore
 
 FLAG_FOR_FIELD = {
     "max_depth": "--max-depth",
@@ -133,7 +125,16 @@ def scrape(
     author: str | None,
 ) -> None:
     """Crawl the docs site at URL and write it as a book (Markdown by default)."""
+    from scrape_api_docs.console import (
+        RENDER_FLAG,
+        CrawlSummary,
+        echo_file,
+        echo_summary,
+        progress_view,
+    )
+    from scrape_api_docs.crawler.options import CrawlConfig, ScrapeOptions
     from scrape_api_docs.logs import configure_logging
+    from scrape_api_docs.storage.pages import LocalPageStores
 
     configure_logging("WARNING")
     settings = _settings()
@@ -200,6 +201,8 @@ class FileExports:
         self.store, self.start_url, self.target, self.context = store, start_url, target, context
 
     async def build(self, formats: Sequence[str]) -> list[Artifact]:
+        from scrape_api_docs.jobs.pipeline import export_all
+
         return await asyncio.to_thread(
             export_all, self.store, self.start_url, list(formats), self.target, self.context
         )
@@ -217,6 +220,10 @@ async def _crawl_and_write(
 ) -> Outcome[Artifact]:
     """The pipeline (``crawl_then_export``) with the builder's crawl parts: extraction
     processes, this machine's page cache, and a browser only when pages are rendered."""
+    from scrape_api_docs.console import crawl_listener
+    from scrape_api_docs.jobs.parts import build_crawl_parts
+    from scrape_api_docs.jobs.pipeline import crawl_then_export, export_context
+
     async with build_crawl_parts(
         settings, processes=True, render=config.render_javascript != "never"
     ) as parts:
@@ -513,6 +520,8 @@ def _one_line(text: str) -> str:
 
 def _settings() -> Settings:
     """The SCRAPER_* settings; one that is invalid is bad input, named as it is set."""
+    from scrape_api_docs.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from scrape_api_docs.jobs.events import CompleteEvent, ProgressEvent
 from tests.api.conftest import assert_envelope, wait_for_status
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
@@ -513,6 +515,72 @@ async def test_restart_hands_job_back_and_resumes_without_refetching(
     assert len(stored_urls(store)) == len(links) + 1
     files = set(os.listdir(store.parent)) - {"pages.sqlite", "pages.sqlite-wal", "pages.sqlite-shm"}
     assert files == {"output.md"}
+
+
+async def test_resumed_job_progress_never_goes_backwards(
+    api: Any, server: TestServer, tmp_path: Path
+) -> None:
+    """A job taken up again continues its counters from the pages it stored: what
+    ``GET /jobs/{id}`` and the event stream (what a WebSocket relays) show never goes
+    back, neither to 0 while the resumed crawl starts nor below the pages stored."""
+    links = slow_site(server, 24, 0.3)
+    data = tmp_path / "data"
+    polled: list[tuple[int, int]] = []
+    """(current_page, total_pages) of ``GET /jobs/{id}``, in order, over both runs."""
+
+    async def sample(client: httpx.AsyncClient, job_id: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            progress = (await client.get(f"/api/v1/jobs/{job_id}")).json().get("progress")
+            if progress:
+                polled.append((progress["current_page"], progress["total_pages"]))
+            await asyncio.sleep(0.05)
+
+    async with api(**FAST) as (_, client):
+        job_id = await submit(client, server.url("/index.html"), options={"cache_enabled": False})
+        store = data / "jobs" / job_id / "pages.sqlite"
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample(client, job_id, stop))
+        await until(lambda: len(stored_urls(store)) >= 4)
+        stop.set()
+        await sampler
+    with contextlib.closing(sqlite3.connect(data / "scraper.db")) as db:
+        row = db.execute("SELECT progress FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    handed_back = json.loads(row[0])
+    assert handed_back["current_page"] >= 4
+    at_hand_back = (handed_back["current_page"], handed_back["total_pages"])
+    polled.append(at_hand_back)
+    # The resumed crawl starts seconds after the job (robots.txt answers slowly): meanwhile
+    # the job's row is flushed and clients connect.
+    server.route("/robots.txt", Reply(404, "", content_type="text/plain", delay=2.5))
+    streamed: list[tuple[int, int]] = []
+    async with api(**FAST) as (app, client):
+        events = app.state.ctx.bus.subscribe(job_id)
+        await events.ready()
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample(client, job_id, stop))
+
+        async def listen() -> None:
+            async for event in events:
+                if isinstance(event, ProgressEvent):
+                    streamed.append((event.data.current_page, event.data.total_pages))
+                if isinstance(event, CompleteEvent):
+                    return
+
+        try:
+            await asyncio.wait_for(listen(), 60)
+        finally:
+            stop.set()
+            await sampler
+            events.close()
+        done = await wait_for_status(client, job_id)
+    assert done["status"] == "completed", done
+    assert done["progress"]["current_page"] == len(links) + 1
+    assert len(polled) > 2 and streamed
+    for where, samples in (("GET /jobs/{id}", polled), ("events", [at_hand_back, *streamed])):
+        pages = [page for page, _ in samples]
+        totals = [total for _, total in samples]
+        assert pages == sorted(pages), f"{where}: pages done went back: {samples}"
+        assert totals == sorted(totals), f"{where}: pages found went back: {samples}"
 
 
 # --- 10. log timestamps ------------------------------------------------------------------------

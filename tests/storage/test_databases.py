@@ -15,11 +15,19 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scrape_api_docs.storage.db import MIGRATIONS, Reader, make_engine, migrate, sessions
+from scrape_api_docs.storage.db import (
+    MIGRATIONS,
+    Reader,
+    head_revision,
+    make_engine,
+    migrate,
+    sessions,
+)
 from scrape_api_docs.storage.repositories import (
     ArtifactRepository,
     CredentialRepository,
@@ -77,6 +85,48 @@ async def test_migrations_go_down_and_up_again(engine: AsyncEngine) -> None:
     assert tables >= OURS
     if engine.dialect.name == "postgresql":
         assert {"procrastinate_jobs", "procrastinate_workers"} <= tables
+
+
+def test_head_revision_is_alembics() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+MIGRATE_AND_TELL = (
+    "import asyncio, sys\n"
+    "from scrape_api_docs.storage.db import make_engine, migrate\n"
+    "async def main():\n"
+    "    engine = make_engine(sys.argv[1])\n"
+    "    await migrate(engine)\n"
+    "    await engine.dispose()\n"
+    "asyncio.run(main())\n"
+    "print('alembic' in sys.modules)\n"
+)
+
+
+async def test_current_schema_is_not_migrated_again(engine: AsyncEngine, database_url: str) -> None:
+    """A start on a current schema (nearly every start) leaves Alembic unloaded; one on a
+    schema a revision behind migrates it."""
+
+    async def migrate_in_a_process() -> bool:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", MIGRATE_AND_TELL, database_url, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 0
+        return out.decode().strip() == "True"
+
+    def stored(connection: Connection) -> list[str]:
+        return [v for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))]
+
+    assert not await migrate_in_a_process()
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "-1")
+        assert await connection.run_sync(stored) != [head_revision()]
+    assert await migrate_in_a_process()
+    async with engine.begin() as connection:
+        assert await connection.run_sync(stored) == [head_revision()]
 
 
 async def test_migrations_at_once_from_several_processes(tmp_path: Path) -> None:

@@ -37,6 +37,10 @@ class BrowserUnavailable(RuntimeError):
     """No usable Chromium: the message says what was looked for and how to install one."""
 
 
+class BrowserGone(Exception):
+    """The browser went away while a page was being rendered."""
+
+
 # Where ``playwright install chromium`` puts its browsers, newest first when sorted down.
 PLAYWRIGHT_BUILDS = (
     "chromium_headless_shell-*/chrome-*/chrome-headless-shell",

@@ -203,6 +203,11 @@ class Crawler:
         started = time.monotonic()
         start = self.config.start_url
         self.fetcher.policy.check_url(start)
+        if self.resume:
+            # First: the listener's first event carries the pages already stored, so the
+            # progress of a job taken up again continues from them instead of from 0
+            # while the browser starts and robots.txt is read.
+            self._resume_from_store()
         if self.renderer is not None:
             await self._start_rendering()  # no browser: fail before any request
         rules = await self._robots_for(start)
@@ -218,8 +223,6 @@ class Crawler:
                 f"({rules.status}); if you own the site, crawl with robots.txt off (--no-robots)",
                 details={"url": start, "robots": rules.status},
             )
-        if self.resume:
-            self._resume_from_store()
         self._admit(start, 0, None)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.config.concurrency)]
         try:

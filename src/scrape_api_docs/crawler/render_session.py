@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import structlog
 from playwright.async_api import Error as PlaywrightError
 
+from scrape_api_docs.crawler.browser import BrowserGone
 from scrape_api_docs.crawler.render_net import NetStats, Prefetched, RequestRouter
 from scrape_api_docs.crawler.render_wait import IDLE_CAP, PAGE_SCRIPT, settle
 from scrape_api_docs.errors import FetchError
@@ -34,10 +35,6 @@ class Rendered:
     """Where the page ended: after redirects and client-side routing (hash included)."""
     status: int
     html: str
-
-
-class BrowserGone(Exception):
-    """The browser went away while a page was being rendered."""
 
 
 @dataclass(eq=False)

@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrape_api_docs.errors import InvalidOptionsError
-from scrape_api_docs.exporters.book import Book
-from scrape_api_docs.exporters.epub import export_epub
-from scrape_api_docs.exporters.html_site import export_html_site
-from scrape_api_docs.exporters.json_export import export_json, export_jsonl
-from scrape_api_docs.exporters.llms_txt import export_llms_txt
-from scrape_api_docs.exporters.markdown_book import export_markdown
-from scrape_api_docs.exporters.markdown_pages import export_markdown_pages
-from scrape_api_docs.exporters.pdf import export_pdf
-from scrape_api_docs.exporters.resources import ImageLoader
+
+if TYPE_CHECKING:
+    from scrape_api_docs.exporters.book import Book
+    from scrape_api_docs.exporters.resources import ImageLoader
 
 Options = Mapping[str, Any]
 
@@ -52,52 +47,75 @@ class Exporter:
         return Path(self.filename).suffix
 
 
+# Each format's builder imports its exporter when it runs: every command and the API read
+# this table (names, files, media types), and most runs use one or two formats, so the
+# others' libraries (pypdf, lxml's EPUB writer, ...) are not loaded for nothing.
+def _markdown(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.markdown_book import export_markdown
+
+    return export_markdown(book, path, include_toc=bool(ctx.options.get("include_toc", True)))
+
+
+def _json(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.json_export import export_json
+
+    return export_json(book, path)
+
+
+def _jsonl(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.json_export import export_jsonl
+
+    return export_jsonl(book, path)
+
+
+def _llms_txt(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.llms_txt import export_llms_txt
+
+    return export_llms_txt(book, path)
+
+
+def _html(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.html_site import export_html_site
+
+    language = str(ctx.metadata.get("language") or "en")
+    return export_html_site(book, path, images=ctx.images, language=language)
+
+
+def _epub(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.epub import export_epub
+
+    return export_epub(book, path, metadata=ctx.metadata, images=ctx.images)
+
+
+def _markdown_pages(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.markdown_pages import export_markdown_pages
+
+    return export_markdown_pages(book, path)
+
+
+def _pdf(book: Book, path: Path, ctx: ExportContext) -> Path:
+    from scrape_api_docs.exporters.pdf import export_pdf
+
+    return export_pdf(book, path, ctx)
+
+
 EXPORTERS: dict[str, Exporter] = {
-    "markdown": Exporter(
-        "markdown",
-        "output.md",
-        "text/markdown; charset=utf-8",
-        lambda book, path, ctx: export_markdown(
-            book, path, include_toc=bool(ctx.options.get("include_toc", True))
-        ),
-    ),
-    "json": Exporter(
-        "json", "output.json", "application/json", lambda book, path, _: export_json(book, path)
-    ),
-    "jsonl": Exporter(
-        "jsonl",
-        "output.jsonl",
-        "application/jsonl; charset=utf-8",
-        lambda book, path, _: export_jsonl(book, path),
-    ),
+    "markdown": Exporter("markdown", "output.md", "text/markdown; charset=utf-8", _markdown),
+    "json": Exporter("json", "output.json", "application/json", _json),
+    "jsonl": Exporter("jsonl", "output.jsonl", "application/jsonl; charset=utf-8", _jsonl),
     "llms_txt": Exporter(
         "llms_txt",
         "llms.txt",
         "text/plain; charset=utf-8",
-        lambda book, path, _: export_llms_txt(book, path),
+        _llms_txt,
         extra_files=(("llms_full", "llms-full.txt", "text/plain; charset=utf-8"),),
     ),
-    "html": Exporter(
-        "html",
-        "site.zip",
-        "application/zip",
-        lambda book, path, ctx: export_html_site(
-            book, path, images=ctx.images, language=str(ctx.metadata.get("language") or "en")
-        ),
-    ),
-    "epub": Exporter(
-        "epub",
-        "output.epub",
-        "application/epub+zip",
-        lambda book, path, ctx: export_epub(book, path, metadata=ctx.metadata, images=ctx.images),
-    ),
+    "html": Exporter("html", "site.zip", "application/zip", _html),
+    "epub": Exporter("epub", "output.epub", "application/epub+zip", _epub),
     "markdown_pages": Exporter(
-        "markdown_pages",
-        "markdown-pages.zip",
-        "application/zip",
-        lambda book, path, _: export_markdown_pages(book, path),
+        "markdown_pages", "markdown-pages.zip", "application/zip", _markdown_pages
     ),
-    "pdf": Exporter("pdf", "output.pdf", "application/pdf", export_pdf),
+    "pdf": Exporter("pdf", "output.pdf", "application/pdf", _pdf),
 }
 
 

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -136,6 +137,23 @@ def statistics_payload(
     ).model_dump(exclude_unset=True)  # the timings only once known
 
 
+def stored_stats(statistics: dict[str, Any]) -> CrawlStats:
+    """The counters ``statistics_payload`` stored, back: what a job taken up again (after a
+    restart, a hand-back, a lost lease) reports until its crawl, resumed from the stored
+    pages, reports its own. A fresh job's (``{}``): zeros."""
+    processed = int(statistics.get("pages_processed") or 0)
+    skipped = statistics.get("skipped_reasons") or {}
+    return CrawlStats(
+        discovered=int(statistics.get("pages_discovered") or 0),
+        processed=processed,
+        cache_hits=int(statistics.get("cache_hits") or 0),
+        cache_misses=int(statistics.get("cache_misses") or 0),
+        errors=int(statistics.get("errors") or 0),
+        skipped=Counter({str(k): int(v) for k, v in skipped.items()}),
+        page_time_total=float(statistics.get("avg_page_time") or 0.0) * processed,
+    )
+
+
 def estimate_remaining(statistics: dict[str, Any], options: dict[str, Any]) -> float | None:
     """Seconds left: pages discovered but not yet done, times the slower of the rate
     limit's spacing and the measured page time spread over the concurrent fetches."""
@@ -156,7 +174,9 @@ class JobReporter:
         self.ctx = ctx
         self.job = job
         self.events = EventSender(ctx.bus, job.id)
-        self.stats = CrawlStats()
+        # Not zeros for a job taken up again: its row and its stream keep the counters of
+        # the attempt before until the resumed crawl reports (from the pages stored).
+        self.stats = stored_stats(job.statistics or {})
         self.operation = "starting"
         self._logs: list[tuple[datetime, str, str]] = []
         """Lines not yet written, each with the time it happened (not the flush time)."""
