@@ -166,3 +166,14 @@ def test_content_alike_on_every_page_but_for_its_numbers_is_kept() -> None:
     site = learn(docs)
     for doc in docs:
         assert "explains one part" in site.clean(doc).markdown
+
+
+def test_headings_that_frame_most_pages_are_the_templates() -> None:
+    template = learn(site())
+    assert template.frames(3, "Modules")  # the heading block over the module list
+    assert template.frames(1, "Acme v1.2 documentation")  # the banner
+    assert not template.frames(1, "Usage guide")
+    assert not template.frames(2, "Modules")  # another level is another block
+    # A template without heading blocks frames no heading but its banners.
+    plain = SiteTemplate(frozenset({"a line on every page"}), frozenset({"acme"}))
+    assert plain.frames(1, "Acme") and not plain.frames(3, "Modules")

@@ -144,6 +144,8 @@ class Book:
 
         def collect(text: str) -> str:
             for match in _LINK.finditer(text):
+                if "#" not in match.group(1):
+                    continue  # no fragment: a chapter's anchor, never a section's
                 anchor = self._link_anchor(match)
                 if anchor is not None and anchor in self.section_set:
                     found.add(anchor)

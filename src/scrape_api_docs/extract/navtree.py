@@ -22,6 +22,7 @@ navigation in a landmark that does not link the page gets one at its end), so
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from selectolax.lexbor import LexborNode
@@ -54,6 +55,7 @@ def outline(
         if not items:  # no list items: nesting from the groups of links (``_groups``)
             _groups(block, 0, entries, resolve, page)
             continue
+        counts: Counter[str | None] | None = None
         for li in items:
             level = _level(li, block)
             own = _own_link(li)
@@ -64,7 +66,9 @@ def outline(
                 entries.append((level, SELF, ""))
                 continue
             nested = li.tag == "li" and _has_list(li)
-            if nested and (url is None or _lists_again(li, own, resolve)):
+            if nested and url is not None and own is not None and counts is None:
+                counts = _link_counts(block, resolve)
+            if nested and (url is None or _lists_again(li, own, resolve, counts)):
                 # A part: no page of its own, or a link that merely opens a child of it.
                 text = _part_text(li) or (_clean(own.text(deep=True)) if own is not None else "")
                 if text:
@@ -120,26 +124,39 @@ def _owner(node: LexborNode) -> LexborNode | None:
 
 def _own_link(li: LexborNode) -> LexborNode | None:
     """The entry's own link: the first ``a[href]`` that no nested entry holds."""
-    for a in li.css("a[href]"):
-        owner = _owner(a)
-        if owner is not None and owner.mem_id == li.mem_id:
-            return a
-        return None  # the first link belongs to a nested entry: this one has none
-    return None
+    a = li.css_first("a[href]")
+    if a is None:
+        return None
+    owner = _owner(a)
+    # None when the first link belongs to a nested entry: this one has none.
+    return a if owner is not None and owner.mem_id == li.mem_id else None
 
 
 def _has_list(li: LexborNode) -> bool:
-    return any(node.tag in _LISTS for node in li.css("ul, ol"))
+    return li.css_first("ul, ol") is not None
+
+
+def _link_counts(block: LexborNode, resolve: Callable[[str], str | None]) -> Counter[str | None]:
+    """How many links of ``block`` go to each URL (fragment kept)."""
+    return Counter(resolve((a.attributes.get("href") or "").strip()) for a in block.css("a[href]"))
 
 
 def _lists_again(
-    li: LexborNode, own: LexborNode | None, resolve: Callable[[str], str | None]
+    li: LexborNode,
+    own: LexborNode | None,
+    resolve: Callable[[str], str | None],
+    counts: Counter[str | None] | None,
 ) -> bool:
     """Whether the entry's own link is listed again below it, as it is (a category that
-    links to its first child; a link to one of the page's sections is no such repeat)."""
+    links to its first child; a link to one of the page's sections is no such repeat).
+    ``counts`` (``_link_counts`` of the navigation block): a link that is its block's only
+    one to its URL is listed nowhere else, and the entry's links need not be walked (a
+    toctree of a few hundred pages has as many nested entries)."""
     if own is None:
         return False
     mine = resolve((own.attributes.get("href") or "").strip())
+    if counts is not None and counts[mine] < 2:
+        return False
     for a in li.css("a[href]"):
         if a.mem_id != own.mem_id and resolve((a.attributes.get("href") or "").strip()) == mine:
             return True

@@ -115,10 +115,13 @@ def contents(pages: Sequence[PageRef], order: Sequence[str], start_key: str) -> 
     by_key = {page.key: page for page in pages}
     parent: dict[str, str | None] = {}
     labels: dict[str, str] = {}
+    # Every page of a site carries the same sidebar: ~50 outlines list the Python docs'
+    # ~500 pages 25,000 times. Each distinct URL is made canonical once.
+    keys: dict[str, str] = {}
     for key in order:
         page = by_key.get(key)
         if page is not None and page.outline:
-            _place(page, parent, labels)
+            _place(page, parent, labels, keys)
     _place_by_path(order, parent)
     out: list[ContentsItem] = []
     stack: list[str] = []
@@ -138,8 +141,11 @@ def contents(pages: Sequence[PageRef], order: Sequence[str], start_key: str) -> 
     return out
 
 
-def _place(page: PageRef, parent: dict[str, str | None], labels: dict[str, str]) -> None:
-    """Record where ``page``'s outline places its entries (see ``contents``)."""
+def _place(
+    page: PageRef, parent: dict[str, str | None], labels: dict[str, str], keys: dict[str, str]
+) -> None:
+    """Record where ``page``'s outline places its entries (see ``contents``); ``keys``
+    holds the canonical form of the URLs seen so far."""
     site_nav = any(url == SELF for _, url, _ in page.outline)
     open_at: list[tuple[int, str | None]] = []  # (level, node) of the entries above
     for level, url, label in page.outline:
@@ -149,7 +155,9 @@ def _place(page: PageRef, parent: dict[str, str | None], labels: dict[str, str])
         if url == SELF:
             node: str | None = page.key
         elif url:
-            node = canonical(url)
+            node = keys.get(url)
+            if node is None:
+                node = keys[url] = canonical(url)
         else:
             node = f"{_PART}{above or ''}\x00{label}"
             labels.setdefault(node, label)
