@@ -21,7 +21,7 @@ from scrape_api_docs.extract import chrome
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 from scrape_api_docs.extract.layout import unwrap_layout_tables
-from scrape_api_docs.extract.main_content import find_content
+from scrape_api_docs.extract.main_content import find_content, inside
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
 from scrape_api_docs.extract.signatures import signature_headings
@@ -33,16 +33,22 @@ GLOBAL_JUNK = (
     "form, button, input, select, textarea, dialog"
 )
 
-ADMONITIONS = (
-    "div.admonition, details.admonition, div.theme-admonition, aside.admonition, "
-    "details.note, details.warning, details.tip, details.info, details.danger, "
-    "div.note, div.warning, div.tip, div.caution, div.important, div.danger, div.hint, "
-    "div.seealso, div.attention, div.error, div.markdown-alert, div.callout"
+# Admonitions by the vocabulary of their meaning, not a theme's class list: a block whose
+# class names a kind of remark (a whole class token: ``note``, ``warning``...), or that
+# says it is one (a class word ``admonition``, ``callout``, ``alert``: the names
+# generators and CSS frameworks share), or ARIA's ``role=note``. Words are split at
+# ``-``, ``_`` and camelCase, so ``theme-admonition-tip`` and ``admonition_xJq3`` are
+# admonitions, ``admonitionHeading_Gvgb`` (a part of one) is not.
+ADMONITION_KINDS = frozenset(
+    {"note", "notes", "warning", "tip", "caution", "danger", "important", "hint", "info"}
+    | {"seealso", "attention", "error", "success", "todo", "example", "abstract", "quote"}
+    | {"question", "bug", "failure", "summary"}
 )
-ADMONITION_TITLES = (
-    "p.admonition-title, summary, div[class*=admonitionHeading], .admonition-heading, "
-    "h3.title, p.markdown-alert-title, .callout-title"
-)
+_ADMONITION_WORDS = ("admonition", "callout", "alert")
+_PART_WORDS = frozenset({"heading", "title", "content", "body", "icon", "label", "text"})
+_ADMONITION_BLOCKS = "div[class], aside[class], details[class], div[role=note]"
+_TITLE_WORDS = frozenset({"title", "heading", "label"})
+_CLASS_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 TOC_SELECTORS = (
     ".toctree-wrapper",
@@ -59,9 +65,13 @@ TOC_SELECTORS = (
     "#toc",
 )
 
-COOKIE_CANDIDATES = (
-    "[class*=ookie], [id*=ookie], [class*=onsent], [id*=onsent], [class*=gdpr], [id*=gdpr]"
+OVERLAYS = (
+    "[role=dialog], [role=alertdialog], [aria-modal=true], [style*=fixed], [style*=sticky]"
 )
+"""What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
+``[hidden]``: an inactive tab's panel is hidden too, and is content."""
+CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
+"""The vocabulary of a consent banner: its meaning, in words, not a theme's names."""
 _BANNER_MAX_TEXT = 800
 
 # Lexbor checks the open-element stack on every block start tag, so parse time grows
@@ -226,15 +236,20 @@ def _block_navigation(
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
-    """Cookie and consent banners: small blocks named so, never a whole section.
+    """Cookie and consent banners: an overlay (``OVERLAYS``) that speaks of consent
+    (``CONSENT_WORDS``), short and without a section heading, never a whole section.
 
-    Only short blocks without headings go: the page about ``http.cookies`` keeps its
-    section whose id says "cookies".
+    The page about ``http.cookies`` keeps its section on cookies (no overlay, headings).
     """
-    for node in tree.css(COOKIE_CANDIDATES):
+    for node in tree.css(OVERLAYS):
         if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
             continue
-        if node.css_first("h1, h2, h3") is None and len(_text(node)) <= _BANNER_MAX_TEXT:
+        text = _text(node)
+        if (
+            len(text) <= _BANNER_MAX_TEXT
+            and CONSENT_WORDS.search(text)
+            and node.css_first("h1, h2, h3") is None
+        ):
             node.decompose()
 
 
@@ -268,10 +283,42 @@ def _sort_asides(content: LexborNode) -> None:
             aside.replace_with(fresh)
 
 
+_LINE_BLOCKS = frozenset({"div", "p", "li"})
+"""Block elements: inside a listing, each one is a line of its own whatever its class."""
+
+
+def _line_elements(pre: LexborNode) -> set[int]:
+    """The elements that draw a listing's lines (``mem_id``), by shape, not by name: the
+    children of the listing (or of the one element it wraps, ``<code>``) when there are
+    two or more, all of one tag and one class, with nothing but white space between them
+    (Prism's ``token-line``s, Shiki's ``line``s: a line each, drawn as blocks by CSS).
+    Tokens of one line differ in class (keyword, name) or have text between them."""
+    box = pre
+    while True:
+        kids = [c for c in box.iter() if c.is_element_node]
+        loose = "".join(c.text_content or "" for c in box.iter(include_text=True) if c.is_text_node)
+        if len(kids) == 1 and not loose.strip():
+            box = kids[0]
+            continue
+        break
+    if len(kids) < 2 or loose.strip() or kids[0].tag in ("br", "a"):
+        return set()
+    shape = (kids[0].tag, kids[0].attributes.get("class"))
+    if any((k.tag, k.attributes.get("class")) != shape for k in kids):
+        return set()
+    return {k.mem_id for k in kids}
+
+
 def _code_text(pre: LexborNode) -> str:
-    """Text of a code block with line structure kept (``<br>``, one element per line)."""
-    if pre.css_first("br, div, .token-line, .line, .code-line") is None:
-        return (pre.text(deep=True) or "").strip("\n")
+    """Text of a code block with line structure kept: ``<br>``, a block element per line
+    (``_LINE_BLOCKS``), or sibling elements of one shape that are its lines
+    (``_line_elements``)."""
+    if pre.css_first("br, div, p, li") is None:
+        lines = _line_elements(pre)
+        if not lines:
+            return (pre.text(deep=True) or "").strip("\n")
+    else:
+        lines = _line_elements(pre)
     parts: list[str] = []
 
     def walk(node: LexborNode) -> None:
@@ -282,9 +329,7 @@ def _code_text(pre: LexborNode) -> str:
             elif child.tag == "br":
                 parts.append("\n")
             elif child.is_element_node:
-                line_like = child.tag == "div" or bool(
-                    {"token-line", "line", "code-line"} & set(_classes(child))
-                )
+                line_like = child.tag in _LINE_BLOCKS or child.mem_id in lines
                 if line_like and parts and not parts[-1].endswith("\n"):
                     parts.append("\n")
                 walk(child)
@@ -367,8 +412,50 @@ def _normalise_code(content: LexborNode) -> list[str]:
     return languages
 
 
+def _class_words(token: str) -> list[str]:
+    return [w.lower() for w in _CLASS_WORD.findall(token)]
+
+
+def _admonition_kind(node: LexborNode) -> bool:
+    if node.attributes.get("role") == "note":
+        return True
+    for token in _classes(node):
+        if token.lower() in ADMONITION_KINDS:
+            return True
+        words = _class_words(token)
+        if not _PART_WORDS.intersection(words) and any(
+            w.startswith(_ADMONITION_WORDS) for w in words
+        ):
+            return True
+    return False
+
+
+def _title_node(node: LexborNode) -> LexborNode | None:
+    """The admonition's title: its first element (or the first of that one's, down to a
+    few levels: Asciidoctor's table) when it is a ``<summary>``, a heading, a block whose
+    class words say title/heading/label, or a short block that names a kind ("Note:")."""
+    first: LexborNode | None = node
+    for _ in range(5):
+        child = first.child if first is not None else None
+        while child is not None and not child.is_element_node:
+            child = child.next
+        if child is None:
+            return None
+        if child.tag == "summary" or child.tag in _HEADING_TAGS:
+            return child
+        if _TITLE_WORDS.intersection(w for t in _classes(child) for w in _class_words(t)):
+            return child
+        text = _text(child)
+        if child.tag in ("p", "div", "span", "strong", "b") and (
+            text.rstrip(":").casefold() in ADMONITION_KINDS
+        ):
+            return child
+        first = child
+    return None
+
+
 def _admonition_title(node: LexborNode) -> str:
-    title_node = node.css_first(ADMONITION_TITLES)
+    title_node = _title_node(node)
     if title_node is None and node.css_first("table th") is not None:
         title_node = node.css_first("table th")  # DocBook's table-laid admonitions
     if title_node is not None:
@@ -376,17 +463,20 @@ def _admonition_title(node: LexborNode) -> str:
         title_node.decompose()
         if title:
             return title[:1].upper() + title[1:] if title.islower() else title
+    words = [w for t in _classes(node) for w in _class_words(t)]
+    for word in words:
+        if word in ADMONITION_KINDS:
+            return word.capitalize()
     kinds = [c for c in _classes(node) if c not in ("admonition", "theme-admonition", "alert")]
     for kind in kinds:
-        kind = kind.removeprefix("theme-admonition-").removeprefix("alert--")
         if kind.isalpha():
-            return kind.capitalize()
+            return kind.capitalize()  # the block's own name for itself ("callout")
     return "Note"
 
 
 def _normalise_admonitions(content: LexborNode) -> None:
-    for node in reversed(content.css(ADMONITIONS)):
-        if node.parent is None:
+    for node in reversed(content.css(_ADMONITION_BLOCKS)):
+        if node.parent is None or not _admonition_kind(node):
             continue
         title = _admonition_title(node)
         for img in node.css("img"):  # DocBook's note.png icons
@@ -400,19 +490,79 @@ def _normalise_admonitions(content: LexborNode) -> None:
 
 
 def _normalise_tabs(content: LexborNode) -> None:
-    """Tab sets become one labelled block per tab (inactive tabs included), in order."""
-    for tabs in content.css("div.tabbed-set, div.tabs-container, [data-tabs]"):
-        labels = tabs.css("[role=tab], .tabbed-labels > label, .tabbed-set > label")
-        panels = tabs.css("[role=tabpanel], .tabbed-content > .tabbed-block")
-        if not labels or len(labels) != len(panels):
+    """Tab sets become one labelled block per tab (inactive tabs included), in order.
+
+    Found by structure: ARIA's ``role=tablist`` with its ``role=tab``s, each matched to its
+    panel by ``aria-controls`` or, failing that, to the ``role=tabpanel``s beside the list
+    in order; or the shape of a tab set without roles: a row of two or more ``<label>``s
+    and nothing else (the labels of radio buttons, gone with the other controls), followed
+    by as many sibling panels, or by one block that holds as many."""
+    for tablist in content.css("[role=tablist]"):
+        labels = tablist.css("[role=tab]")
+        if tablist.parent is not None and labels:
+            _label_panels(tablist, labels, _aria_panels(content, tablist, labels))
+    for row in _label_rows(content):
+        labels = [c for c in row.iter() if c.is_element_node]
+        panels = _siblings_after(row)
+        if len(panels) == 1 and len(labels) > 1:
+            panels = [c for c in panels[0].iter() if c.is_element_node]
+        _label_panels(row, labels, panels)
+
+
+def _aria_panels(
+    content: LexborNode, tablist: LexborNode, tabs: list[LexborNode]
+) -> list[LexborNode]:
+    by_id = [(t.attributes.get("aria-controls") or "").strip() for t in tabs]
+    if all(by_id):
+        found = [content.css_first(f'[id="{html.escape(i)}"]') for i in by_id]
+        if all(found):
+            return [p for p in found if p is not None]
+    box = tablist.parent
+    for _ in range(3):  # the panels sit beside the list, or beside a wrapper of it
+        if box is None:
+            break
+        panels = [p for p in box.css("[role=tabpanel]") if not inside(p, tablist)]
+        if panels:
+            return panels
+        box = box.parent
+    return []
+
+
+def _label_rows(content: LexborNode) -> list[LexborNode]:
+    rows: dict[int, LexborNode] = {}
+    for label in content.css("label"):
+        row = label.parent
+        if row is None or row.mem_id in rows:
             continue
-        names = [_text(label) for label in labels]
-        for name, panel in zip(names, panels, strict=True):
-            title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
-            if title is not None:
-                panel.insert_before(title)
-        for label in labels:
-            label.decompose()
+        kids = [c for c in row.iter() if c.is_element_node]
+        loose = "".join(c.text_content or "" for c in row.iter(include_text=True) if c.is_text_node)
+        if len(kids) >= 2 and all(k.tag == "label" for k in kids) and not loose.strip():
+            rows[row.mem_id] = row
+    return list(rows.values())
+
+
+def _siblings_after(node: LexborNode) -> list[LexborNode]:
+    out: list[LexborNode] = []
+    after = node.next
+    while after is not None:
+        if after.is_element_node:
+            out.append(after)
+        after = after.next
+    return out
+
+
+def _label_panels(
+    tablist: LexborNode, labels: list[LexborNode], panels: list[LexborNode]
+) -> None:
+    """Each panel is preceded by its tab's label, in bold; the row of tabs goes."""
+    if not labels or len(labels) != len(panels):
+        return
+    names = [_text(label) for label in labels]
+    for name, panel in zip(names, panels, strict=True):
+        title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
+        if title is not None:
+            panel.insert_before(title)
+    tablist.decompose()
 
 
 # Links and images whose URL starts or ends with a space, tab or line break (CSS escapes).
