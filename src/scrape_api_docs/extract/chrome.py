@@ -9,14 +9,16 @@
   heading, a section, a captioned listing) or to the heading it stands beside.
 - Around a heading: the heading text wrapped in
   a link to itself (unwrapped), and in a wrapper that holds only the heading, a few words
-  of links beside it (a "Source" link, a breadcrumb trail).
+  of links read before it or beside the page's title (a "Source" link, a breadcrumb
+  trail); a section heading followed by its links (a "Read more" card) is content.
 - Code: a line-number gutter (a column of consecutive integers, as a table cell beside
   the ``<pre>`` or as the first thing on every line of it); copy buttons are ``<button>``s,
   which go with every other control (``content.GLOBAL_JUNK``).
 - A bar of short links side by side, and nothing else, opening or closing the content
   ("Prev Up Next"); a list of pages (a toctree) is content.
-- A toggle's label: the ``<summary>`` of a disclosure open by default, with no heading
-  ("Expand description"), is a control, its content is shown anyway.
+- A toggle's label: the ``<summary>`` of a disclosure open by default, with no heading,
+  that says what clicking does ("Expand description"), is a control, its content is
+  shown anyway; a label that names the block's content stays.
 - A link that shows nothing once its icon is gone (an "edit this page" pencil).
 """
 
@@ -115,24 +117,32 @@ def drop_permalinks(content: LexborNode) -> None:
 
 def drop_heading_chrome(content: LexborNode) -> None:
     """In a block that holds one heading and, beside it, only a few short links (rustdoc's
-    "Source" links and breadcrumb trail), the links go: they are the page's controls."""
+    "Source" links and breadcrumb trail), the links go: they are the page's controls.
+
+    Controls are read before the heading (a breadcrumb trail above it, a link floated to
+    its right), or sit beside the page's own title (``<h1>``). Links that only follow a
+    section's heading are what the block is for: a card's "Read more" stays."""
     for heading in content.css(_HEADINGS):
         parent = heading.parent
         if parent is None or parent.mem_id == content.mem_id:
             continue
-        others = [c for c in parent.iter() if c.is_element_node and c.mem_id != heading.mem_id]
+        kids = [c for c in parent.iter() if c.is_element_node]
+        others = [c for c in kids if c.mem_id != heading.mem_id]
         loose = "".join(
             c.text_content or "" for c in parent.iter(include_text=True) if c.is_text_node
         )
-        if others and _letters(loose) == 0 and all(_side_links(c) for c in others):
-            for other in others:
-                links = [other] if other.tag == "a" else other.css("a")
-                outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
-                if outside == 0:
-                    other.decompose()
-                else:  # "1.0.0 · Source": the version stays, the link goes
-                    for a in links:
-                        a.decompose()
+        if not others or _letters(loose) != 0 or not all(_side_links(c) for c in others):
+            continue
+        if heading.tag != "h1" and kids[0].mem_id == heading.mem_id:
+            continue  # a card: a section's heading, then its links
+        for other in others:
+            links = [other] if other.tag == "a" else other.css("a")
+            outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
+            if outside == 0:
+                other.decompose()
+            else:  # "1.0.0 · Source": the version stays, the link goes
+                for a in links:
+                    a.decompose()
 
 
 def _side_links(node: LexborNode) -> bool:
@@ -154,9 +164,22 @@ def _count(kind: Callable[[str], bool], node: LexborNode) -> int:
     return sum(map(kind, node.text(deep=True)))
 
 
+TOGGLE_WORDS = frozenset(
+    {"expand", "collapse", "show", "hide", "toggle", "open", "close", "more", "less"}
+)
+"""Verbs of a disclosure's control: a label that starts with one says what clicking does."""
+TOGGLE_LABEL_WORDS = 4
+
+
 def drop_open_toggle_labels(content: LexborNode) -> None:
+    """The label of a disclosure open by default, when it is a control ("Expand
+    description": a few words that start with a verb of showing, no heading); a label that
+    names what the block holds ("Example: a two-level cache") is content and stays."""
     for summary in content.css("details[open] > summary"):
-        if summary.css_first(_HEADINGS) is None:
+        if summary.css_first(_HEADINGS) is not None:
+            continue
+        words = _visible(summary).casefold().split()
+        if not words or (words[0] in TOGGLE_WORDS and len(words) <= TOGGLE_LABEL_WORDS):
             summary.decompose()
 
 

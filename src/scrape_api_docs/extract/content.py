@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -50,20 +52,15 @@ _ADMONITION_BLOCKS = "div[class], aside[class], details[class], div[role=note]"
 _TITLE_WORDS = frozenset({"title", "heading", "label"})
 _CLASS_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
-TOC_SELECTORS = (
-    ".toctree-wrapper",
-    "nav.md-nav--primary",
-    ".wy-menu-vertical",
-    ".sidebar-tree",
-    ".theme-doc-sidebar-menu",
-    "ul.menu__list",
-    "#sidebar ol.chapter",
-    ".sidebar ol.chapter",
-    "div.toc",
-    "nav.sidebar",
-    "nav.toc",
-    "#toc",
-)
+NAV_LANDMARKS = "nav, [role=navigation], aside"
+"""Where a site navigation sits: HTML's and ARIA's navigation landmarks, and ``aside``
+(a sidebar: Furo's)."""
+_FRAME = frozenset({"nav", "aside", "header", "footer"})
+_FRAME_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
+_LIST_TAGS = frozenset({"ul", "ol", "dl"})
+PAGE_LIST_LINK_SHARE = 0.9
+"""A list in the content is a list of pages (a toctree) when this share of its text is
+in links to other pages."""
 
 OVERLAYS = (
     "[role=dialog], [role=alertdialog], [aria-modal=true], [style*=fixed], [style*=sticky]"
@@ -88,8 +85,6 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
     | {"track", "wbr"}
 )
-
-_ANY_TOC = ", ".join(TOC_SELECTORS)
 
 _WS = re.compile(r"\s+")
 _WORD_START = re.compile(r"\w")
@@ -195,25 +190,123 @@ def _base_url(tree: LexborHTMLParser, url: str) -> str:
 
 
 def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], list[OutlineEntry]]:
-    """The first navigation block that lists at least two other pages, in its order, and
-    its nesting (``navtree.outline``).
+    """The page's navigation: the pages it lists, in its order, and its nesting
+    (``navtree.outline``), found by structure. In order of preference:
+
+    1. Lists of pages in the page's own flow, outside any landmark of the frame (a Sphinx
+       toctree, DocBook's table of contents): the pages below this one.
+    2. The navigation landmark whose lists name the most other pages of the site (a
+       sidebar; its brand link and search are no list), unless the same links are shown
+       twice (a bar above and below the page: "index | next | previous").
+    3. A navigation of blocks and headings (``_block_navigation``).
 
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
-    "on this page" box) does not count as navigation.
+    "on this page" box) lists no other page and does not count.
     """
-    if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return _block_navigation(tree, resolve)
-    for selector in TOC_SELECTORS:
-        pages: dict[str, None] = {}
-        nodes = tree.css(selector)
-        for node in nodes:
-            for url in _hrefs(node, resolve):
-                page = page_url(url)
-                if page != resolve.page:
-                    pages[page] = None
-        if len(pages) >= 2:
-            return list(pages), outline(nodes, resolve, resolve.page)
-    return [], []
+    lists = [n for n in _page_lists(tree, resolve) if not _in_frame(n)]
+    found = _listed_pages(lists, resolve)
+    if _site_pages(found, resolve) >= 2:
+        return found, outline(lists, resolve, resolve.page)
+    navigations: dict[tuple[int, ...], tuple[list[LexborNode], list[str]]] = {}
+    for landmark in tree.css(NAV_LANDMARKS):
+        lists = _outer_lists(landmark)
+        if lists:  # a landmark in a landmark, around the same lists, counts once
+            navigations[tuple(n.mem_id for n in lists)] = (lists, _listed_pages(lists, resolve))
+    shown = Counter(tuple(pages) for _, pages in navigations.values())
+    best: tuple[list[LexborNode], list[str]] | None = None
+    for lists, pages in navigations.values():
+        if shown[tuple(pages)] > 1:
+            continue  # shown twice (above and below the page): a bar of links, no tree
+        if _site_pages(pages, resolve) >= 2 and (best is None or len(pages) > len(best[1])):
+            best = (lists, pages)
+    if best is not None:
+        return best[1], outline(best[0], resolve, resolve.page)
+    return _block_navigation(tree, resolve)
+
+
+def _listed_pages(nodes: list[LexborNode], resolve: _Resolver) -> list[str]:
+    pages: dict[str, None] = {}
+    for node in nodes:
+        for url in _hrefs(node, resolve):
+            page = page_url(url)
+            if page != resolve.page:
+                pages[page] = None
+    return list(pages)
+
+
+def _site_pages(pages: list[str], resolve: _Resolver) -> int:
+    """How many of ``pages`` are on this page's site (its host)."""
+    host = urlsplit(resolve.page).netloc
+    return sum(urlsplit(page).netloc == host for page in pages)
+
+
+def _outer_lists(node: LexborNode) -> list[LexborNode]:
+    """The lists under ``node`` that no other list holds, in document order."""
+    out: list[LexborNode] = []
+    for found in node.css("ul, ol, dl"):
+        up = found.parent
+        while up is not None and up.mem_id != node.mem_id and up.tag not in _LIST_TAGS:
+            up = up.parent
+        if up is None or up.mem_id == node.mem_id or up.tag not in _LIST_TAGS:
+            out.append(found)
+    return out
+
+
+def _in_frame(node: LexborNode) -> bool:
+    up = node.parent
+    while up is not None:
+        if up.tag in _FRAME or up.attributes.get("role") in _FRAME_ROLES:
+            return True
+        up = up.parent
+    return False
+
+
+def _page_lists(tree: LexborHTMLParser, resolve: _Resolver) -> list[LexborNode]:
+    """Lists made of links to other pages and nothing else (a table of contents): every
+    entry opens with a link, and nearly all their text is those links."""
+    body = tree.body
+    if body is None:
+        return []
+    out: list[LexborNode] = []
+    for node in _outer_lists(body):
+        entries = node.css("li, dt")
+        opening = [_opening_link(e) for e in entries]
+        if not entries or any(a is None for a in opening):
+            continue
+        top = [a for e, a in zip(entries, opening, strict=True) if _list_of(e) == node.mem_id]
+        if any("#" in (a.attributes.get("href") or "") for a in top if a is not None):
+            continue  # entries that are places in pages (an index of terms), not pages
+        text = len(_WS.sub("", node.text(deep=True)))
+        links = [a for a in node.css("a[href]") if page_url(resolve(a.attributes.get("href") or "") or "") != resolve.page]
+        linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
+        if text and linked >= PAGE_LIST_LINK_SHARE * text:
+            out.append(node)
+    return out
+
+
+def _list_of(entry: LexborNode) -> int | None:
+    """The ``mem_id`` of the list an entry belongs to."""
+    up = entry.parent
+    while up is not None and up.tag not in _LIST_TAGS:
+        up = up.parent
+    return up.mem_id if up is not None else None
+
+
+def _opening_link(entry: LexborNode) -> LexborNode | None:
+    """The link an entry opens with (through inline wrappers), if it opens with one."""
+    node: LexborNode | None = entry
+    while node is not None:
+        child = node.child
+        while child is not None and child.is_text_node and not (child.text_content or "").strip():
+            child = child.next
+        if child is None or not child.is_element_node:
+            return None
+        if child.tag == "a" and child.attributes.get("href") is not None:
+            return child
+        if child.tag not in ("span", "strong", "em", "b", "code", "p", "div"):
+            return None
+        node = child
+    return None
 
 
 def _block_navigation(
