@@ -274,8 +274,8 @@ def _page_lists(tree: LexborHTMLParser, resolve: _Resolver) -> list[LexborNode]:
         if not entries or any(a is None for a in opening):
             continue
         top = [a for e, a in zip(entries, opening, strict=True) if _list_of(e) == node.mem_id]
-        if any("#" in (a.attributes.get("href") or "") for a in top if a is not None):
-            continue  # entries that are places in pages (an index of terms), not pages
+        if all("#" in (a.attributes.get("href") or "") for a in top if a is not None):
+            continue  # entries that are all places in pages (an index of terms), not pages
         text = len(_WS.sub("", node.text(deep=True)))
         links = [a for a in node.css("a[href]") if page_url(resolve(a.attributes.get("href") or "") or "") != resolve.page]
         linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
@@ -329,12 +329,23 @@ def _block_navigation(
 
 
 def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
-    """Cookie and consent banners: an overlay (``OVERLAYS``) that speaks of consent
-    (``CONSENT_WORDS``), short and without a section heading, never a whole section.
+    """Cookie and consent banners: a block that floats over the page (``OVERLAYS``) or
+    stands beside the page's ``<main>`` landmark, outside it, that speaks of consent
+    (``CONSENT_WORDS``), short and without a section heading; never a whole section.
 
-    The page about ``http.cookies`` keeps its section on cookies (no overlay, headings).
+    The page about ``http.cookies`` keeps its section on cookies (in the main content,
+    headings).
     """
-    for node in tree.css(OVERLAYS):
+    candidates = tree.css(OVERLAYS)
+    body = tree.body
+    if body is not None and tree.css_first("main, [role=main]") is not None:
+        candidates += [
+            c
+            for c in body.iter()
+            if c.is_element_node and c.css_first("main, [role=main]") is None
+            and c.tag != "main" and c.attributes.get("role") != "main"
+        ]
+    for node in candidates:
         if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
             continue
         text = _text(node)
@@ -383,8 +394,8 @@ _LINE_BLOCKS = frozenset({"div", "p", "li"})
 def _line_elements(pre: LexborNode) -> set[int]:
     """The elements that draw a listing's lines (``mem_id``), by shape, not by name: the
     children of the listing (or of the one element it wraps, ``<code>``) when there are
-    two or more, all of one tag and one class, with nothing but white space between them
-    (Prism's ``token-line``s, Shiki's ``line``s: a line each, drawn as blocks by CSS).
+    two or more, all of one tag and one class, with no text between them, not even a line
+    break (Prism's ``token-line``s: a line each, drawn as blocks by CSS).
     Tokens of one line differ in class (keyword, name) or have text between them."""
     box = pre
     while True:
@@ -394,8 +405,8 @@ def _line_elements(pre: LexborNode) -> set[int]:
             box = kids[0]
             continue
         break
-    if len(kids) < 2 or loose.strip() or kids[0].tag in ("br", "a"):
-        return set()
+    if len(kids) < 2 or loose.strip() or "\n" in loose or kids[0].tag in ("br", "a"):
+        return set()  # text between them, or lines already broken in the text
     shape = (kids[0].tag, kids[0].attributes.get("class"))
     if any((k.tag, k.attributes.get("class")) != shape for k in kids):
         return set()
