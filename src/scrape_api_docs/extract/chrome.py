@@ -20,6 +20,9 @@
   that says what clicking does ("Expand description"), is a control, its content is
   shown anyway; a label that names the block's content stays.
 - A link that shows nothing once its icon is gone (an "edit this page" pencil).
+- The page's own table of contents ("On this page", a jump bar of letters): a block of
+  three or more links, all to places of this page that exist, whose text is nearly all
+  those links; the book has its own contents.
 """
 
 from __future__ import annotations
@@ -311,3 +314,77 @@ def _link_bar(node: LexborNode) -> bool:
     if any(len(_visible(a).split()) > SIDE_LINK_WORDS for a in links):
         return False
     return _count(str.isalpha, node) == sum(_count(str.isalpha, a) for a in links)
+
+
+PAGE_TOC_LINKS = 3
+"""Links to places of the page a block needs to be the page's table of contents."""
+PAGE_TOC_SHARE = 0.6
+"""Share of its text (letters and digits) a page's table of contents has in its links."""
+_TOC_BLOCKS = "ul, ol, dl, div, nav, details, section, p, aside, table"
+
+
+def drop_page_tocs(content: LexborNode) -> None:
+    """A block of links to places of this page (``href="#id"`` with that id in the
+    content), at least ``PAGE_TOC_LINKS``, that holds no prose, code, table or heading
+    (but its own title, first in it), has ``PAGE_TOC_SHARE`` of its text (its groups' labels
+    aside) in those links, and stands outside the flow of the
+    page: before its first section heading or after its last block of prose. That is the
+    page's own table of contents (or a jump bar); an index of members inside a section
+    (TypeDoc's) is the section's content. The outermost such block goes."""
+    ids = {n.attributes.get("id") for n in content.css("[id]")}
+    ids |= {n.attributes.get("name") for n in content.css("a[name]")}
+    flow: tuple[int, int, dict[int, int]] | None = None
+    for block in content.css(_TOC_BLOCKS):
+        if block.parent is None or block.mem_id == content.mem_id:
+            continue
+        links = block.css("a[href]")
+        if len(links) < PAGE_TOC_LINKS:
+            continue
+        targets = [(a.attributes.get("href") or "").strip() for a in links]
+        if not all(t.startswith("#") and t[1:] in ids for t in targets):
+            continue
+        if block.css_first("p, pre, table") is not None or any(
+            h.tag == "h1" or h.mem_id != _first_element(block) for h in block.css(_HEADINGS)
+        ):
+            continue  # prose, code, a table, the page's title or a section of the page
+        labels = sum(_count(str.isalnum, s) for s in block.css("summary"))
+        text = _count(str.isalnum, block) - labels  # a group's label ("Methods") aside
+        if not text or sum(_count(str.isalnum, a) for a in links) < PAGE_TOC_SHARE * text:
+            continue
+        if flow is None:
+            flow = _flow(content)
+        first_heading, last_prose, position = flow
+        start = position[block.mem_id]
+        end = start + sum(1 for _ in block.traverse()) - 1
+        if start < first_heading or last_prose <= end:
+            block.decompose()
+
+
+def _first_element(node: LexborNode) -> int | None:
+    """The ``mem_id`` of the first element in ``node`` that shows text (its title, when it
+    opens with one: through a ``<summary>``)."""
+    for child in node.traverse():
+        if child.mem_id != node.mem_id and child.tag in _HEADING_TAGS:
+            return child.mem_id
+        if child.is_element_node and child.mem_id != node.mem_id and _is_leaf(child):
+            if _visible(child):
+                return child.mem_id
+    return None
+
+
+def _flow(content: LexborNode) -> tuple[int, int, dict[int, int]]:
+    """(position of the first section heading, of the last block of prose, positions of
+    all elements) in the content's document order."""
+    position: dict[int, int] = {}
+    first_heading, last_prose = 1 << 60, -1
+    for i, node in enumerate(content.traverse()):
+        position[node.mem_id] = i
+        if node.tag in _SECTION_HEADINGS and first_heading > i:
+            first_heading = i
+        if node.tag in _PROSE:
+            last_prose = i
+    return first_heading, last_prose, position
+
+
+_SECTION_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+_PROSE = frozenset({"p", "pre", "table"}) | _SECTION_HEADINGS

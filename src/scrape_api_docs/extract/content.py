@@ -865,6 +865,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         else:
             header.unwrap()
     chrome.drop_permalinks(content)
+    chrome.drop_page_tocs(content)
     chrome.drop_heading_chrome(content)
     chrome.drop_link_bars(content)
     languages = _normalise_code(content)
