@@ -366,9 +366,13 @@ def _first_element(node: LexborNode) -> int | None:
     for child in node.traverse():
         if child.mem_id != node.mem_id and child.tag in _HEADING_TAGS:
             return child.mem_id
-        if child.is_element_node and child.mem_id != node.mem_id and _is_leaf(child):
-            if _visible(child):
-                return child.mem_id
+        if (
+            child.is_element_node
+            and child.mem_id != node.mem_id
+            and _is_leaf(child)
+            and _visible(child)
+        ):
+            return child.mem_id
     return None
 
 

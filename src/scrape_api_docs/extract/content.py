@@ -7,6 +7,12 @@ reader does not need in a book, found by landmarks, ARIA roles and structure
 (``chrome``); the site's template, learned over its pages, cleans the rest when the book
 is assembled (``template``). The output is clean HTML for the Markdown converter, plus
 the page's title, links and navigation order.
+
+No rule here is keyed to a theme's class list: the site's navigation is a list of pages
+in the flow or in a navigation landmark (``_toc_links``); tabs are ARIA's roles or a row of
+labels over as many panels; consent banners are overlays that speak of consent; code
+lines are block elements, or sibling elements of one shape, inside ``<pre>``;
+admonitions are named by the vocabulary of their meaning (``ADMONITION_KINDS``).
 """
 
 from __future__ import annotations
@@ -62,9 +68,7 @@ PAGE_LIST_LINK_SHARE = 0.9
 """A list in the content is a list of pages (a toctree) when this share of its text is
 in links to other pages."""
 
-OVERLAYS = (
-    "[role=dialog], [role=alertdialog], [aria-modal=true], [style*=fixed], [style*=sticky]"
-)
+OVERLAYS = "[role=dialog], [role=alertdialog], [aria-modal=true], [style*=fixed], [style*=sticky]"
 """What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
 ``[hidden]``: an inactive tab's panel is hidden too, and is content."""
 CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
@@ -277,7 +281,11 @@ def _page_lists(tree: LexborHTMLParser, resolve: _Resolver) -> list[LexborNode]:
         if all("#" in (a.attributes.get("href") or "") for a in top if a is not None):
             continue  # entries that are all places in pages (an index of terms), not pages
         text = len(_WS.sub("", node.text(deep=True)))
-        links = [a for a in node.css("a[href]") if page_url(resolve(a.attributes.get("href") or "") or "") != resolve.page]
+        links = [
+            a
+            for a in node.css("a[href]")
+            if page_url(resolve(a.attributes.get("href") or "") or "") != resolve.page
+        ]
         linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
         if text and linked >= PAGE_LIST_LINK_SHARE * text:
             out.append(node)
@@ -342,8 +350,10 @@ def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
         candidates += [
             c
             for c in body.iter()
-            if c.is_element_node and c.css_first("main, [role=main]") is None
-            and c.tag != "main" and c.attributes.get("role") != "main"
+            if c.is_element_node
+            and c.css_first("main, [role=main]") is None
+            and c.tag != "main"
+            and c.attributes.get("role") != "main"
         ]
     for node in candidates:
         if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
@@ -465,7 +475,13 @@ def _code_language(pre: LexborNode) -> str | None:
 def _line_blocks_to_pre(content: LexborNode) -> None:
     """A listing drawn as one ``<div class="line">`` per line, without ``<pre>`` (Doxygen's
     fragments, some highlighters): a block that opens with such lines is code.
-    Its other children (Doxygen's hidden tooltips) follow it as they are."""
+    Its other children (Doxygen's hidden tooltips) follow it as they are.
+
+    Kept by name, as a word of meaning, not a theme's list: outside ``<pre>`` nothing in
+    the markup says "code" (the monospace font is CSS), and a run of one-line sibling
+    ``div``s is as often a list of facts as a listing; the class word ``line`` is what
+    says each is a line of a listing. Inside ``<pre>`` lines are found by shape
+    (``_line_elements``)."""
     seen: set[int] = set()
     for line in content.css("div.line"):
         block = line.parent
@@ -565,6 +581,8 @@ def _admonition_title(node: LexborNode) -> str:
     if title_node is not None:
         title = _text(title_node)
         title_node.decompose()
+        if title.casefold() in ADMONITION_KINDS:
+            return title.capitalize()  # "tip", "TIP" (VitePress): "Tip"
         if title:
             return title[:1].upper() + title[1:] if title.islower() else title
     words = [w for t in _classes(node) for w in _class_words(t)]
@@ -655,9 +673,7 @@ def _siblings_after(node: LexborNode) -> list[LexborNode]:
     return out
 
 
-def _label_panels(
-    tablist: LexborNode, labels: list[LexborNode], panels: list[LexborNode]
-) -> None:
+def _label_panels(tablist: LexborNode, labels: list[LexborNode], panels: list[LexborNode]) -> None:
     """Each panel is preceded by its tab's label, in bold; the row of tabs goes."""
     if not labels or len(labels) != len(panels):
         return
