@@ -321,32 +321,45 @@ PAGE_TOC_LINKS = 3
 PAGE_TOC_SHARE = 0.6
 """Share of its text (letters and digits) a page's table of contents has in its links."""
 _TOC_BLOCKS = "ul, ol, dl, div, nav, details, section, p, aside, table"
+_TOC_TAGS = frozenset(_TOC_BLOCKS.split(", "))
 
 
 def drop_page_tocs(content: LexborNode) -> None:
     """A block of links to places of this page (``href="#id"`` with that id in the
     content), at least ``PAGE_TOC_LINKS``, that holds no prose, code, table or heading
-    (but its own title, first in it), has ``PAGE_TOC_SHARE`` of its text (its groups' labels
-    aside) in those links, and stands outside the flow of the
-    page: before its first section heading or after its last block of prose. That is the
+    (but its own title, first in it), has ``PAGE_TOC_SHARE`` of its text (its groups'
+    labels aside) in those links, and stands outside the flow of the page: before its
+    first section heading or after its last block of prose. That is the
     page's own table of contents (or a jump bar); an index of members inside a section
     (TypeDoc's) is the section's content. The outermost such block goes."""
+    jumps = content.css("a[href^='#']")
+    if len(jumps) < PAGE_TOC_LINKS:
+        return  # most pages: one query
     ids = {n.attributes.get("id") for n in content.css("[id]")}
     ids |= {n.attributes.get("name") for n in content.css("a[name]")}
+    blocks: dict[int, LexborNode] = {}  # the blocks around links to places of the page
+    for a in jumps:
+        up = a.parent
+        while up is not None and up.mem_id != content.mem_id and up.mem_id not in blocks:
+            if up.tag in _TOC_TAGS:
+                blocks[up.mem_id] = up
+            up = up.parent
     flow: tuple[int, int, dict[int, int]] | None = None
-    for block in content.css(_TOC_BLOCKS):
-        if block.parent is None or block.mem_id == content.mem_id:
+    chosen: list[LexborNode] = []
+    chosen_end = -1
+    for block in content.css(_TOC_BLOCKS):  # document order: outer blocks first
+        if block.mem_id not in blocks:
             continue
+        if block.css_first("p, pre, table") is not None or any(
+            h.tag == "h1" or h.mem_id != _first_element(block) for h in block.css(_HEADINGS)
+        ):
+            continue  # prose, code, a table, the page's title or a section of the page
         links = block.css("a[href]")
         if len(links) < PAGE_TOC_LINKS:
             continue
         targets = [(a.attributes.get("href") or "").strip() for a in links]
         if not all(t.startswith("#") and t[1:] in ids for t in targets):
             continue
-        if block.css_first("p, pre, table") is not None or any(
-            h.tag == "h1" or h.mem_id != _first_element(block) for h in block.css(_HEADINGS)
-        ):
-            continue  # prose, code, a table, the page's title or a section of the page
         labels = sum(_count(str.isalnum, s) for s in block.css("summary"))
         text = _count(str.isalnum, block) - labels  # a group's label ("Methods") aside
         if not text or sum(_count(str.isalnum, a) for a in links) < PAGE_TOC_SHARE * text:
@@ -356,8 +369,11 @@ def drop_page_tocs(content: LexborNode) -> None:
         first_heading, last_prose, position = flow
         start = position[block.mem_id]
         end = start + sum(1 for _ in block.traverse()) - 1
-        if start < first_heading or last_prose <= end:
-            block.decompose()
+        if start > chosen_end and (start < first_heading or last_prose <= end):
+            chosen.append(block)
+            chosen_end = end
+    for block in chosen:
+        block.decompose()
 
 
 def _first_element(node: LexborNode) -> int | None:

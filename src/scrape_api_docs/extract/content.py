@@ -56,6 +56,9 @@ _ADMONITION_WORDS = ("admonition", "callout", "alert")
 _PART_WORDS = frozenset({"heading", "title", "content", "body", "icon", "label", "text"})
 _ADMONITION_BLOCKS = "div[class], aside[class], details[class], div[role=note]"
 _TITLE_WORDS = frozenset({"title", "heading", "label"})
+_ANY_KIND = re.compile(
+    "|".join(sorted(ADMONITION_KINDS | set(_ADMONITION_WORDS), key=len, reverse=True)), re.I
+)
 _CLASS_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 NAV_LANDMARKS = "nav, [role=navigation], aside"
@@ -207,15 +210,16 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) lists no other page and does not count.
     """
-    lists = [n for n in _page_lists(tree, resolve) if not _in_frame(n)]
+    lists = _page_lists(tree)
     found = _listed_pages(lists, resolve)
     if _site_pages(found, resolve) >= 2:
         return found, outline(lists, resolve, resolve.page)
     navigations: dict[tuple[int, ...], tuple[list[LexborNode], list[str]]] = {}
     for landmark in tree.css(NAV_LANDMARKS):
         lists = _outer_lists(landmark)
-        if lists:  # a landmark in a landmark, around the same lists, counts once
-            navigations[tuple(n.mem_id for n in lists)] = (lists, _listed_pages(lists, resolve))
+        key = tuple(n.mem_id for n in lists)
+        if lists and key not in navigations:  # a landmark in a landmark counts once
+            navigations[key] = (lists, _listed_pages(lists, resolve))
     shown = Counter(tuple(pages) for _, pages in navigations.values())
     best: tuple[list[LexborNode], list[str]] | None = None
     for lists, pages in navigations.values():
@@ -265,14 +269,17 @@ def _in_frame(node: LexborNode) -> bool:
     return False
 
 
-def _page_lists(tree: LexborHTMLParser, resolve: _Resolver) -> list[LexborNode]:
-    """Lists made of links to other pages and nothing else (a table of contents): every
-    entry opens with a link, and nearly all their text is those links."""
+def _page_lists(tree: LexborHTMLParser) -> list[LexborNode]:
+    """Lists in the page's flow (outside the frame's landmarks) made of links that leave
+    the page and nothing else (a table of contents): every entry opens with a link, not
+    all of them to places in pages, and nearly all their text is those links."""
     body = tree.body
     if body is None:
         return []
     out: list[LexborNode] = []
     for node in _outer_lists(body):
+        if _in_frame(node):
+            continue
         entries = node.css("li, dt")
         opening = [_opening_link(e) for e in entries]
         if not entries or any(a is None for a in opening):
@@ -281,15 +288,17 @@ def _page_lists(tree: LexborHTMLParser, resolve: _Resolver) -> list[LexborNode]:
         if all("#" in (a.attributes.get("href") or "") for a in top if a is not None):
             continue  # entries that are all places in pages (an index of terms), not pages
         text = len(_WS.sub("", node.text(deep=True)))
-        links = [
-            a
-            for a in node.css("a[href]")
-            if page_url(resolve(a.attributes.get("href") or "") or "") != resolve.page
-        ]
+        links = [a for a in node.css("a[href]") if _leaves(a.attributes.get("href") or "")]
         linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
         if text and linked >= PAGE_LIST_LINK_SHARE * text:
             out.append(node)
     return out
+
+
+def _leaves(href: str) -> bool:
+    """Whether a link goes to another page (not to a place of this one)."""
+    href = href.strip()
+    return bool(href) and not href.startswith("#")
 
 
 def _list_of(entry: LexborNode) -> int | None:
@@ -539,7 +548,10 @@ def _class_words(token: str) -> list[str]:
 def _admonition_kind(node: LexborNode) -> bool:
     if node.attributes.get("role") == "note":
         return True
-    for token in _classes(node):
+    names = node.attributes.get("class") or ""
+    if _ANY_KIND.search(names) is None:
+        return False  # most blocks: one search instead of splitting every class
+    for token in names.split():
         if token.lower() in ADMONITION_KINDS:
             return True
         words = _class_words(token)
