@@ -186,9 +186,12 @@ def test_a_consent_dialog_goes_whatever_its_class() -> None:
         "<div class='zz-x' role='dialog' aria-label='Privacy'><p>We use cookies to measure "
         "visits.</p><a href='/privacy.html'>Accept</a></div>"
         "<div class='zz-y' style='position: fixed; bottom: 0'>Your consent matters. "
-        f"<a href='/ok.html'>OK</a></div><p>{PROSE}</p></main>"
+        f"<a href='/ok.html'>OK</a></div><p>{PROSE}</p>"
+        "<table style='table-layout: fixed'><tr><th>Option</th><th>Effect</th></tr>"
+        "<tr><td>privacy</td><td>Send no usage data.</td></tr></table></main>"
     )
     assert "We use cookies" not in out and "consent" not in out
+    assert "Send no usage data." in out  # a table laid out "fixed" is no overlay
     assert out.count("Widgets are small trees") == 2
 
 

@@ -71,7 +71,10 @@ PAGE_LIST_LINK_SHARE = 0.9
 """A list in the content is a list of pages (a toctree) when this share of its text is
 in links to other pages."""
 
-OVERLAYS = "[role=dialog], [role=alertdialog], [aria-modal=true], [style*=fixed], [style*=sticky]"
+OVERLAYS = ", ".join(
+    ["[role=dialog], [role=alertdialog], [aria-modal=true]"]
+    + [f'[style*="position:{how}"], [style*="position: {how}"]' for how in ("fixed", "sticky")]
+)
 """What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
 ``[hidden]``: an inactive tab's panel is hidden too, and is content."""
 CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
