@@ -54,8 +54,18 @@ ADMONITION_KINDS = frozenset(
 )
 _ADMONITION_WORDS = ("admonition", "callout", "alert")
 _PART_WORDS = frozenset({"heading", "title", "content", "body", "icon", "label", "text"})
-_ADMONITION_BLOCKS = "div[class], aside[class], details[class], div[role=note]"
+
 _TITLE_WORDS = frozenset({"title", "heading", "label"})
+_ADMONITION_BLOCKS = (
+    ":is(div, aside, details):is("
+    + ", ".join([f".{kind}" for kind in sorted(ADMONITION_KINDS)])
+    + ", "
+    + ", ".join(f"[class*={word} i]" for word in _ADMONITION_WORDS)
+    + "), div[role=note]"
+)
+"""Blocks with a class of the vocabulary, or a class that holds one of its words
+(``_admonition_kind`` then checks that it is a word of it): found in C, in one pass (a
+selector per word and tag costs five times as much)."""
 _ANY_KIND = re.compile(
     "|".join(sorted(ADMONITION_KINDS | set(_ADMONITION_WORDS), key=len, reverse=True)), re.I
 )
@@ -77,6 +87,9 @@ OVERLAYS = ", ".join(
 )
 """What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
 ``[hidden]``: an inactive tab's panel is hidden too, and is content."""
+_CONSENT_STEMS = ("cookie", "consent", "gdpr", "privacy")
+_CONSENT_TEXT = ", ".join(f':lexbor-contains("{word}" i)' for word in _CONSENT_STEMS)
+_MAIN = "main, [role=main]"
 CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
 """The vocabulary of a consent banner: its meaning, in words, not a theme's names."""
 _BANNER_MAX_TEXT = 800
@@ -217,22 +230,33 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     found = _listed_pages(lists, resolve)
     if _site_pages(found, resolve) >= 2:
         return found, outline(lists, resolve, resolve.page)
-    navigations: dict[tuple[int, ...], tuple[list[LexborNode], list[str]]] = {}
+    navigations: dict[tuple[int, ...], tuple[list[LexborNode], tuple[str, ...]]] = {}
     for landmark in tree.css(NAV_LANDMARKS):
         lists = _outer_lists(landmark)
         key = tuple(n.mem_id for n in lists)
         if lists and key not in navigations:  # a landmark in a landmark counts once
-            navigations[key] = (lists, _listed_pages(lists, resolve))
-    shown = Counter(tuple(pages) for _, pages in navigations.values())
+            navigations[key] = (lists, _raw_targets(lists))
+    shown = Counter(raw for _, raw in navigations.values())
     best: tuple[list[LexborNode], list[str]] | None = None
-    for lists, pages in navigations.values():
-        if shown[tuple(pages)] > 1:
+    # Most links first: URLs are resolved until no other navigation can list more pages.
+    for lists, raw in sorted(navigations.values(), key=lambda nav: -len(nav[1])):
+        if best is not None and len(raw) <= len(best[1]):
+            break
+        if shown[raw] > 1:
             continue  # shown twice (above and below the page): a bar of links, no tree
+        pages = _listed_pages(lists, resolve)
         if _site_pages(pages, resolve) >= 2 and (best is None or len(pages) > len(best[1])):
             best = (lists, pages)
     if best is not None:
         return best[1], outline(best[0], resolve, resolve.page)
     return _block_navigation(tree, resolve)
+
+
+def _raw_targets(nodes: list[LexborNode]) -> tuple[str, ...]:
+    """The distinct link targets under ``nodes`` as written, fragments dropped (a bound on
+    the pages they list, and what tells a bar shown twice)."""
+    found = (a.attributes.get("href") or "" for n in nodes for a in n.css("a[href]"))
+    return tuple(dict.fromkeys(href.strip().partition("#")[0] for href in found))
 
 
 def _listed_pages(nodes: list[LexborNode], resolve: _Resolver) -> list[str]:
@@ -280,9 +304,10 @@ def _page_lists(tree: LexborHTMLParser) -> list[LexborNode]:
     if body is None:
         return []
     out: list[LexborNode] = []
-    for node in _outer_lists(body):
-        if _in_frame(node):
-            continue
+    for node in _outer_lists(body):  # walked in Python: a :not(li *) selector is slower
+        first = node.css_first("li, dt")
+        if first is None or _opening_link(first) is None or _in_frame(node):
+            continue  # most lists: an item of prose first
         entries = node.css("li, dt")
         opening = [_opening_link(e) for e in entries]
         if not entries or any(a is None for a in opening):
@@ -348,7 +373,7 @@ def _block_navigation(
     return best[0], outline([best[1]], resolve, resolve.page)
 
 
-def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
+def _drop_cookie_banners(tree: LexborHTMLParser, page_html: str) -> None:
     """Cookie and consent banners: a block that floats over the page (``OVERLAYS``) or
     stands beside the page's ``<main>`` landmark, outside it, that speaks of consent
     (``CONSENT_WORDS``), short and without a section heading; never a whole section.
@@ -356,18 +381,33 @@ def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
     The page about ``http.cookies`` keeps its section on cookies (in the main content,
     headings).
     """
-    candidates = tree.css(OVERLAYS)
+    lowered = page_html.lower()
+    if not any(word in lowered for word in _CONSENT_STEMS):
+        return  # most pages: a few substring searches (a regex over the HTML costs more)
     body = tree.body
-    if body is not None and tree.css_first("main, [role=main]") is not None:
-        candidates += [
-            c
-            for c in body.iter()
-            if c.is_element_node
-            and c.css_first("main, [role=main]") is None
-            and c.tag != "main"
-            and c.attributes.get("role") != "main"
-        ]
-    for node in candidates:
+    if body is None:
+        return
+    overlays = {n.mem_id for n in tree.css(OVERLAYS)}
+    beside_main = tree.css_first(_MAIN) is not None
+    candidates: dict[int, LexborNode] = {}
+    for hit in tree.css(_CONSENT_TEXT):  # elements whose own text has a consent word
+        node, path = hit, []
+        while node is not None and node.parent is not None and node.mem_id != body.mem_id:
+            path.append(node)
+            if node.parent.mem_id == body.mem_id:
+                break
+            node = node.parent
+        for up in reversed(path):  # outermost first
+            if up.mem_id in overlays or (
+                beside_main
+                and up.parent is not None
+                and up.parent.mem_id == body.mem_id
+                and up.tag != "main"
+                and up.attributes.get("role") != "main"
+                and up.css_first(_MAIN) is None
+            ):
+                candidates.setdefault(up.mem_id, up)
+    for node in candidates.values():
         if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
             continue
         text = _text(node)
@@ -879,7 +919,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
-    _drop_cookie_banners(tree)
+    _drop_cookie_banners(tree, page_html)
     # The frame's landmarks go before the content is looked for: what is left to weigh
     # is the page's own text (an index page of links beside a footer of prose).
     frame = tree.body or tree.root
