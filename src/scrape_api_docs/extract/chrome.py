@@ -320,8 +320,7 @@ PAGE_TOC_LINKS = 3
 """Links to places of the page a block needs to be the page's table of contents."""
 PAGE_TOC_SHARE = 0.6
 """Share of its text (letters and digits) a page's table of contents has in its links."""
-_TOC_BLOCKS = "ul, ol, dl, div, nav, details, section, p, aside, table"
-_TOC_TAGS = frozenset(_TOC_BLOCKS.split(", "))
+_TOC_TAGS = frozenset({"ul", "ol", "dl", "div", "nav", "details", "section", "p", "aside"})
 
 
 def drop_page_tocs(content: LexborNode) -> None:
@@ -335,8 +334,6 @@ def drop_page_tocs(content: LexborNode) -> None:
     jumps = content.css("a[href^='#']")
     if len(jumps) < PAGE_TOC_LINKS:
         return  # most pages: one query
-    ids = {n.attributes.get("id") for n in content.css("[id]")}
-    ids |= {n.attributes.get("name") for n in content.css("a[name]")}
     blocks: dict[int, LexborNode] = {}  # the blocks around links to places of the page
     for a in jumps:
         up = a.parent
@@ -344,12 +341,10 @@ def drop_page_tocs(content: LexborNode) -> None:
             if up.tag in _TOC_TAGS:
                 blocks[up.mem_id] = up
             up = up.parent
+    ids: set[str | None] | None = None
     flow: tuple[int, int, dict[int, int]] | None = None
-    chosen: list[LexborNode] = []
-    chosen_end = -1
-    for block in content.css(_TOC_BLOCKS):  # document order: outer blocks first
-        if block.mem_id not in blocks:
-            continue
+    chosen: dict[int, LexborNode] = {}
+    for block in blocks.values():
         if block.css_first("p, pre, table") is not None or any(
             h.tag == "h1" or h.mem_id != _first_element(block) for h in block.css(_HEADINGS)
         ):
@@ -357,6 +352,9 @@ def drop_page_tocs(content: LexborNode) -> None:
         links = block.css("a[href]")
         if len(links) < PAGE_TOC_LINKS:
             continue
+        if ids is None:
+            ids = {n.attributes.get("id") for n in content.css("[id]")}
+            ids |= {n.attributes.get("name") for n in content.css("a[name]")}
         targets = [(a.attributes.get("href") or "").strip() for a in links]
         if not all(t.startswith("#") and t[1:] in ids for t in targets):
             continue
@@ -369,10 +367,16 @@ def drop_page_tocs(content: LexborNode) -> None:
         first_heading, last_prose, position = flow
         start = position[block.mem_id]
         end = start + sum(1 for _ in block.traverse()) - 1
-        if start > chosen_end and (start < first_heading or last_prose <= end):
-            chosen.append(block)
-            chosen_end = end
-    for block in chosen:
+        if start < first_heading or last_prose <= end:
+            chosen[block.mem_id] = block
+    outermost = []  # found before any goes: what is inside goes with it
+    for block in chosen.values():
+        up = block.parent
+        while up is not None and up.mem_id not in chosen:
+            up = up.parent
+        if up is None:
+            outermost.append(block)
+    for block in outermost:
         block.decompose()
 
 
