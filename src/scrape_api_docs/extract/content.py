@@ -88,6 +88,9 @@ OVERLAYS = ", ".join(
 """What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
 ``[hidden]``: an inactive tab's panel is hidden too, and is content."""
 _CONSENT_STEMS = ("cookie", "consent", "gdpr", "privacy")
+_CONSENT_SPELLINGS = tuple(
+    {spelling for stem in _CONSENT_STEMS for spelling in (stem, stem.title(), stem.upper())}
+)
 _CONSENT_TEXT = ", ".join(f':lexbor-contains("{word}" i)' for word in _CONSENT_STEMS)
 _MAIN = "main, [role=main]"
 CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
@@ -226,15 +229,15 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) lists no other page and does not count.
     """
-    lists = _page_lists(tree)
+    in_flow, in_landmarks = _lists_by_place(tree)
+    lists = _page_lists(in_flow)
     found = _listed_pages(lists, resolve)
     if _site_pages(found, resolve) >= 2:
         return found, outline(lists, resolve, resolve.page)
     navigations: dict[tuple[int, ...], tuple[list[LexborNode], tuple[str, ...]]] = {}
-    for landmark in tree.css(NAV_LANDMARKS):
-        lists = _outer_lists(landmark)
+    for lists in in_landmarks:
         key = tuple(n.mem_id for n in lists)
-        if lists and key not in navigations:  # a landmark in a landmark counts once
+        if key not in navigations:  # a landmark in a landmark, around the same lists
             navigations[key] = (lists, _raw_targets(lists))
     shown = Counter(raw for _, raw in navigations.values())
     best: tuple[list[LexborNode], list[str]] | None = None
@@ -287,26 +290,40 @@ def _outer_lists(node: LexborNode) -> list[LexborNode]:
     return out
 
 
-def _in_frame(node: LexborNode) -> bool:
-    up = node.parent
-    while up is not None:
-        if up.tag in _FRAME or up.attributes.get("role") in _FRAME_ROLES:
-            return True
-        up = up.parent
-    return False
-
-
-def _page_lists(tree: LexborHTMLParser) -> list[LexborNode]:
-    """Lists in the page's flow (outside the frame's landmarks) made of links that leave
-    the page and nothing else (a table of contents): every entry opens with a link, not
-    all of them to places in pages, and nearly all their text is those links."""
+def _lists_by_place(
+    tree: LexborHTMLParser,
+) -> tuple[list[LexborNode], list[list[LexborNode]]]:
+    """The page's outer lists (no entry's sublist), in one walk: those in its flow
+    (outside the frame's landmarks), and for each navigation landmark (``NAV_LANDMARKS``)
+    that holds some, its lists; all in document order."""
     body = tree.body
     if body is None:
-        return []
+        return [], []
+    in_flow: list[LexborNode] = []
+    landmarks: dict[int, list[LexborNode]] = {}
+    for node in _outer_lists(body):
+        framed = False
+        up = node.parent
+        while up is not None:
+            role = up.attributes.get("role") if up.tag not in _FRAME else None
+            if up.tag in _FRAME or role in _FRAME_ROLES:
+                framed = True
+                if up.tag in ("nav", "aside") or role == "navigation":
+                    landmarks.setdefault(up.mem_id, []).append(node)
+            up = up.parent
+        if not framed:
+            in_flow.append(node)
+    return in_flow, list(landmarks.values())
+
+
+def _page_lists(lists: list[LexborNode]) -> list[LexborNode]:
+    """Of ``lists`` (in the page's flow), those made of links that leave the page and
+    nothing else (a table of contents): every entry opens with a link, not all of them to
+    places in pages, and nearly all their text is those links."""
     out: list[LexborNode] = []
-    for node in _outer_lists(body):  # walked in Python: a :not(li *) selector is slower
+    for node in lists:
         first = node.css_first("li, dt")
-        if first is None or _opening_link(first) is None or _in_frame(node):
+        if first is None or _opening_link(first) is None:
             continue  # most lists: an item of prose first
         entries = node.css("li, dt")
         opening = [_opening_link(e) for e in entries]
@@ -381,8 +398,7 @@ def _drop_cookie_banners(tree: LexborHTMLParser, page_html: str) -> None:
     The page about ``http.cookies`` keeps its section on cookies (in the main content,
     headings).
     """
-    lowered = page_html.lower()
-    if not any(word in lowered for word in _CONSENT_STEMS):
+    if not any(word in page_html for word in _CONSENT_SPELLINGS):
         return  # most pages: a few substring searches (a regex over the HTML costs more)
     body = tree.body
     if body is None:
