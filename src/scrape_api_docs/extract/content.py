@@ -137,6 +137,8 @@ class Extracted:
 
 def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
     """Drop start and end tags nested deeper than ``max_depth``; their text stays."""
+    if page_html.count("<") < _SUSPICIOUS_BLOCK_TAGS:
+        return page_html  # fewer tags of any kind: one count instead of nine
     if sum(page_html.count(probe) for probe in _BLOCK_TAG_PROBES) < _SUSPICIOUS_BLOCK_TAGS:
         return page_html
     depth = deepest = 0
