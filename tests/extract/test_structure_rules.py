@@ -4,6 +4,7 @@ content from the site's frame (issue 13)."""
 
 from __future__ import annotations
 
+from scrape_api_docs.extract.content import extract
 from scrape_api_docs.extract.pipeline import build_document
 
 URL = "https://docs.example.org/guide/page.html"
@@ -125,3 +126,107 @@ def test_a_bar_of_links_closing_the_content_goes_a_list_of_pages_stays() -> None
     )
     assert "previous" not in out and "next" not in out
     assert "[Install](https://docs.example.org/guide/x.html)" in out
+
+
+def test_a_card_of_a_heading_and_its_links_keeps_the_links() -> None:
+    out = md(
+        f"<main><h1>Guides</h1><p>{PROSE}</p>"
+        "<div class='zz-card'><h3>Trees</h3><a href='trees.html'>Read more</a></div>"
+        "<div class='zz-card'><h3>Nodes</h3><a href='nodes.html'>Read more</a> "
+        "<a href='nodes-api.html'>API</a></div></main>"
+    )
+    assert "[Read more](https://docs.example.org/guide/trees.html)" in out
+    assert "[Read more](https://docs.example.org/guide/nodes.html)" in out
+    assert "[API](https://docs.example.org/guide/nodes-api.html)" in out
+
+
+def test_the_label_of_an_open_disclosure_that_names_its_content_stays() -> None:
+    out = md(
+        f"<main><p>{PROSE}</p><details class='zz' open><summary>Example: a two-level "
+        "cache</summary><p>Keep a small tree in memory.</p></details>"
+        "<details open><summary><span>Show more</span></summary><p>More text.</p></details></main>"
+    )
+    assert "Example: a two-level cache" in out and "Keep a small tree" in out
+    assert "Show more" not in out and "More text." in out
+
+
+def test_the_pages_own_table_of_contents_goes() -> None:
+    out = md(
+        "<main><div class='zz-otp'><span>On this page</span><ul>"
+        "<li><a href='#a'>Trees</a></li><li><a href='#b'>Nodes</a></li>"
+        "<li><a href='#c'>Rendering</a></li></ul></div>"
+        f"<h1>Widgets</h1><p>{PROSE} See <a href='#b'>Nodes</a>, <a href='#c'>Rendering</a> "
+        "and <a href='#a'>Trees</a>.</p>"
+        f"<h2 id='a'>Trees</h2><p>{PROSE}</p><h2 id='b'>Nodes</h2><p>{PROSE}</p>"
+        f"<h2 id='c'>Rendering</h2><p>{PROSE}</p></main>"
+    )
+    assert "On this page" not in out and "- [Trees]" not in out
+    assert "See [Nodes](https://docs.example.org/guide/page.html#b)" in out
+    assert "## Trees" in out and "## Rendering" in out
+
+
+def test_tabs_by_aria_roles_and_by_a_row_of_labels() -> None:
+    out = md(
+        f"<main><p>{PROSE}</p><div class='zz-tabs'><div role='tablist'>"
+        "<span role='tab' aria-controls='p1'>pip</span><span role='tab' aria-controls='p2'>"
+        "conda</span></div><div id='p1' role='tabpanel'><pre>pip install zed</pre></div>"
+        "<div id='p2' role='tabpanel' hidden><pre>conda install zed</pre></div></div>"
+        "<div class='qq'><input type='radio' id='r1' name='t'><input type='radio' id='r2' "
+        "name='t'><div class='qq-row'><label for='r1'>Linux</label><label for='r2'>macOS"
+        "</label></div><div class='qq-body'><div><p>Use apt.</p></div><div><p>Use brew.</p>"
+        "</div></div></div></main>"
+    )
+    assert "**pip**\n\n```\npip install zed\n```\n\n**conda**\n\n```\nconda install zed" in out
+    assert "**Linux**\n\nUse apt.\n\n**macOS**\n\nUse brew." in out
+
+
+def test_a_consent_dialog_goes_whatever_its_class() -> None:
+    out = md(
+        f"<main><h1>Widgets</h1><p>{PROSE}</p>"
+        "<div class='zz-x' role='dialog' aria-label='Privacy'><p>We use cookies to measure "
+        "visits.</p><a href='/privacy.html'>Accept</a></div>"
+        "<div class='zz-y' style='position: fixed; bottom: 0'>Your consent matters. "
+        f"<a href='/ok.html'>OK</a></div><p>{PROSE}</p>"
+        "<table style='table-layout: fixed'><tr><th>Option</th><th>Effect</th></tr>"
+        "<tr><td>privacy</td><td>Send no usage data.</td></tr></table></main>"
+    )
+    assert "We use cookies" not in out and "consent" not in out
+    assert "Send no usage data." in out  # a table laid out "fixed" is no overlay
+    assert out.count("Widgets are small trees") == 2
+
+
+def test_code_drawn_as_one_element_per_line_keeps_its_lines() -> None:
+    out = md(
+        f"<main><p>{PROSE}</p><pre class='zz-code'><code><span class='zz-l'>"
+        "<span class='k'>import</span> os</span><span class='zz-l'>print(os.sep)</span>"
+        "</code></pre></main>"
+    )
+    assert "```\nimport os\nprint(os.sep)\n```" in out
+
+
+def test_admonitions_by_the_meaning_of_their_names() -> None:
+    out = md(
+        f"<main><p>{PROSE}</p><div class='zz-callout--danger'><div class='zz-callout__title'>"
+        "Careful</div><p>Trees are not thread-safe.</p></div>"
+        "<div class='zz-box' role='note'><p>Nodes are cheap.</p></div></main>"
+    )
+    assert "> **Careful**\n>\n> Trees are not thread-safe." in out
+    assert "> **Note**\n>\n> Nodes are cheap." in out
+
+
+def test_site_navigation_is_the_landmark_listing_most_pages_not_a_repeated_bar() -> None:
+    bar = (
+        "<div class='zz-rel' role='navigation'><ul><li><a href='/genindex.html'>index</a></li>"
+        "<li><a href='next.html'>next</a></li><li><a href='prev.html'>previous</a></li></ul></div>"
+    )
+    tree = "".join(f"<li><a href='p{i}.html'>Page {i}</a></li>" for i in range(2))
+    page = (
+        f"<html><body>{bar}<nav class='zz-side'><a href='/'>Zed</a><ul>"
+        f"<li><a href='page.html'>Page</a><ul>{tree}</ul></li></ul></nav>"
+        f"<main><h1>Widgets</h1><p>{PROSE}</p></main>{bar}</body></html>"
+    )
+    extracted = extract(page, URL)
+    assert extracted.toc_links == [
+        "https://docs.example.org/guide/p0.html",
+        "https://docs.example.org/guide/p1.html",
+    ]

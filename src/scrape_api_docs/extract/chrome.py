@@ -9,15 +9,20 @@
   heading, a section, a captioned listing) or to the heading it stands beside.
 - Around a heading: the heading text wrapped in
   a link to itself (unwrapped), and in a wrapper that holds only the heading, a few words
-  of links beside it (a "Source" link, a breadcrumb trail).
+  of links read before it or beside the page's title (a "Source" link, a breadcrumb
+  trail); a section heading followed by its links (a "Read more" card) is content.
 - Code: a line-number gutter (a column of consecutive integers, as a table cell beside
   the ``<pre>`` or as the first thing on every line of it); copy buttons are ``<button>``s,
   which go with every other control (``content.GLOBAL_JUNK``).
 - A bar of short links side by side, and nothing else, opening or closing the content
   ("Prev Up Next"); a list of pages (a toctree) is content.
-- A toggle's label: the ``<summary>`` of a disclosure open by default, with no heading
-  ("Expand description"), is a control, its content is shown anyway.
+- A toggle's label: the ``<summary>`` of a disclosure open by default, with no heading,
+  that says what clicking does ("Expand description"), is a control, its content is
+  shown anyway; a label that names the block's content stays.
 - A link that shows nothing once its icon is gone (an "edit this page" pencil).
+- The page's own table of contents ("On this page", a jump bar of letters): a block of
+  three or more links, all to places of this page that exist, whose text is nearly all
+  those links; the book has its own contents.
 """
 
 from __future__ import annotations
@@ -115,24 +120,32 @@ def drop_permalinks(content: LexborNode) -> None:
 
 def drop_heading_chrome(content: LexborNode) -> None:
     """In a block that holds one heading and, beside it, only a few short links (rustdoc's
-    "Source" links and breadcrumb trail), the links go: they are the page's controls."""
+    "Source" links and breadcrumb trail), the links go: they are the page's controls.
+
+    Controls are read before the heading (a breadcrumb trail above it, a link floated to
+    its right), or sit beside the page's own title (``<h1>``). Links that only follow a
+    section's heading are what the block is for: a card's "Read more" stays."""
     for heading in content.css(_HEADINGS):
         parent = heading.parent
         if parent is None or parent.mem_id == content.mem_id:
             continue
-        others = [c for c in parent.iter() if c.is_element_node and c.mem_id != heading.mem_id]
+        kids = [c for c in parent.iter() if c.is_element_node]
+        others = [c for c in kids if c.mem_id != heading.mem_id]
         loose = "".join(
             c.text_content or "" for c in parent.iter(include_text=True) if c.is_text_node
         )
-        if others and _letters(loose) == 0 and all(_side_links(c) for c in others):
-            for other in others:
-                links = [other] if other.tag == "a" else other.css("a")
-                outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
-                if outside == 0:
-                    other.decompose()
-                else:  # "1.0.0 · Source": the version stays, the link goes
-                    for a in links:
-                        a.decompose()
+        if not others or _letters(loose) != 0 or not all(_side_links(c) for c in others):
+            continue
+        if heading.tag != "h1" and kids[0].mem_id == heading.mem_id:
+            continue  # a card: a section's heading, then its links
+        for other in others:
+            links = [other] if other.tag == "a" else other.css("a")
+            outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
+            if outside == 0:
+                other.decompose()
+            else:  # "1.0.0 · Source": the version stays, the link goes
+                for a in links:
+                    a.decompose()
 
 
 def _side_links(node: LexborNode) -> bool:
@@ -154,9 +167,22 @@ def _count(kind: Callable[[str], bool], node: LexborNode) -> int:
     return sum(map(kind, node.text(deep=True)))
 
 
+TOGGLE_WORDS = frozenset(
+    {"expand", "collapse", "show", "hide", "toggle", "open", "close", "more", "less"}
+)
+"""Verbs of a disclosure's control: a label that starts with one says what clicking does."""
+TOGGLE_LABEL_WORDS = 4
+
+
 def drop_open_toggle_labels(content: LexborNode) -> None:
+    """The label of a disclosure open by default, when it is a control ("Expand
+    description": a few words that start with a verb of showing, no heading); a label that
+    names what the block holds ("Example: a two-level cache") is content and stays."""
     for summary in content.css("details[open] > summary"):
-        if summary.css_first(_HEADINGS) is None:
+        if summary.css_first(_HEADINGS) is not None:
+            continue
+        words = _visible(summary).casefold().split()
+        if not words or (words[0] in TOGGLE_WORDS and len(words) <= TOGGLE_LABEL_WORDS):
             summary.decompose()
 
 
@@ -288,3 +314,101 @@ def _link_bar(node: LexborNode) -> bool:
     if any(len(_visible(a).split()) > SIDE_LINK_WORDS for a in links):
         return False
     return _count(str.isalpha, node) == sum(_count(str.isalpha, a) for a in links)
+
+
+PAGE_TOC_LINKS = 3
+"""Links to places of the page a block needs to be the page's table of contents."""
+PAGE_TOC_SHARE = 0.6
+"""Share of its text (letters and digits) a page's table of contents has in its links."""
+_TOC_TAGS = frozenset({"ul", "ol", "dl", "div", "nav", "details", "section", "p", "aside"})
+
+
+def drop_page_tocs(content: LexborNode) -> None:
+    """A block of links to places of this page (``href="#id"`` with that id in the
+    content), at least ``PAGE_TOC_LINKS``, that holds no prose, code, table or heading
+    (but its own title, first in it), has ``PAGE_TOC_SHARE`` of its text (its groups'
+    labels aside) in those links, and stands outside the flow of the page: before its
+    first section heading or after its last block of prose. That is the
+    page's own table of contents (or a jump bar); an index of members inside a section
+    (TypeDoc's) is the section's content. The outermost such block goes."""
+    jumps = content.css("a[href^='#']")
+    if len(jumps) < PAGE_TOC_LINKS:
+        return  # most pages: one query
+    blocks: dict[int, LexborNode] = {}  # the blocks around links to places of the page
+    for a in jumps:
+        up = a.parent
+        while up is not None and up.mem_id != content.mem_id and up.mem_id not in blocks:
+            if up.tag in _TOC_TAGS:
+                blocks[up.mem_id] = up
+            up = up.parent
+    ids: set[str | None] | None = None
+    flow: tuple[int, int, dict[int, int]] | None = None
+    chosen: dict[int, LexborNode] = {}
+    for block in blocks.values():
+        if block.css_first("p, pre, table") is not None or any(
+            h.tag == "h1" or h.mem_id != _first_element(block) for h in block.css(_HEADINGS)
+        ):
+            continue  # prose, code, a table, the page's title or a section of the page
+        links = block.css("a[href]")
+        if len(links) < PAGE_TOC_LINKS:
+            continue
+        if ids is None:
+            ids = {n.attributes.get("id") for n in content.css("[id]")}
+            ids |= {n.attributes.get("name") for n in content.css("a[name]")}
+        targets = [(a.attributes.get("href") or "").strip() for a in links]
+        if not all(t.startswith("#") and t[1:] in ids for t in targets):
+            continue
+        labels = sum(_count(str.isalnum, s) for s in block.css("summary"))
+        text = _count(str.isalnum, block) - labels  # a group's label ("Methods") aside
+        if not text or sum(_count(str.isalnum, a) for a in links) < PAGE_TOC_SHARE * text:
+            continue
+        if flow is None:
+            flow = _flow(content)
+        first_heading, last_prose, position = flow
+        start = position[block.mem_id]
+        end = start + sum(1 for _ in block.traverse()) - 1
+        if start < first_heading or last_prose <= end:
+            chosen[block.mem_id] = block
+    outermost = []  # found before any goes: what is inside goes with it
+    for block in chosen.values():
+        up = block.parent
+        while up is not None and up.mem_id not in chosen:
+            up = up.parent
+        if up is None:
+            outermost.append(block)
+    for block in outermost:
+        block.decompose()
+
+
+def _first_element(node: LexborNode) -> int | None:
+    """The ``mem_id`` of the first element in ``node`` that shows text (its title, when it
+    opens with one: through a ``<summary>``)."""
+    for child in node.traverse():
+        if child.mem_id != node.mem_id and child.tag in _HEADING_TAGS:
+            return child.mem_id
+        if (
+            child.is_element_node
+            and child.mem_id != node.mem_id
+            and _is_leaf(child)
+            and _visible(child)
+        ):
+            return child.mem_id
+    return None
+
+
+def _flow(content: LexborNode) -> tuple[int, int, dict[int, int]]:
+    """(position of the first section heading, of the last block of prose, positions of
+    all elements) in the content's document order."""
+    position: dict[int, int] = {}
+    first_heading, last_prose = 1 << 60, -1
+    for i, node in enumerate(content.traverse()):
+        position[node.mem_id] = i
+        if node.tag in _SECTION_HEADINGS and first_heading > i:
+            first_heading = i
+        if node.tag in _PROSE:
+            last_prose = i
+    return first_heading, last_prose, position
+
+
+_SECTION_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+_PROSE = frozenset({"p", "pre", "table"}) | _SECTION_HEADINGS

@@ -7,13 +7,21 @@ reader does not need in a book, found by landmarks, ARIA roles and structure
 (``chrome``); the site's template, learned over its pages, cleans the rest when the book
 is assembled (``template``). The output is clean HTML for the Markdown converter, plus
 the page's title, links and navigation order.
+
+No rule here is keyed to a theme's class list: the site's navigation is a list of pages
+in the flow or in a navigation landmark (``_toc_links``); tabs are ARIA's roles or a row of
+labels over as many panels; consent banners are overlays that speak of consent; code
+lines are block elements, or sibling elements of one shape, inside ``<pre>``;
+admonitions are named by the vocabulary of their meaning (``ADMONITION_KINDS``).
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -21,7 +29,7 @@ from scrape_api_docs.extract import chrome
 from scrape_api_docs.extract.document import Heading, Term
 from scrape_api_docs.extract.lang import language_from_attrs
 from scrape_api_docs.extract.layout import unwrap_layout_tables
-from scrape_api_docs.extract.main_content import find_content
+from scrape_api_docs.extract.main_content import find_content, inside
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
 from scrape_api_docs.extract.signatures import signature_headings
@@ -33,35 +41,60 @@ GLOBAL_JUNK = (
     "form, button, input, select, textarea, dialog"
 )
 
-ADMONITIONS = (
-    "div.admonition, details.admonition, div.theme-admonition, aside.admonition, "
-    "details.note, details.warning, details.tip, details.info, details.danger, "
-    "div.note, div.warning, div.tip, div.caution, div.important, div.danger, div.hint, "
-    "div.seealso, div.attention, div.error, div.markdown-alert, div.callout"
+# Admonitions by the vocabulary of their meaning, not a theme's class list: a block whose
+# class names a kind of remark (a whole class token: ``note``, ``warning``...), or that
+# says it is one (a class word ``admonition``, ``callout``, ``alert``: the names
+# generators and CSS frameworks share), or ARIA's ``role=note``. Words are split at
+# ``-``, ``_`` and camelCase, so ``theme-admonition-tip`` and ``admonition_xJq3`` are
+# admonitions, ``admonitionHeading_Gvgb`` (a part of one) is not.
+ADMONITION_KINDS = frozenset(
+    {"note", "notes", "warning", "tip", "caution", "danger", "important", "hint", "info"}
+    | {"seealso", "attention", "error", "success", "todo", "example", "abstract", "quote"}
+    | {"question", "bug", "failure", "summary"}
 )
-ADMONITION_TITLES = (
-    "p.admonition-title, summary, div[class*=admonitionHeading], .admonition-heading, "
-    "h3.title, p.markdown-alert-title, .callout-title"
-)
+_ADMONITION_WORDS = ("admonition", "callout", "alert")
+_PART_WORDS = frozenset({"heading", "title", "content", "body", "icon", "label", "text"})
 
-TOC_SELECTORS = (
-    ".toctree-wrapper",
-    "nav.md-nav--primary",
-    ".wy-menu-vertical",
-    ".sidebar-tree",
-    ".theme-doc-sidebar-menu",
-    "ul.menu__list",
-    "#sidebar ol.chapter",
-    ".sidebar ol.chapter",
-    "div.toc",
-    "nav.sidebar",
-    "nav.toc",
-    "#toc",
+_TITLE_WORDS = frozenset({"title", "heading", "label"})
+_ADMONITION_BLOCKS = (
+    ":is(div, aside, details):is("
+    + ", ".join([f".{kind}" for kind in sorted(ADMONITION_KINDS)])
+    + ", "
+    + ", ".join(f"[class*={word} i]" for word in _ADMONITION_WORDS)
+    + "), div[role=note]"
 )
+"""Blocks with a class of the vocabulary, or a class that holds one of its words
+(``_admonition_kind`` then checks that it is a word of it): found in C, in one pass (a
+selector per word and tag costs five times as much)."""
+_ANY_KIND = re.compile(
+    "|".join(sorted(ADMONITION_KINDS | set(_ADMONITION_WORDS), key=len, reverse=True)), re.I
+)
+_CLASS_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
-COOKIE_CANDIDATES = (
-    "[class*=ookie], [id*=ookie], [class*=onsent], [id*=onsent], [class*=gdpr], [id*=gdpr]"
+NAV_LANDMARKS = "nav, [role=navigation], aside"
+"""Where a site navigation sits: HTML's and ARIA's navigation landmarks, and ``aside``
+(a sidebar: Furo's)."""
+_FRAME = frozenset({"nav", "aside", "header", "footer"})
+_FRAME_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
+_LIST_TAGS = frozenset({"ul", "ol", "dl"})
+PAGE_LIST_LINK_SHARE = 0.9
+"""A list in the content is a list of pages (a toctree) when this share of its text is
+in links to other pages."""
+
+OVERLAYS = ", ".join(
+    ["[role=dialog], [role=alertdialog], [aria-modal=true]"]
+    + [f'[style*="position:{how}"], [style*="position: {how}"]' for how in ("fixed", "sticky")]
 )
+"""What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
+``[hidden]``: an inactive tab's panel is hidden too, and is content."""
+_CONSENT_STEMS = ("cookie", "consent", "gdpr", "privacy")
+_CONSENT_SPELLINGS = tuple(
+    {spelling for stem in _CONSENT_STEMS for spelling in (stem, stem.title(), stem.upper())}
+)
+_CONSENT_TEXT = ", ".join(f':lexbor-contains("{word}" i)' for word in _CONSENT_STEMS)
+_MAIN = "main, [role=main]"
+CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
+"""The vocabulary of a consent banner: its meaning, in words, not a theme's names."""
 _BANNER_MAX_TEXT = 800
 
 # Lexbor checks the open-element stack on every block start tag, so parse time grows
@@ -78,8 +111,6 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
     | {"track", "wbr"}
 )
-
-_ANY_TOC = ", ".join(TOC_SELECTORS)
 
 _WS = re.compile(r"\s+")
 _WORD_START = re.compile(r"\w")
@@ -106,6 +137,8 @@ class Extracted:
 
 def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
     """Drop start and end tags nested deeper than ``max_depth``; their text stays."""
+    if page_html.count("<") < _SUSPICIOUS_BLOCK_TAGS:
+        return page_html  # fewer tags of any kind: one count instead of nine
     if sum(page_html.count(probe) for probe in _BLOCK_TAG_PROBES) < _SUSPICIOUS_BLOCK_TAGS:
         return page_html
     depth = deepest = 0
@@ -185,25 +218,159 @@ def _base_url(tree: LexborHTMLParser, url: str) -> str:
 
 
 def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], list[OutlineEntry]]:
-    """The first navigation block that lists at least two other pages, in its order, and
-    its nesting (``navtree.outline``).
+    """The page's navigation: the pages it lists, in its order, and its nesting
+    (``navtree.outline``), found by structure. In order of preference:
+
+    1. Lists of pages in the page's own flow, outside any landmark of the frame (a Sphinx
+       toctree, DocBook's table of contents): the pages below this one.
+    2. The navigation landmark whose lists name the most other pages of the site (a
+       sidebar; its brand link and search are no list), unless the same links are shown
+       twice (a bar above and below the page: "index | next | previous").
+    3. A navigation of blocks and headings (``_block_navigation``).
 
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
-    "on this page" box) does not count as navigation.
+    "on this page" box) lists no other page and does not count.
     """
-    if tree.css_first(_ANY_TOC) is None:  # most pages: one query instead of a dozen
-        return _block_navigation(tree, resolve)
-    for selector in TOC_SELECTORS:
-        pages: dict[str, None] = {}
-        nodes = tree.css(selector)
-        for node in nodes:
-            for url in _hrefs(node, resolve):
-                page = page_url(url)
-                if page != resolve.page:
-                    pages[page] = None
-        if len(pages) >= 2:
-            return list(pages), outline(nodes, resolve, resolve.page)
-    return [], []
+    in_flow, in_landmarks = _lists_by_place(tree)
+    lists = _page_lists(in_flow)
+    found = _listed_pages(lists, resolve)
+    if _site_pages(found, resolve) >= 2:
+        return found, outline(lists, resolve, resolve.page)
+    navigations: dict[tuple[int, ...], tuple[list[LexborNode], tuple[str, ...]]] = {}
+    for lists in in_landmarks:
+        key = tuple(n.mem_id for n in lists)
+        if key not in navigations:  # a landmark in a landmark, around the same lists
+            navigations[key] = (lists, _raw_targets(lists))
+    shown = Counter(raw for _, raw in navigations.values())
+    best: tuple[list[LexborNode], list[str]] | None = None
+    # Most links first: URLs are resolved until no other navigation can list more pages.
+    for lists, raw in sorted(navigations.values(), key=lambda nav: -len(nav[1])):
+        if best is not None and len(raw) <= len(best[1]):
+            break
+        if shown[raw] > 1:
+            continue  # shown twice (above and below the page): a bar of links, no tree
+        pages = _listed_pages(lists, resolve)
+        if _site_pages(pages, resolve) >= 2 and (best is None or len(pages) > len(best[1])):
+            best = (lists, pages)
+    if best is not None:
+        return best[1], outline(best[0], resolve, resolve.page)
+    return _block_navigation(tree, resolve)
+
+
+def _raw_targets(nodes: list[LexborNode]) -> tuple[str, ...]:
+    """The distinct link targets under ``nodes`` as written, fragments dropped (a bound on
+    the pages they list, and what tells a bar shown twice)."""
+    found = (a.attributes.get("href") or "" for n in nodes for a in n.css("a[href]"))
+    return tuple(dict.fromkeys(href.strip().partition("#")[0] for href in found))
+
+
+def _listed_pages(nodes: list[LexborNode], resolve: _Resolver) -> list[str]:
+    pages: dict[str, None] = {}
+    for node in nodes:
+        for url in _hrefs(node, resolve):
+            page = page_url(url)
+            if page != resolve.page:
+                pages[page] = None
+    return list(pages)
+
+
+def _site_pages(pages: list[str], resolve: _Resolver) -> int:
+    """How many of ``pages`` are on this page's site (its host)."""
+    host = urlsplit(resolve.page).netloc
+    return sum(urlsplit(page).netloc == host for page in pages)
+
+
+def _outer_lists(node: LexborNode) -> list[LexborNode]:
+    """The lists under ``node`` that no other list holds, in document order."""
+    out: list[LexborNode] = []
+    for found in node.css("ul, ol, dl"):
+        up = found.parent
+        while up is not None and up.mem_id != node.mem_id and up.tag not in _LIST_TAGS:
+            up = up.parent
+        if up is None or up.mem_id == node.mem_id or up.tag not in _LIST_TAGS:
+            out.append(found)
+    return out
+
+
+def _lists_by_place(
+    tree: LexborHTMLParser,
+) -> tuple[list[LexborNode], list[list[LexborNode]]]:
+    """The page's outer lists (no entry's sublist), in one walk: those in its flow
+    (outside the frame's landmarks), and for each navigation landmark (``NAV_LANDMARKS``)
+    that holds some, its lists; all in document order."""
+    body = tree.body
+    if body is None:
+        return [], []
+    in_flow: list[LexborNode] = []
+    landmarks: dict[int, list[LexborNode]] = {}
+    for node in _outer_lists(body):
+        framed = False
+        up = node.parent
+        while up is not None:
+            role = up.attributes.get("role") if up.tag not in _FRAME else None
+            if up.tag in _FRAME or role in _FRAME_ROLES:
+                framed = True
+                if up.tag in ("nav", "aside") or role == "navigation":
+                    landmarks.setdefault(up.mem_id, []).append(node)
+            up = up.parent
+        if not framed:
+            in_flow.append(node)
+    return in_flow, list(landmarks.values())
+
+
+def _page_lists(lists: list[LexborNode]) -> list[LexborNode]:
+    """Of ``lists`` (in the page's flow), those made of links that leave the page and
+    nothing else (a table of contents): every entry opens with a link, not all of them to
+    places in pages, and nearly all their text is those links."""
+    out: list[LexborNode] = []
+    for node in lists:
+        first = node.css_first("li, dt")
+        if first is None or _opening_link(first) is None:
+            continue  # most lists: an item of prose first
+        entries = node.css("li, dt")
+        opening = [_opening_link(e) for e in entries]
+        if not entries or any(a is None for a in opening):
+            continue
+        top = [a for e, a in zip(entries, opening, strict=True) if _list_of(e) == node.mem_id]
+        if all("#" in (a.attributes.get("href") or "") for a in top if a is not None):
+            continue  # entries that are all places in pages (an index of terms), not pages
+        text = len(_WS.sub("", node.text(deep=True)))
+        links = [a for a in node.css("a[href]") if _leaves(a.attributes.get("href") or "")]
+        linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
+        if text and linked >= PAGE_LIST_LINK_SHARE * text:
+            out.append(node)
+    return out
+
+
+def _leaves(href: str) -> bool:
+    """Whether a link goes to another page (not to a place of this one)."""
+    href = href.strip()
+    return bool(href) and not href.startswith("#")
+
+
+def _list_of(entry: LexborNode) -> int | None:
+    """The ``mem_id`` of the list an entry belongs to."""
+    up = entry.parent
+    while up is not None and up.tag not in _LIST_TAGS:
+        up = up.parent
+    return up.mem_id if up is not None else None
+
+
+def _opening_link(entry: LexborNode) -> LexborNode | None:
+    """The link an entry opens with (through inline wrappers), if it opens with one."""
+    node: LexborNode | None = entry
+    while node is not None:
+        child = node.child
+        while child is not None and child.is_text_node and not (child.text_content or "").strip():
+            child = child.next
+        if child is None or not child.is_element_node:
+            return None
+        if child.tag == "a" and child.attributes.get("href") is not None:
+            return child
+        if child.tag not in ("span", "strong", "em", "b", "code", "p", "div"):
+            return None
+        node = child
+    return None
 
 
 def _block_navigation(
@@ -225,16 +392,48 @@ def _block_navigation(
     return best[0], outline([best[1]], resolve, resolve.page)
 
 
-def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
-    """Cookie and consent banners: small blocks named so, never a whole section.
+def _drop_cookie_banners(tree: LexborHTMLParser, page_html: str) -> None:
+    """Cookie and consent banners: a block that floats over the page (``OVERLAYS``) or
+    stands beside the page's ``<main>`` landmark, outside it, that speaks of consent
+    (``CONSENT_WORDS``), short and without a section heading; never a whole section.
 
-    Only short blocks without headings go: the page about ``http.cookies`` keeps its
-    section whose id says "cookies".
+    The page about ``http.cookies`` keeps its section on cookies (in the main content,
+    headings).
     """
-    for node in tree.css(COOKIE_CANDIDATES):
+    if not any(word in page_html for word in _CONSENT_SPELLINGS):
+        return  # most pages: a few substring searches (a regex over the HTML costs more)
+    body = tree.body
+    if body is None:
+        return
+    overlays = {n.mem_id for n in tree.css(OVERLAYS)}
+    beside_main = tree.css_first(_MAIN) is not None
+    candidates: dict[int, LexborNode] = {}
+    for hit in tree.css(_CONSENT_TEXT):  # elements whose own text has a consent word
+        node, path = hit, []
+        while node is not None and node.parent is not None and node.mem_id != body.mem_id:
+            path.append(node)
+            if node.parent.mem_id == body.mem_id:
+                break
+            node = node.parent
+        for up in reversed(path):  # outermost first
+            if up.mem_id in overlays or (
+                beside_main
+                and up.parent is not None
+                and up.parent.mem_id == body.mem_id
+                and up.tag != "main"
+                and up.attributes.get("role") != "main"
+                and up.css_first(_MAIN) is None
+            ):
+                candidates.setdefault(up.mem_id, up)
+    for node in candidates.values():
         if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
             continue
-        if node.css_first("h1, h2, h3") is None and len(_text(node)) <= _BANNER_MAX_TEXT:
+        text = _text(node)
+        if (
+            len(text) <= _BANNER_MAX_TEXT
+            and CONSENT_WORDS.search(text)
+            and node.css_first("h1, h2, h3") is None
+        ):
             node.decompose()
 
 
@@ -268,10 +467,42 @@ def _sort_asides(content: LexborNode) -> None:
             aside.replace_with(fresh)
 
 
+_LINE_BLOCKS = frozenset({"div", "p", "li"})
+"""Block elements: inside a listing, each one is a line of its own whatever its class."""
+
+
+def _line_elements(pre: LexborNode) -> set[int]:
+    """The elements that draw a listing's lines (``mem_id``), by shape, not by name: the
+    children of the listing (or of the one element it wraps, ``<code>``) when there are
+    two or more, all of one tag and one class, with no text between them, not even a line
+    break (Prism's ``token-line``s: a line each, drawn as blocks by CSS).
+    Tokens of one line differ in class (keyword, name) or have text between them."""
+    box = pre
+    while True:
+        kids = [c for c in box.iter() if c.is_element_node]
+        loose = "".join(c.text_content or "" for c in box.iter(include_text=True) if c.is_text_node)
+        if len(kids) == 1 and not loose.strip():
+            box = kids[0]
+            continue
+        break
+    if len(kids) < 2 or loose.strip() or "\n" in loose or kids[0].tag in ("br", "a"):
+        return set()  # text between them, or lines already broken in the text
+    shape = (kids[0].tag, kids[0].attributes.get("class"))
+    if any((k.tag, k.attributes.get("class")) != shape for k in kids):
+        return set()
+    return {k.mem_id for k in kids}
+
+
 def _code_text(pre: LexborNode) -> str:
-    """Text of a code block with line structure kept (``<br>``, one element per line)."""
-    if pre.css_first("br, div, .token-line, .line, .code-line") is None:
-        return (pre.text(deep=True) or "").strip("\n")
+    """Text of a code block with line structure kept: ``<br>``, a block element per line
+    (``_LINE_BLOCKS``), or sibling elements of one shape that are its lines
+    (``_line_elements``)."""
+    if pre.css_first("br, div, p, li") is None:
+        lines = _line_elements(pre)
+        if not lines:
+            return (pre.text(deep=True) or "").strip("\n")
+    else:
+        lines = _line_elements(pre)
     parts: list[str] = []
 
     def walk(node: LexborNode) -> None:
@@ -282,9 +513,7 @@ def _code_text(pre: LexborNode) -> str:
             elif child.tag == "br":
                 parts.append("\n")
             elif child.is_element_node:
-                line_like = child.tag == "div" or bool(
-                    {"token-line", "line", "code-line"} & set(_classes(child))
-                )
+                line_like = child.tag in _LINE_BLOCKS or child.mem_id in lines
                 if line_like and parts and not parts[-1].endswith("\n"):
                     parts.append("\n")
                 walk(child)
@@ -316,7 +545,13 @@ def _code_language(pre: LexborNode) -> str | None:
 def _line_blocks_to_pre(content: LexborNode) -> None:
     """A listing drawn as one ``<div class="line">`` per line, without ``<pre>`` (Doxygen's
     fragments, some highlighters): a block that opens with such lines is code.
-    Its other children (Doxygen's hidden tooltips) follow it as they are."""
+    Its other children (Doxygen's hidden tooltips) follow it as they are.
+
+    Kept by name, as a word of meaning, not a theme's list: outside ``<pre>`` nothing in
+    the markup says "code" (the monospace font is CSS), and a run of one-line sibling
+    ``div``s is as often a list of facts as a listing; the class word ``line`` is what
+    says each is a line of a listing. Inside ``<pre>`` lines are found by shape
+    (``_line_elements``)."""
     seen: set[int] = set()
     for line in content.css("div.line"):
         block = line.parent
@@ -367,26 +602,76 @@ def _normalise_code(content: LexborNode) -> list[str]:
     return languages
 
 
+def _class_words(token: str) -> list[str]:
+    return [w.lower() for w in _CLASS_WORD.findall(token)]
+
+
+def _admonition_kind(node: LexborNode) -> bool:
+    if node.attributes.get("role") == "note":
+        return True
+    names = node.attributes.get("class") or ""
+    if _ANY_KIND.search(names) is None:
+        return False  # most blocks: one search instead of splitting every class
+    for token in names.split():
+        if token.lower() in ADMONITION_KINDS:
+            return True
+        words = _class_words(token)
+        if not _PART_WORDS.intersection(words) and any(
+            w.startswith(_ADMONITION_WORDS) for w in words
+        ):
+            return True
+    return False
+
+
+def _title_node(node: LexborNode) -> LexborNode | None:
+    """The admonition's title: its first element (or the first of that one's, down to a
+    few levels: Asciidoctor's table) when it is a ``<summary>``, a heading, a block whose
+    class words say title/heading/label, or a short block that names a kind ("Note:")."""
+    first: LexborNode | None = node
+    for _ in range(5):
+        child = first.child if first is not None else None
+        while child is not None and not child.is_element_node:
+            child = child.next
+        if child is None:
+            return None
+        if child.tag == "summary" or child.tag in _HEADING_TAGS:
+            return child
+        if _TITLE_WORDS.intersection(w for t in _classes(child) for w in _class_words(t)):
+            return child
+        text = _text(child)
+        if child.tag in ("p", "div", "span", "strong", "b") and (
+            text.rstrip(":").casefold() in ADMONITION_KINDS
+        ):
+            return child
+        first = child
+    return None
+
+
 def _admonition_title(node: LexborNode) -> str:
-    title_node = node.css_first(ADMONITION_TITLES)
+    title_node = _title_node(node)
     if title_node is None and node.css_first("table th") is not None:
         title_node = node.css_first("table th")  # DocBook's table-laid admonitions
     if title_node is not None:
         title = _text(title_node)
         title_node.decompose()
+        if title.casefold() in ADMONITION_KINDS:
+            return title.capitalize()  # "tip", "TIP" (VitePress): "Tip"
         if title:
             return title[:1].upper() + title[1:] if title.islower() else title
+    words = [w for t in _classes(node) for w in _class_words(t)]
+    for word in words:
+        if word in ADMONITION_KINDS:
+            return word.capitalize()
     kinds = [c for c in _classes(node) if c not in ("admonition", "theme-admonition", "alert")]
     for kind in kinds:
-        kind = kind.removeprefix("theme-admonition-").removeprefix("alert--")
         if kind.isalpha():
-            return kind.capitalize()
+            return kind.capitalize()  # the block's own name for itself ("callout")
     return "Note"
 
 
 def _normalise_admonitions(content: LexborNode) -> None:
-    for node in reversed(content.css(ADMONITIONS)):
-        if node.parent is None:
+    for node in reversed(content.css(_ADMONITION_BLOCKS)):
+        if node.parent is None or not _admonition_kind(node):
             continue
         title = _admonition_title(node)
         for img in node.css("img"):  # DocBook's note.png icons
@@ -400,19 +685,77 @@ def _normalise_admonitions(content: LexborNode) -> None:
 
 
 def _normalise_tabs(content: LexborNode) -> None:
-    """Tab sets become one labelled block per tab (inactive tabs included), in order."""
-    for tabs in content.css("div.tabbed-set, div.tabs-container, [data-tabs]"):
-        labels = tabs.css("[role=tab], .tabbed-labels > label, .tabbed-set > label")
-        panels = tabs.css("[role=tabpanel], .tabbed-content > .tabbed-block")
-        if not labels or len(labels) != len(panels):
+    """Tab sets become one labelled block per tab (inactive tabs included), in order.
+
+    Found by structure: ARIA's ``role=tablist`` with its ``role=tab``s, each matched to its
+    panel by ``aria-controls`` or, failing that, to the ``role=tabpanel``s beside the list
+    in order; or the shape of a tab set without roles: a row of two or more ``<label>``s
+    and nothing else (the labels of radio buttons, gone with the other controls), followed
+    by as many sibling panels, or by one block that holds as many."""
+    for tablist in content.css("[role=tablist]"):
+        labels = tablist.css("[role=tab]")
+        if tablist.parent is not None and labels:
+            _label_panels(tablist, labels, _aria_panels(content, tablist, labels))
+    for row in _label_rows(content):
+        labels = [c for c in row.iter() if c.is_element_node]
+        panels = _siblings_after(row)
+        if len(panels) == 1 and len(labels) > 1:
+            panels = [c for c in panels[0].iter() if c.is_element_node]
+        _label_panels(row, labels, panels)
+
+
+def _aria_panels(
+    content: LexborNode, tablist: LexborNode, tabs: list[LexborNode]
+) -> list[LexborNode]:
+    by_id = [(t.attributes.get("aria-controls") or "").strip() for t in tabs]
+    if all(by_id):
+        found = [content.css_first(f'[id="{html.escape(i)}"]') for i in by_id]
+        if all(found):
+            return [p for p in found if p is not None]
+    box = tablist.parent
+    for _ in range(3):  # the panels sit beside the list, or beside a wrapper of it
+        if box is None:
+            break
+        panels = [p for p in box.css("[role=tabpanel]") if not inside(p, tablist)]
+        if panels:
+            return panels
+        box = box.parent
+    return []
+
+
+def _label_rows(content: LexborNode) -> list[LexborNode]:
+    rows: dict[int, LexborNode] = {}
+    for label in content.css("label"):
+        row = label.parent
+        if row is None or row.mem_id in rows:
             continue
-        names = [_text(label) for label in labels]
-        for name, panel in zip(names, panels, strict=True):
-            title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
-            if title is not None:
-                panel.insert_before(title)
-        for label in labels:
-            label.decompose()
+        kids = [c for c in row.iter() if c.is_element_node]
+        loose = "".join(c.text_content or "" for c in row.iter(include_text=True) if c.is_text_node)
+        if len(kids) >= 2 and all(k.tag == "label" for k in kids) and not loose.strip():
+            rows[row.mem_id] = row
+    return list(rows.values())
+
+
+def _siblings_after(node: LexborNode) -> list[LexborNode]:
+    out: list[LexborNode] = []
+    after = node.next
+    while after is not None:
+        if after.is_element_node:
+            out.append(after)
+        after = after.next
+    return out
+
+
+def _label_panels(tablist: LexborNode, labels: list[LexborNode], panels: list[LexborNode]) -> None:
+    """Each panel is preceded by its tab's label, in bold; the row of tabs goes."""
+    if not labels or len(labels) != len(panels):
+        return
+    names = [_text(label) for label in labels]
+    for name, panel in zip(names, panels, strict=True):
+        title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
+        if title is not None:
+            panel.insert_before(title)
+    tablist.decompose()
 
 
 # Links and images whose URL starts or ends with a space, tab or line break (CSS escapes).
@@ -594,7 +937,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
-    _drop_cookie_banners(tree)
+    _drop_cookie_banners(tree, page_html)
     # The frame's landmarks go before the content is looked for: what is left to weigh
     # is the page's own text (an index page of links beside a footer of prose).
     frame = tree.body or tree.root
@@ -611,6 +954,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         else:
             header.unwrap()
     chrome.drop_permalinks(content)
+    chrome.drop_page_tocs(content)
     chrome.drop_heading_chrome(content)
     chrome.drop_link_bars(content)
     languages = _normalise_code(content)

@@ -71,7 +71,7 @@ def find_content(tree: LexborHTMLParser) -> LexborNode:
     sizes = {n.mem_id: (own_text(n), chars(n)) for n in landmarks}
     best = max(landmarks, key=lambda n: sizes[n.mem_id])
     while True:
-        inner = [n for n in landmarks if n.mem_id != best.mem_id and _inside(n, best)]
+        inner = [n for n in landmarks if n.mem_id != best.mem_id and inside(n, best)]
         if not inner:
             return best
         pick = max(inner, key=lambda n: sizes[n.mem_id])
@@ -83,7 +83,8 @@ def find_content(tree: LexborHTMLParser) -> LexborNode:
         best = pick
 
 
-def _inside(node: LexborNode, outer: LexborNode) -> bool:
+def inside(node: LexborNode, outer: LexborNode) -> bool:
+    """Whether ``node`` is a descendant of ``outer``."""
     up = node.parent
     while up is not None:
         if up.mem_id == outer.mem_id:
