@@ -37,7 +37,7 @@ serve: $(STAMP)
 test: $(STAMP) sysdeps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n 4 --dist loadscope
+	$(BIN)/python -m pytest -q -n 4 --dist worksteal
 
 # Schema fuzzing of a live server (tests/api/test_schema.py): FUZZ_EXAMPLES generated
 # requests per operation, each sent with a key, without one, and to a keyless server; every
