@@ -133,18 +133,9 @@ async def test_migrations_at_once_from_several_processes(tmp_path: Path) -> None
     """Replicas and workers starting together on a new database each migrate it: one at a
     time on PostgreSQL (an advisory lock), so none fails on a table another just made."""
     with postgres.database() as url:
-        code = (
-            "import asyncio, sys\n"
-            "from scrape_api_docs.storage.db import make_engine, migrate\n"
-            "async def main():\n"
-            "    engine = make_engine(sys.argv[1])\n"
-            "    await migrate(engine)\n"
-            "    await engine.dispose()\n"
-            "asyncio.run(main())\n"
-        )
         processes = [
             await asyncio.create_subprocess_exec(
-                sys.executable, "-c", code, url, stderr=asyncio.subprocess.PIPE
+                sys.executable, "-c", MIGRATE_AND_TELL, url, stderr=asyncio.subprocess.PIPE
             )
             for _ in range(4)
         ]

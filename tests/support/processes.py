@@ -76,6 +76,21 @@ def _stop_group(process: subprocess.Popen[bytes], timeout: float, signalled: boo
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _wait_exit(
+    process: subprocess.Popen[bytes], timeout: float, what: str, tail: Callable[[], str]
+) -> float:
+    """Seconds until ``process`` exited; past ``timeout``, an AssertionError with the end
+    of its log."""
+    started = time.monotonic()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{what} still running {timeout}s after the signal:\n{tail()}"
+        ) from None
+    return time.monotonic() - started
+
+
 class LiveServer:
     """``scrape-docs serve`` as a subprocess in its own process group (so its extraction
     workers can be cleaned up even after the server itself was SIGKILLed)."""
@@ -144,14 +159,7 @@ class LiveServer:
     def wait_exit(self, timeout: float) -> float:
         """Seconds until the process exited (AssertionError past ``timeout``)."""
         assert self.process is not None
-        started = time.monotonic()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"server still running {timeout}s after the signal:\n{self.log_tail()}"
-            ) from None
-        return time.monotonic() - started
+        return _wait_exit(self.process, timeout, "server", self.log_tail)
 
     def helpers(self) -> list[psutil.Process]:
         """The processes the server started, and theirs, as of now."""
@@ -242,14 +250,7 @@ class Worker:
 
     def wait_exit(self, timeout: float) -> float:
         """Seconds until the process exited (AssertionError past ``timeout``)."""
-        started = time.monotonic()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"worker still running {timeout}s after the signal:\n{self.log()[-4000:]}"
-            ) from None
-        return time.monotonic() - started
+        return _wait_exit(self.process, timeout, "worker", lambda: self.log()[-4000:])
 
     def cleanup(self) -> None:
         """SIGTERM (a clean stop flushes its last spans), SIGKILL past 15 s, then the rest
