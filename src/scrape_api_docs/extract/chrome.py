@@ -139,9 +139,8 @@ def drop_heading_chrome(content: LexborNode) -> None:
         if heading.tag != "h1" and kids[0].mem_id == heading.mem_id:
             continue  # a card: a section's heading, then its links
         for other in others:
-            links = [other] if other.tag == "a" else other.css("a")
-            outside = _count(str.isalnum, other) - sum(_count(str.isalnum, a) for a in links)
-            if outside == 0:
+            links = _links(other)
+            if _outside(str.isalnum, other, links) == 0:
                 other.decompose()
             else:  # "1.0.0 · Source": the version stays, the link goes
                 for a in links:
@@ -151,12 +150,28 @@ def drop_heading_chrome(content: LexborNode) -> None:
 def _side_links(node: LexborNode) -> bool:
     if node.tag in _HEADING_TAGS or node.css_first(f"{_HEADINGS}, img, pre, table, p"):
         return False
-    links = [node] if node.tag == "a" else node.css("a")
-    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
-    if len(links) > SIDE_LINKS or any(not h or h.startswith("#") for h in hrefs):
+    links = _links(node)
+    if len(links) > SIDE_LINKS or not _to_other_places(links):
         return False  # no link, or one to a place of this page (a jump bar): not controls
-    outside = _count(str.isalpha, node) - sum(_count(str.isalpha, a) for a in links)
-    return outside == 0  # digits may stand beside them (rustdoc's "1.0.0 · Source")
+    # Digits may stand beside them (rustdoc's "1.0.0 · Source").
+    return _outside(str.isalpha, node, links) == 0
+
+
+def _links(node: LexborNode) -> list[LexborNode]:
+    """``node`` itself when it is a link, else the links in it."""
+    return [node] if node.tag == "a" else node.css("a")
+
+
+def _to_other_places(links: list[LexborNode]) -> bool:
+    """Every one of ``links`` leads away from this place of the page (none is empty or a
+    ``#fragment`` of the page)."""
+    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
+    return not any(not h or h.startswith("#") for h in hrefs)
+
+
+def _outside(kind: Callable[[str], bool], node: LexborNode, links: list[LexborNode]) -> int:
+    """Characters of ``kind`` in ``node`` outside ``links``."""
+    return _count(kind, node) - sum(_count(kind, a) for a in links)
 
 
 def _letters(text: str) -> int:
@@ -307,13 +322,12 @@ def drop_link_bars(content: LexborNode) -> None:
 def _link_bar(node: LexborNode) -> bool:
     if node.css_first(f"li, table, img, pre, {_HEADINGS}") is not None:
         return False  # a list of pages (a toctree) is content
-    links = [node] if node.tag == "a" else node.css("a")
-    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
-    if len(links) < 2 or any(not h or h.startswith("#") for h in hrefs):
+    links = _links(node)
+    if len(links) < 2 or not _to_other_places(links):
         return False
     if any(len(_visible(a).split()) > SIDE_LINK_WORDS for a in links):
         return False
-    return _count(str.isalpha, node) == sum(_count(str.isalpha, a) for a in links)
+    return _outside(str.isalpha, node, links) == 0
 
 
 PAGE_TOC_LINKS = 3
