@@ -122,6 +122,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def job_folders_bytes(root: Path, job_ids: Collection[str]) -> int:
+    """Bytes in the folders of these jobs under ``root`` (exports, page store, images)."""
+    return sum(folder_bytes(root / plain_name(job_id)) for job_id in job_ids)
+
+
 def folder_bytes(folder: Path) -> int:
     total = 0
     for root, _, files in os.walk(folder):
@@ -217,8 +222,7 @@ class LocalArtifactStore:
         """(A job's whole folder: its page store and image cache live there too.)"""
         if job_ids is None:
             return await asyncio.to_thread(folder_bytes, self.root)
-        folders = [self.root / plain_name(job_id) for job_id in job_ids]
-        return await asyncio.to_thread(lambda: sum(folder_bytes(f) for f in folders))
+        return await asyncio.to_thread(job_folders_bytes, self.root, job_ids)
 
     async def check(self) -> str | None:
         return None  # the data folder it lives in is the health check's own "storage"

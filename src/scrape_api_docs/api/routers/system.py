@@ -6,8 +6,6 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -18,7 +16,7 @@ from scrape_api_docs.api.models.responses import Health, Stats, StatsResources
 from scrape_api_docs.crawler.cache import page_cache_bytes
 from scrape_api_docs.crawler.render import Renderer
 from scrape_api_docs.jobs.metrics import refresh_from_database
-from scrape_api_docs.storage.artifacts import folder_bytes
+from scrape_api_docs.storage.artifacts import job_folders_bytes
 from scrape_api_docs.storage.db import ping
 from scrape_api_docs.storage.outage import unreachable
 from scrape_api_docs.storage.repositories import ArtifactRepository, JobRepository
@@ -150,10 +148,6 @@ async def metrics(request: Request, ctx: ContextDep) -> Response:
     return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _jobs_bytes(jobs_dir: Path, job_ids: Sequence[str]) -> int:
-    return sum(folder_bytes(jobs_dir / job_id) for job_id in job_ids)
-
-
 @router.get("/stats", response_model=Stats)
 async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     """The caller's own jobs, exports and storage (with API keys, each key sees its own);
@@ -179,7 +173,7 @@ async def stats(request: Request, who: CallerDep, ctx: ContextDep) -> Stats:
     cache_bytes = await page_cache_bytes(ctx.settings, getattr(request.app.state, "redis", None))
     jobs_bytes = await ctx.artifacts.usage(job_ids)
     if ctx.settings.artifact_url is not None:
-        jobs_bytes += await asyncio.to_thread(_jobs_bytes, ctx.settings.jobs_dir, job_ids)
+        jobs_bytes += await asyncio.to_thread(job_folders_bytes, ctx.settings.jobs_dir, job_ids)
     return Stats(
         jobs={
             "total": sum(counts.values()),
