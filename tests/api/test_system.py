@@ -134,7 +134,6 @@ async def test_stats_sizes_come_from_redis_and_s3_when_the_parts_live_there(
     """Page cache in Redis, artifacts in S3 (moto): ``cache_size_mb`` is what the cache's
     entries take in Redis and ``storage_used_gb`` counts the job's objects in the bucket,
     neither read from a local file (there is no cache file, no export on disk)."""
-    import boto3
     import redis
 
     from tests.support.redis_servers import drop_prefix, new_prefix, shared_redis_or_skip
@@ -166,13 +165,7 @@ async def test_stats_sizes_come_from_redis_and_s3_when_the_parts_live_there(
         assert stats["cache_size_mb"] == round(in_redis / 1e6, 3), (stats, in_redis)
 
         bucket = str(values["artifact_url"]).removeprefix("s3://").split("/")[0]
-        listed = boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).list_objects_v2(Bucket=bucket)
+        listed = s3.client().list_objects_v2(Bucket=bucket)
         in_bucket = sum(o["Size"] for o in listed.get("Contents", []) if job_id in o["Key"])
         assert in_bucket > 0
         measured = stats["storage_used_gb"] * 1e9

@@ -36,7 +36,7 @@ from tests.scale.test_redis_cluster import follow_checks
 from tests.support import postgres
 from tests.support.cluster import Cluster
 from tests.support.redis_servers import drop_prefix, new_prefix, shared_redis_or_skip
-from tests.support.s3 import MotoS3
+from tests.support.s3 import MotoS3, s3_client
 from tests.support.server import TestServer
 
 SITES = ("plain", "mkdocs_material", "rustdoc", "docbook", "furo")
@@ -84,16 +84,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 def s3_keys(cluster: Cluster) -> list[str]:
     """Every object in the cluster's bucket."""
-    import boto3
-
     bucket = cluster.env["SCRAPER_ARTIFACT_URL"].removeprefix("s3://").split("/")[0]
-    client = boto3.client(
-        "s3",
-        endpoint_url=cluster.env["SCRAPER_S3_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_client(cluster.env["SCRAPER_S3_ENDPOINT_URL"])
     listed = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     return [str(each["Key"]) for each in listed]
 

@@ -14,6 +14,20 @@ from scrape_api_docs.settings import Settings
 from tests.support.redis_servers import free_port
 
 
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client of the moto server at ``endpoint``: what a test reads the buckets
+    with, apart from the code under test (obstore)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 class MotoS3:
     def __init__(self) -> None:
         try:
@@ -36,18 +50,12 @@ class MotoS3:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def new_bucket(self) -> str:
-        import boto3
+    def client(self) -> Any:
+        return s3_client(self.endpoint)
 
+    def new_bucket(self) -> str:
         name = f"test-{uuid.uuid4().hex[:12]}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_bucket(Bucket=name)
+        self.client().create_bucket(Bucket=name)
         return name
 
     def settings(self, tmp_path: Path, **values: object) -> Settings:
