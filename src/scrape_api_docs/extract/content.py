@@ -88,10 +88,6 @@ OVERLAYS = ", ".join(
 """What floats over the page: dialogs (ARIA's roles, a modal), fixed or sticky blocks. Not
 ``[hidden]``: an inactive tab's panel is hidden too, and is content."""
 _CONSENT_STEMS = ("cookie", "consent", "gdpr", "privacy")
-_CONSENT_SPELLINGS = tuple(
-    {spelling for stem in _CONSENT_STEMS for spelling in (stem, stem.title(), stem.upper())}
-)
-_CONSENT_TEXT = ", ".join(f':lexbor-contains("{word}" i)' for word in _CONSENT_STEMS)
 _MAIN = "main, [role=main]"
 CONSENT_WORDS = re.compile(r"\bcookies?\b|\bconsent\b|\bgdpr\b|\bprivacy\b", re.I)
 """The vocabulary of a consent banner: its meaning, in words, not a theme's names."""
@@ -280,41 +276,36 @@ def _site_pages(pages: list[str], resolve: _Resolver) -> int:
     return sum(urlsplit(page).netloc == host for page in pages)
 
 
-def _outer_lists(node: LexborNode) -> list[LexborNode]:
-    """The lists under ``node`` that no other list holds, in document order."""
-    out: list[LexborNode] = []
-    for found in node.css("ul, ol, dl"):
-        up = found.parent
-        while up is not None and up.mem_id != node.mem_id and up.tag not in _LIST_TAGS:
-            up = up.parent
-        if up is None or up.mem_id == node.mem_id or up.tag not in _LIST_TAGS:
-            out.append(found)
-    return out
-
-
 def _lists_by_place(
     tree: LexborHTMLParser,
 ) -> tuple[list[LexborNode], list[list[LexborNode]]]:
-    """The page's outer lists (no entry's sublist), in one walk: those in its flow
-    (outside the frame's landmarks), and for each navigation landmark (``NAV_LANDMARKS``)
-    that holds some, its lists; all in document order."""
+    """The page's outer lists (no entry's sublist), in one walk up from each list: those
+    in its flow (outside the frame's landmarks), and for each navigation landmark
+    (``NAV_LANDMARKS``) that holds some, its lists; all in document order."""
     body = tree.body
     if body is None:
         return [], []
     in_flow: list[LexborNode] = []
     landmarks: dict[int, list[LexborNode]] = {}
-    for node in _outer_lists(body):
+    for node in body.css("ul, ol, dl"):
         framed = False
+        navigations: list[int] = []
         up = node.parent
         while up is not None:
-            role = up.attributes.get("role") if up.tag not in _FRAME else None
-            if up.tag in _FRAME or role in _FRAME_ROLES:
+            tag = up.tag
+            if tag in _LIST_TAGS:
+                break  # an entry's sublist
+            role = up.attributes.get("role") if tag not in _FRAME else None
+            if tag in _FRAME or role in _FRAME_ROLES:
                 framed = True
-                if up.tag in ("nav", "aside") or role == "navigation":
-                    landmarks.setdefault(up.mem_id, []).append(node)
+                if tag in ("nav", "aside") or role == "navigation":
+                    navigations.append(up.mem_id)
             up = up.parent
-        if not framed:
-            in_flow.append(node)
+        else:
+            if not framed:
+                in_flow.append(node)
+            for landmark in navigations:
+                landmarks.setdefault(landmark, []).append(node)
     return in_flow, list(landmarks.values())
 
 
@@ -392,49 +383,51 @@ def _block_navigation(
     return best[0], outline([best[1]], resolve, resolve.page)
 
 
-def _drop_cookie_banners(tree: LexborHTMLParser, page_html: str) -> None:
+def _drop_cookie_banners(tree: LexborHTMLParser) -> None:
     """Cookie and consent banners: a block that floats over the page (``OVERLAYS``) or
     stands beside the page's ``<main>`` landmark, outside it, that speaks of consent
     (``CONSENT_WORDS``), short and without a section heading; never a whole section.
 
     The page about ``http.cookies`` keeps its section on cookies (in the main content,
-    headings).
+    headings). Only those few blocks are read, never the whole page: most pages cost a
+    selector and the text of the blocks beside their main landmark.
     """
-    if not any(word in page_html for word in _CONSENT_SPELLINGS):
-        return  # most pages: a few substring searches (a regex over the HTML costs more)
     body = tree.body
     if body is None:
         return
-    overlays = {n.mem_id for n in tree.css(OVERLAYS)}
-    beside_main = tree.css_first(_MAIN) is not None
-    candidates: dict[int, LexborNode] = {}
-    for hit in tree.css(_CONSENT_TEXT):  # elements whose own text has a consent word
-        node, path = hit, []
-        while node is not None and node.parent is not None and node.mem_id != body.mem_id:
-            path.append(node)
-            if node.parent.mem_id == body.mem_id:
-                break
-            node = node.parent
-        for up in reversed(path):  # outermost first
-            if up.mem_id in overlays or (
-                beside_main
-                and up.parent is not None
-                and up.parent.mem_id == body.mem_id
-                and up.tag != "main"
-                and up.attributes.get("role") != "main"
-                and up.css_first(_MAIN) is None
-            ):
-                candidates.setdefault(up.mem_id, up)
+    beside = _beside_main(body) if tree.css_first(_MAIN) is not None else []
+    candidates = {n.mem_id: n for n in beside}
+    for node in tree.css(OVERLAYS):
+        candidates.setdefault(node.mem_id, node)
+    # Outermost first (the blocks beside main, then overlays in document order); a block
+    # inside one that goes is gone with it, and is not read again.
+    gone: set[int] = set()
     for node in candidates.values():
-        if node.parent is None or node.tag in ("section", "article", "main", "body", "html"):
+        if node.mem_id in gone or node.tag in ("section", "article", "main", "body", "html"):
             continue
+        words = node.text(deep=True).lower()
+        if not any(stem in words for stem in _CONSENT_STEMS):
+            continue  # most blocks: no word of consent at all
         text = _text(node)
         if (
             len(text) <= _BANNER_MAX_TEXT
             and CONSENT_WORDS.search(text)
             and node.css_first("h1, h2, h3") is None
         ):
+            gone.update(n.mem_id for n in candidates.values() if inside(n, node))
             node.decompose()
+
+
+def _beside_main(body: LexborNode) -> list[LexborNode]:
+    """The blocks of ``<body>`` that neither are nor hold its main landmark."""
+    return [
+        child
+        for child in body.iter()
+        if child.is_element_node
+        and child.tag != "main"
+        and child.attributes.get("role") != "main"
+        and child.css_first(_MAIN) is None
+    ]
 
 
 def _sort_asides(content: LexborNode) -> None:
@@ -937,7 +930,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
-    _drop_cookie_banners(tree, page_html)
+    _drop_cookie_banners(tree)
     # The frame's landmarks go before the content is looked for: what is left to weigh
     # is the page's own text (an index page of links beside a footer of prose).
     frame = tree.body or tree.root
@@ -945,6 +938,9 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
         _sort_asides(frame)
         chrome.drop_chrome(frame)
     content = find_content(tree)
+    # Code first: a highlighted listing is hundreds of elements, one text afterwards, and
+    # every rule below walks the content again.
+    languages = _normalise_code(content)
     for summary in content.css("summary"):
         if summary.css_first("h1, h2, h3, h4, h5, h6") is not None:
             summary.unwrap()  # rustdoc: <summary><h3>impl ...</h3></summary>
@@ -957,7 +953,6 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     chrome.drop_page_tocs(content)
     chrome.drop_heading_chrome(content)
     chrome.drop_link_bars(content)
-    languages = _normalise_code(content)
     unwrap_layout_tables(content)
     _normalise_admonitions(content)
     chrome.drop_open_toggle_labels(content)

@@ -43,7 +43,10 @@ navigation, whatever its size."""
 
 def chars(node: LexborNode) -> int:
     """Characters of text in ``node``, white space left out (markup indents it)."""
-    text = node.text(deep=True)
+    return _chars(node.text(deep=True))
+
+
+def _chars(text: str) -> int:
     return len(text) - sum(map(text.count, _SPACES))
 
 
@@ -55,7 +58,7 @@ def own_text(node: LexborNode) -> int:
     total = chars(node)
     if total == 0:
         return 0
-    return total - sum(chars(a) for a in node.css("a"))
+    return total - _chars("".join(a.text(deep=True) for a in node.css("a")))
 
 
 def find_content(tree: LexborHTMLParser) -> LexborNode:
@@ -68,6 +71,8 @@ def find_content(tree: LexborHTMLParser) -> LexborNode:
     if not landmarks:
         title = tree.css_first("title")
         return _densest_block(body, _clean(title.text()) if title is not None else "")
+    if len(landmarks) == 1:
+        return landmarks[0]  # most pages: nothing to weigh
     sizes = {n.mem_id: (own_text(n), chars(n)) for n in landmarks}
     best = max(landmarks, key=lambda n: sizes[n.mem_id])
     while True:

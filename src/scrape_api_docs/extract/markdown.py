@@ -35,8 +35,10 @@ _CODE_SPAN = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 # autolink (``<https://...>``): the converter leaves it bare, and Markdown renderers
 # would turn it into a tag and lose the text.
 _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])(?!(?:https?|mailto):)")
-_DESTINATION = re.compile(r"\]\(\s*<?([^\s)>]*)")
-"""The start of a link's or image's destination: ``](url``."""
+_DESTINATION = re.compile(r"\]\(\s*+<?+(?!(?i:https?://|mailto:|#|/))([^\s)>]*)")
+"""The start of a link's or image's destination: ``](url``, unless its scheme is one that
+no escape or entity can change (a literal allowed scheme, a fragment, a path): most links
+of a page, never decoded."""
 _REFERENCE = re.compile(r"^( {0,3})\[(?=(?:[^\]\\\n]|\\.)+\]:)", re.M)
 """A line that would be a link reference definition (``[label]: url``): the converter
 writes none, so one in the prose is text that would define a link."""
@@ -47,9 +49,6 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
 _URL_JUNK = re.compile(r"[\x00-\x20\x7f]+")
 _RASTER_DATA = re.compile(r"data:image/(?:png|jpeg|jpg|gif|webp)[;,]")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_PLAIN_STARTS = ("http://", "https://", "mailto:", "#", "/")
-"""Destinations whose scheme no escape or entity can change (a literal allowed scheme, a
-fragment, a path): most links of a page, checked without decoding."""
 _TEXT_SPECIALS = re.compile(r"([\\`*_\[\]<>#~|])|&(?=#?\w+;)")
 
 
@@ -186,6 +185,8 @@ def _escape_tags(prose: str) -> str:
 
 
 def _escape_text(text: str) -> str:
+    if "<" not in text and "]" not in text:
+        return text  # most runs between code spans
     text = _TAG_OPEN.sub(r"\\<", text)
     if "](" in text:
         text = _DESTINATION.sub(_refuse_destination, text)
@@ -200,7 +201,5 @@ def _refuse_destination(match: re.Match[str]) -> str:
     are not told apart here: the converter's own links passed the link rule in extraction,
     and a raster picture is inert whichever it is."""
     raw = match.group(1)
-    if raw[:8].lower().startswith(_PLAIN_STARTS):
-        return match.group(0)  # the converter's own links: an allowed scheme, spelled plainly
     url = _MD_ESCAPE.sub(r"\1", html.unescape(raw))
     return match.group(0) if link_allowed(url) or image_allowed(url) else "\\" + match.group(0)
