@@ -32,6 +32,7 @@ from scrape_api_docs.extract.layout import unwrap_layout_tables
 from scrape_api_docs.extract.main_content import find_content, inside
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
+from scrape_api_docs.extract.nodes import element
 from scrape_api_docs.extract.signatures import signature_headings
 from scrape_api_docs.urls import absolute, page_url
 
@@ -452,12 +453,7 @@ def _sort_asides(content: LexborNode) -> None:
             first = first.next
         if first is not None and _text(first).casefold() == label.casefold():
             first.decompose()  # a visible title that repeats the label
-        fresh = LexborHTMLParser(
-            f"<blockquote><p><strong>{html.escape(label)}</strong></p>"
-            f"{aside.inner_html or ''}</blockquote>"
-        ).css_first("blockquote")
-        if fresh is not None:
-            aside.replace_with(fresh)
+        aside.replace_with(_admonition(aside, label))
 
 
 _LINE_BLOCKS = frozenset({"div", "p", "li"})
@@ -559,9 +555,7 @@ def _line_blocks_to_pre(content: LexborNode) -> None:
         text = "\n".join(c.text(deep=True, separator="").replace("\xa0", " ") for c in lines)
         if not text.strip():
             continue
-        fresh = LexborHTMLParser(f"<pre>{html.escape(text)}</pre>").css_first("pre")
-        if fresh is None:
-            continue
+        fresh = element(block, "pre", text=text)
         for child in lines:
             child.decompose()
         block.insert_before(fresh)
@@ -578,18 +572,16 @@ def _normalise_code(content: LexborNode) -> list[str]:
             continue
         lang = _code_language(pre)
         text = _code_text(pre)
-        cls = f' class="language-{html.escape(lang)}"' if lang else ""
-        fresh = LexborHTMLParser(f"<pre><code{cls}>{html.escape(text)}</code></pre>").css_first(
-            "pre"
+        code = element(
+            pre, "code", attrs={"class": f"language-{lang}"} if lang else None, text=text
         )
+        fresh = element(pre, "pre")
+        fresh.insert_child(code)
         # Ids in the code (a listing's line anchors) stay, as empty spans before it.
         ids = [pre.attributes.get("id"), *(n.attributes.get("id") for n in pre.css("[id]"))]
         for anchor in filter(None, ids):
-            span = LexborHTMLParser(f'<span id="{html.escape(anchor)}"></span>').css_first("span")
-            if span is not None:
-                pre.insert_before(span)
-        if fresh is not None:
-            pre.replace_with(fresh)
+            pre.insert_before(element(pre, "span", attrs={"id": anchor}))
+        pre.replace_with(fresh)
         if lang and lang not in languages:
             languages.append(lang)
     return languages
@@ -669,12 +661,26 @@ def _normalise_admonitions(content: LexborNode) -> None:
         title = _admonition_title(node)
         for img in node.css("img"):  # DocBook's note.png icons
             img.decompose()
-        body = node.inner_html or ""
-        fresh = LexborHTMLParser(
-            f"<blockquote><p><strong>{html.escape(title)}</strong></p>{body}</blockquote>"
-        ).css_first("blockquote")
-        if fresh is not None:
-            node.replace_with(fresh)
+        node.replace_with(_admonition(node, title))
+
+
+def _admonition(node: LexborNode, title: str) -> LexborNode:
+    """``node``'s content as a quote that opens with its title in bold."""
+    quote = element(node, "blockquote", inner_html=node.inner_html or "")
+    first = quote.child
+    title_line = _bold_line(node, title)
+    if first is not None:
+        first.insert_before(title_line)
+    else:
+        quote.insert_child(title_line)
+    return quote
+
+
+def _bold_line(near: LexborNode, text: str) -> LexborNode:
+    """``<p><strong>text</strong></p>``."""
+    line = element(near, "p")
+    line.insert_child(element(near, "strong", text=text))
+    return line
 
 
 def _normalise_tabs(content: LexborNode) -> None:
@@ -745,9 +751,7 @@ def _label_panels(tablist: LexborNode, labels: list[LexborNode], panels: list[Le
         return
     names = [_text(label) for label in labels]
     for name, panel in zip(names, panels, strict=True):
-        title = LexborHTMLParser(f"<p><strong>{html.escape(name)}</strong></p>").css_first("p")
-        if title is not None:
-            panel.insert_before(title)
+        panel.insert_before(_bold_line(panel, name))
     tablist.decompose()
 
 

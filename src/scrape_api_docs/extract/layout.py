@@ -10,7 +10,9 @@ whose cells hold text only, is data and stays a table.
 
 from __future__ import annotations
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
+
+from scrape_api_docs.extract.nodes import element
 
 _LISTS = "ul, ol, dl"
 _BLOCKS = frozenset({"p", "div", "pre", "table", "blockquote", "section", "h1", "h2", "h3"})
@@ -23,11 +25,9 @@ def unwrap_layout_tables(content: LexborNode) -> None:
         if table.parent is None or not _is_layout(table):
             continue
         cells = [cell.inner_html or "" for cell in table.css("td") if _owner(cell) == table.mem_id]
-        fresh = LexborHTMLParser(
-            "<div>" + "".join(f"<div>{cell}</div>" for cell in cells) + "</div>"
-        ).css_first("div")
-        if fresh is not None:
-            table.replace_with(fresh)
+        table.replace_with(
+            element(table, "div", inner_html="".join(f"<div>{cell}</div>" for cell in cells))
+        )
 
 
 def _is_layout(table: LexborNode) -> bool:

@@ -23,9 +23,9 @@ pages when the book is assembled (``extract.template``).
 
 from __future__ import annotations
 
-import html
-
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scrape_api_docs.extract.nodes import element
 
 MAIN_LANDMARKS = "[itemprop=articleBody], [role=main], main, article"
 INNER_SHARE = 0.5
@@ -137,7 +137,7 @@ def _named_title(frame: LexborNode, page_title: str) -> LexborNode | None:
         if len(text) < _TITLE_MIN or text == page_title or node.css_first("a") is not None:
             continue
         if page_title.endswith(text) or page_title.startswith(text):
-            return LexborHTMLParser(f"<h1>{html.escape(text)}</h1>").css_first("h1")
+            return element(frame, "h1", text=text)
     return None
 
 

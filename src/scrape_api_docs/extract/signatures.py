@@ -17,12 +17,12 @@ rustdoc item or a Javadoc member already has its own heading and is left as it i
 
 from __future__ import annotations
 
-import html
 import re
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from scrape_api_docs.extract.document import Term
+from scrape_api_docs.extract.nodes import element
 
 MAX_SIGNATURE = 400
 """Characters of a signature at most (a description is longer)."""
@@ -163,27 +163,17 @@ def _to_code_line(dt: LexborNode, anchor: str | None) -> None:
 
 
 def _code_in(near: LexborNode, tag: str, anchor: str | None, text: str) -> LexborNode:
-    """``<tag id="anchor"><code>text</code></tag>``, made in ``near``'s document: built
-    node by node, not parsed (a page of the Python docs has up to a thousand signatures,
-    and a parser per signature was a third of their cost)."""
-    parser = near.parser
-    fresh = parser.create_node(tag)
-    if anchor:
-        fresh.attrs["id"] = anchor
-    code = parser.create_node("code")
-    code.insert_child(text)
-    fresh.insert_child(code)
+    """``<tag id="anchor"><code>text</code></tag>``, made in ``near``'s document."""
+    fresh = element(near, tag, attrs={"id": anchor} if anchor else None)
+    fresh.insert_child(element(near, "code", text=text))
     return fresh
 
 
 def _to_bold(dt: LexborNode, anchor: str | None) -> None:
     # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
-    id_attr = f' id="{html.escape(anchor)}"' if anchor else ""
-    fresh = LexborHTMLParser(f"<p{id_attr}><strong>{dt.inner_html or ''}</strong></p>").css_first(
-        "p"
-    )
-    if fresh is not None:
-        dt.replace_with(fresh)
+    fresh = element(dt, "p", attrs={"id": anchor} if anchor else None)
+    fresh.insert_child(element(dt, "strong", inner_html=dt.inner_html or ""))
+    dt.replace_with(fresh)
 
 
 def _text(node: LexborNode, *, skip_labels: bool = False) -> str:
