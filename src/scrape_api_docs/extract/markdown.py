@@ -85,8 +85,10 @@ MAX_MARKS = 0xFFFE
 """Marks one page may carry (one character each, from Unicode's plane 15)."""
 _MARK_BASE = 0xF0000
 _MARK_CHARS = "[\U000f0000-\U000ffffd]"
-_MARKS = re.compile(f"^({_MARK_CHARS}+)[ \t]*(?:\n\n|\n?\\Z)|{_MARK_CHARS}", re.M)
-"""A line of marks alone (a block of its own: it goes, blank line and all), or one mark."""
+_MARK_RUN = re.compile(f"{_MARK_CHARS}+")
+_ALONE = re.compile(r"[ \t]*(?:\n\n|\n?\Z)")
+"""What follows a run of marks that is a line of its own (a block of its own: the run
+goes, blank line and all)."""
 
 
 def mark(index: int) -> str:
@@ -104,15 +106,20 @@ def take_marks(markdown: str, count: int) -> tuple[str, list[int | None]]:
         return markdown, places
     out: list[str] = []
     size = position = 0
-    for match in _MARKS.finditer(markdown):
-        piece = markdown[position : match.start()]
+    for run in _MARK_RUN.finditer(markdown):
+        start, end = run.span()
+        if start == 0 or markdown[start - 1] == "\n":
+            alone = _ALONE.match(markdown, end)
+            if alone is not None:
+                end = alone.end()
+        piece = markdown[position:start]
         out.append(piece)
         size += len(piece)
-        for char in match.group(1) or match.group(0):
+        for char in run.group(0):
             index = ord(char) - _MARK_BASE
             if index < count and places[index] is None:
                 places[index] = size
-        position = match.end()
+        position = end
     out.append(markdown[position:])
     return "".join(out), places
 
