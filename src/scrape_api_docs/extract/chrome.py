@@ -58,7 +58,7 @@ def _symbol_only(text: str) -> bool:
 
 def _picture(node: LexborNode) -> bool:
     """Whether ``node`` shows an image of its own (an inline ``data:`` icon is none)."""
-    return any(not (img.attributes.get("src") or "").startswith("data:") for img in node.css("img"))
+    return any(not (img.attrs.get("src") or "").startswith("data:") for img in node.css("img"))
 
 
 def drop_chrome(content: LexborNode) -> None:
@@ -69,16 +69,16 @@ def drop_chrome(content: LexborNode) -> None:
 def _own_ids(heading: LexborNode) -> set[str]:
     """The ids a permalink of ``heading`` may point to: its own, its wrapper's (Sphinx and
     rustdoc put the id on the section)."""
-    ids = {heading.attributes.get("id") or ""}
+    ids = {heading.id or ""}
     parent = heading.parent
     if parent is not None:
-        ids.add(parent.attributes.get("id") or "")
+        ids.add(parent.id or "")
     ids.discard("")
     return ids
 
 
 def _fragment(a: LexborNode) -> str:
-    return (a.attributes.get("href") or "").strip().removeprefix("#")
+    return (a.attrs.get("href") or "").strip().removeprefix("#")
 
 
 def drop_permalinks(content: LexborNode) -> None:
@@ -91,7 +91,7 @@ def drop_permalinks(content: LexborNode) -> None:
             continue
         up: LexborNode | None = a.parent
         while up is not None and up.mem_id != content.mem_id:
-            if up.attributes.get("id") == target:
+            if up.id == target:
                 a.decompose()
                 break
             up = up.parent
@@ -111,7 +111,7 @@ def drop_permalinks(content: LexborNode) -> None:
             if (
                 side is not None
                 and side.tag == "a"
-                and (side.attributes.get("href") or "").startswith("#")
+                and (side.attrs.get("href") or "").startswith("#")
                 and _fragment(side) in own
                 and _symbol_only(_visible(side))
             ):
@@ -165,7 +165,7 @@ def _links(node: LexborNode) -> list[LexborNode]:
 def _to_other_places(links: list[LexborNode]) -> bool:
     """Every one of ``links`` leads away from this place of the page (none is empty or a
     ``#fragment`` of the page)."""
-    hrefs = [(a.attributes.get("href") or "").strip() for a in links]
+    hrefs = [(a.attrs.get("href") or "").strip() for a in links]
     return not any(not h or h.startswith("#") for h in hrefs)
 
 
@@ -205,7 +205,7 @@ def drop_empty_links(content: LexborNode) -> None:
     for a in content.css("a[href]"):
         if a.parent is None or _visible(a) or a.css_first("img") is not None:
             continue
-        if a.attributes.get("id") or a.attributes.get("name"):
+        if a.id or a.attributes.get("name"):
             del a.attrs["href"]  # still a place other pages link to
         else:
             a.decompose()
@@ -367,9 +367,9 @@ def drop_page_tocs(content: LexborNode) -> None:
         if len(links) < PAGE_TOC_LINKS:
             continue
         if ids is None:
-            ids = {n.attributes.get("id") for n in content.css("[id]")}
+            ids = {n.id for n in content.css("[id]")}
             ids |= {n.attributes.get("name") for n in content.css("a[name]")}
-        targets = [(a.attributes.get("href") or "").strip() for a in links]
+        targets = [(a.attrs.get("href") or "").strip() for a in links]
         if not all(t.startswith("#") and t[1:] in ids for t in targets):
             continue
         labels = sum(_count(str.isalnum, s) for s in block.css("summary"))

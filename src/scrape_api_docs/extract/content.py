@@ -228,7 +228,7 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
     Links are reduced to pages (fragments dropped); a block of in-page anchors only (an
     "on this page" box) lists no other page and does not count.
     """
-    in_flow, in_landmarks = _lists_by_place(tree)
+    in_flow, in_landmarks, navs = _lists_by_place(tree)
     lists = _page_lists(in_flow)
     found = _listed_pages(lists, resolve)
     if _site_pages(found, resolve) >= 2:
@@ -251,13 +251,13 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
             best = (lists, pages)
     if best is not None:
         return best[1], outline(best[0], resolve, resolve.page)
-    return _block_navigation(tree, resolve)
+    return _block_navigation(navs, resolve)
 
 
 def _raw_targets(nodes: list[LexborNode]) -> tuple[str, ...]:
     """The distinct link targets under ``nodes`` as written, fragments dropped (a bound on
     the pages they list, and what tells a bar shown twice)."""
-    found = (a.attributes.get("href") or "" for n in nodes for a in n.css("a[href]"))
+    found = (a.attrs.get("href") or "" for n in nodes for a in n.css("a[href]"))
     return tuple(dict.fromkeys(href.strip().partition("#")[0] for href in found))
 
 
@@ -279,16 +279,22 @@ def _site_pages(pages: list[str], resolve: _Resolver) -> int:
 
 def _lists_by_place(
     tree: LexborHTMLParser,
-) -> tuple[list[LexborNode], list[list[LexborNode]]]:
+) -> tuple[list[LexborNode], list[list[LexborNode]], list[LexborNode]]:
     """The page's outer lists (no entry's sublist), in one walk up from each list: those
     in its flow (outside the frame's landmarks), and for each navigation landmark
-    (``NAV_LANDMARKS``) that holds some, its lists; all in document order."""
+    (``NAV_LANDMARKS``) that holds some, its lists; and every navigation landmark; all in
+    document order."""
     body = tree.body
     if body is None:
-        return [], []
+        return [], [], []
     in_flow: list[LexborNode] = []
     landmarks: dict[int, list[LexborNode]] = {}
-    for node in body.css("ul, ol, dl"):
+    navs: list[LexborNode] = []
+    for node in body.css("ul, ol, dl, nav, [role=navigation]"):
+        if node.tag == "nav" or node.attrs.get("role") == "navigation":
+            navs.append(node)
+        if node.tag not in _LIST_TAGS:
+            continue
         framed = False
         navigations: list[int] = []
         up = node.parent
@@ -296,7 +302,7 @@ def _lists_by_place(
             tag = up.tag
             if tag in _LIST_TAGS:
                 break  # an entry's sublist
-            role = up.attributes.get("role") if tag not in _FRAME else None
+            role = up.attrs.get("role") if tag not in _FRAME and up.is_element_node else None
             if tag in _FRAME or role in _FRAME_ROLES:
                 framed = True
                 if tag in ("nav", "aside") or role == "navigation":
@@ -307,7 +313,7 @@ def _lists_by_place(
                 in_flow.append(node)
             for landmark in navigations:
                 landmarks.setdefault(landmark, []).append(node)
-    return in_flow, list(landmarks.values())
+    return in_flow, list(landmarks.values()), navs
 
 
 def _page_lists(lists: list[LexborNode]) -> list[LexborNode]:
@@ -324,10 +330,10 @@ def _page_lists(lists: list[LexborNode]) -> list[LexborNode]:
         if not entries or any(a is None for a in opening):
             continue
         top = [a for e, a in zip(entries, opening, strict=True) if _list_of(e) == node.mem_id]
-        if all("#" in (a.attributes.get("href") or "") for a in top if a is not None):
+        if all("#" in (a.attrs.get("href") or "") for a in top if a is not None):
             continue  # entries that are all places in pages (an index of terms), not pages
         text = len(_WS.sub("", node.text(deep=True)))
-        links = [a for a in node.css("a[href]") if _leaves(a.attributes.get("href") or "")]
+        links = [a for a in node.css("a[href]") if _leaves(a.attrs.get("href") or "")]
         linked = sum(len(_WS.sub("", a.text(deep=True))) for a in links)
         if text and linked >= PAGE_LIST_LINK_SHARE * text:
             out.append(node)
@@ -357,7 +363,7 @@ def _opening_link(entry: LexborNode) -> LexborNode | None:
             child = child.next
         if child is None or not child.is_element_node:
             return None
-        if child.tag == "a" and child.attributes.get("href") is not None:
+        if child.tag == "a" and child.attrs.get("href") is not None:
             return child
         if child.tag not in ("span", "strong", "em", "b", "code", "p", "div"):
             return None
@@ -366,13 +372,13 @@ def _opening_link(entry: LexborNode) -> LexborNode | None:
 
 
 def _block_navigation(
-    tree: LexborHTMLParser, resolve: _Resolver
+    navs: list[LexborNode], resolve: _Resolver
 ) -> tuple[list[str], list[OutlineEntry]]:
-    """A site navigation made of blocks and headings, not lists (VitePress' sidebar): the
-    navigation landmark without list items that lists this page and the most other pages
-    (at least two), nested by its shape (``navtree.outline``)."""
+    """A site navigation made of blocks and headings, not lists (VitePress' sidebar): of
+    the navigation landmarks ``navs``, the one without list items that lists this page and
+    the most other pages (at least two), nested by its shape (``navtree.outline``)."""
     best: tuple[list[str], LexborNode] | None = None
-    for node in tree.css("nav, [role=navigation]"):
+    for node in navs:
         if node.css_first("li, dt") is not None:
             continue
         urls = [page_url(u) for u in _hrefs(node, resolve)]
@@ -578,7 +584,7 @@ def _normalise_code(content: LexborNode) -> list[str]:
         fresh = element(pre, "pre")
         fresh.insert_child(code)
         # Ids in the code (a listing's line anchors) stay, as empty spans before it.
-        ids = [pre.attributes.get("id"), *(n.attributes.get("id") for n in pre.css("[id]"))]
+        ids = [pre.id, *(n.id for n in pre.css("[id]"))]
         for anchor in filter(None, ids):
             pre.insert_before(element(pre, "span", attrs={"id": anchor}))
         pre.replace_with(fresh)
@@ -821,11 +827,11 @@ def _drop_unsafe_urls(content: LexborNode) -> None:
     """Links the URL rule refuses (``javascript:``, even entity-encoded: the parser has
     decoded it) keep their text only; images it refuses become their alt text."""
     for a in content.css("a[href]"):
-        if not link_allowed(a.attributes.get("href") or ""):
+        if not link_allowed(a.attrs.get("href") or ""):
             a.unwrap()
     for img in content.css("img[src]"):
-        if not image_allowed(img.attributes.get("src") or ""):
-            img.replace_with(img.attributes.get("alt") or "")
+        if not image_allowed(img.attrs.get("src") or ""):
+            img.replace_with(img.attrs.get("alt") or "")
 
 
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
@@ -849,7 +855,7 @@ def _mark_targets(content: LexborNode, taken: set[str]) -> list[str]:
     ids: list[str] = []
     seen = set(taken)
     for el in content.css("[id], a[name]"):
-        anchor = el.attributes.get("id") or el.attributes.get("name")
+        anchor = el.id or el.attributes.get("name")
         if not anchor or anchor in seen or el.tag in _HEADING_TAGS:
             continue
         if len(ids) >= MAX_MARKS:
@@ -895,9 +901,9 @@ def _headings(content: LexborNode) -> list[Heading]:
     for node in content.css("h1, h2, h3, h4, h5, h6"):
         text = _text(node)
         if text:
-            anchor = node.attributes.get("id")
+            anchor = node.id
             if not anchor and node.parent is not None and node.parent.tag == "section":
-                anchor = node.parent.attributes.get("id")
+                anchor = node.parent.id
             out.append(Heading(int((node.tag or "h1")[1]), text, anchor))
     return out
 

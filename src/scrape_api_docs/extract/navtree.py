@@ -87,7 +87,7 @@ SELF = "."
 
 def _target(a: LexborNode, resolve: Callable[[str], str | None]) -> str | None:
     """The page an entry's link goes to; None for a bare ``#`` (a toggle, not a page)."""
-    href = (a.attributes.get("href") or "").strip()
+    href = (a.attrs.get("href") or "").strip()
     if href in ("", "#"):
         return None
     url = resolve(href)
@@ -138,7 +138,7 @@ def _has_list(li: LexborNode) -> bool:
 
 def _link_counts(block: LexborNode, resolve: Callable[[str], str | None]) -> Counter[str | None]:
     """How many links of ``block`` go to each URL (fragment kept)."""
-    return Counter(resolve((a.attributes.get("href") or "").strip()) for a in block.css("a[href]"))
+    return Counter(resolve((a.attrs.get("href") or "").strip()) for a in block.css("a[href]"))
 
 
 def _lists_again(
@@ -154,11 +154,11 @@ def _lists_again(
     toctree of a few hundred pages has as many nested entries)."""
     if own is None:
         return False
-    mine = resolve((own.attributes.get("href") or "").strip())
+    mine = resolve((own.attrs.get("href") or "").strip())
     if counts is not None and counts[mine] < 2:
         return False
     for a in li.css("a[href]"):
-        if a.mem_id != own.mem_id and resolve((a.attributes.get("href") or "").strip()) == mine:
+        if a.mem_id != own.mem_id and resolve((a.attrs.get("href") or "").strip()) == mine:
             return True
     return False
 

@@ -50,22 +50,21 @@ def signature_headings(content: LexborNode) -> list[Term]:
                 base = int((node.tag or "h1")[1])
             continue
         if node.tag == "dt":
-            is_signature = _is_signature_term(node)
+            text = _text(node)
+            anchor = node.id
+            is_signature = _is_signature_term(node, text)
             if is_signature and _in_item(node):
                 # A heading cannot stand in a list item or a cell: a code line there.
-                anchor = node.attributes.get("id")
                 if anchor:
-                    terms.append(Term(_text(node), anchor))
-                _to_code_line(node, anchor)
+                    terms.append(Term(text, anchor))
+                _to_code_line(node, anchor, text)
             elif is_signature:
                 level = _level(node, base, entries)
                 description = _description(node)
                 if description is not None:  # its nested entries sit in there
                     entries[description.mem_id] = level
-                _to_heading(node, node, level, node.attributes.get("id"))
+                _to_heading(node, node, level, anchor, text)
             else:
-                anchor = node.attributes.get("id")
-                text = _text(node) if anchor else ""
                 if anchor and text:
                     terms.append(Term(text, anchor))
                 _to_bold(node, anchor)
@@ -74,7 +73,7 @@ def signature_headings(content: LexborNode) -> list[Term]:
         if signature is not None and not _in_item(node):
             level = _level(node, base, entries)
             entries[node.mem_id] = level
-            anchor = node.attributes.get("id")
+            anchor = node.id
             del node.attrs["id"]  # the heading carries it now
             _to_heading(signature, signature, level, anchor)
     for dl in content.css("dl"):
@@ -84,20 +83,20 @@ def signature_headings(content: LexborNode) -> list[Term]:
     return terms
 
 
-def _is_signature_term(dt: LexborNode) -> bool:
-    text = _text(dt)
+def _is_signature_term(dt: LexborNode, text: str) -> bool:
+    """Whether a term (whose text is ``text``) is an entry's signature."""
     if not text or len(text) > MAX_SIGNATURE:
         return False
     if dt.css_first("code, tt, samp, .pre, .sig-name, .descname") is not None:
         return True
-    return bool(dt.attributes.get("id")) and _CODE_LIKE.search(text) is not None
+    return bool(dt.id) and _CODE_LIKE.search(text) is not None
 
 
 def _signature_of(node: LexborNode) -> LexborNode | None:
     """The signature that opens an entry element with an id, if it has one: its first
     element, a short line with no blocks in it that names the id (``def add(...)`` in
     ``#Widget.add``) and reads as code."""
-    anchor = node.attributes.get("id") or ""
+    anchor = node.id or ""
     if node.tag in _HEADINGS or node.tag in ("dt", "p", "span", "a", "code") or not anchor:
         return None
     first = node.child
@@ -144,8 +143,14 @@ def _description(dt: LexborNode) -> LexborNode | None:
     return node if node is not None and node.tag == "dd" else None
 
 
-def _to_heading(node: LexborNode, source: LexborNode, level: int, anchor: str | None) -> None:
-    node.replace_with(_code_in(node, f"h{level}", anchor, _text(source, skip_labels=True)))
+def _to_heading(
+    node: LexborNode, source: LexborNode, level: int, anchor: str | None, text: str = ""
+) -> None:
+    """``node`` becomes the heading of ``source``'s signature (``text``, its text when
+    ``source`` has no form label)."""
+    if not text or source.css_first("label") is not None:
+        text = _text(source, skip_labels=True)
+    node.replace_with(_code_in(node, f"h{level}", anchor, text))
 
 
 def _in_item(node: LexborNode) -> bool:
@@ -158,8 +163,8 @@ def _in_item(node: LexborNode) -> bool:
     return False
 
 
-def _to_code_line(dt: LexborNode, anchor: str | None) -> None:
-    dt.replace_with(_code_in(dt, "p", anchor, _text(dt)))
+def _to_code_line(dt: LexborNode, anchor: str | None, text: str) -> None:
+    dt.replace_with(_code_in(dt, "p", anchor, text))
 
 
 def _code_in(near: LexborNode, tag: str, anchor: str | None, text: str) -> LexborNode:
