@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlparse, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 INDEX_NAMES = ("index.html", "index.htm", "index.xhtml")
@@ -68,6 +69,49 @@ def absolute(base: str, href: str) -> str | None:
     if urlsplit(joined).scheme.lower() not in DEFAULT_PORTS:
         return None
     return joined
+
+
+_PLAIN_REF = re.compile(r"(?!//)[A-Za-z0-9._~%+!$&'()*,=@/-]+")
+"""A relative reference that is a path and nothing else (no scheme, host, query, fragment,
+parameters or spaces): most links of a page."""
+
+
+class Joiner:
+    """``absolute(base, href)`` for many links of one page: the base is parsed once, and a
+    plain relative path (``_PLAIN_REF``) is joined by ``urljoin``'s own steps (RFC 3986's
+    merge and dot segments, as Python does them) without parsing either URL again: the
+    same URL, at a fraction of the cost (urljoin was the slowest step of a page's links)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        scheme, netloc, path, params, _, _ = urlparse(base)
+        self._plain = scheme in DEFAULT_PORTS and bool(netloc) and not params
+        self._origin = f"{scheme}://{netloc}"
+        folder = path.split("/")
+        if folder[-1] != "":
+            del folder[-1]
+        self._folder = folder
+
+    def __call__(self, href: str) -> str | None:
+        href = href.strip()
+        if not self._plain or _PLAIN_REF.fullmatch(href) is None:
+            return absolute(self.base, href)
+        if href.startswith("/"):
+            segments = href.split("/")
+        else:
+            segments = self._folder + href.split("/")
+            segments[1:-1] = filter(None, segments[1:-1])
+        resolved: list[str] = []
+        for segment in segments:
+            if segment == "..":
+                if resolved:
+                    resolved.pop()
+            elif segment != ".":
+                resolved.append(segment)
+        if segments[-1] in (".", ".."):
+            resolved.append("")
+        path = "/".join(resolved) or "/"
+        return self._origin + (path if path.startswith("/") else "/" + path)
 
 
 def strip_fragment(url: str) -> str:

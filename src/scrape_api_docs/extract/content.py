@@ -34,7 +34,7 @@ from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allo
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
 from scrape_api_docs.extract.nodes import element
 from scrape_api_docs.extract.signatures import signature_headings
-from scrape_api_docs.urls import absolute, page_url
+from scrape_api_docs.urls import Joiner, absolute, hash_route, page_url
 
 # Page chrome anywhere in the document. ``button`` takes copy buttons out of code blocks.
 GLOBAL_JUNK = (
@@ -98,6 +98,9 @@ _BANNER_MAX_TEXT = 800
 # with the square of nesting depth (100,000 nested <div>s: 30 s). Pages with many block
 # tags get their nesting capped first; ordinary pages skip the check (a few str.count).
 _BLOCK_TAG_PROBES = ("<div", "<p>", "<p ", "<section", "<li>", "<li ", "<ul", "<ol", "<dl")
+_NOT_BLOCK_PROBES = ("</", "<span", "<a ")
+"""Tags that are no block's start (end tags, a highlighted listing's spans, links): a
+large page has thousands, and fewer scans than ``_BLOCK_TAG_PROBES`` count them."""
 _BLOCK_TAG = re.compile(
     r"<(/?)(?:div|p|section|li|ul|ol|dl|dd|blockquote|article|table)[\s>]", re.I
 )
@@ -134,8 +137,12 @@ class Extracted:
 
 def limit_nesting(page_html: str, max_depth: int = MAX_NESTING) -> str:
     """Drop start and end tags nested deeper than ``max_depth``; their text stays."""
-    if page_html.count("<") < _SUSPICIOUS_BLOCK_TAGS:
+    tags = page_html.count("<")
+    if tags < _SUSPICIOUS_BLOCK_TAGS:
         return page_html  # fewer tags of any kind: one count instead of nine
+    others = sum(page_html.count(probe) for probe in _NOT_BLOCK_PROBES)
+    if tags - others < _SUSPICIOUS_BLOCK_TAGS:
+        return page_html  # a bound of the block tags: what opens no end tag, span or link
     if sum(page_html.count(probe) for probe in _BLOCK_TAG_PROBES) < _SUSPICIOUS_BLOCK_TAGS:
         return page_html
     depth = deepest = 0
@@ -185,6 +192,7 @@ class _Resolver:
         self.page = page_url(base)
         """This page's URL as the crawl knows it (a hash route is part of it)."""
         self._cache: dict[str, str | None] = {}
+        self._join = Joiner(base)
 
     def __call__(self, href: str) -> str | None:
         href = href.strip()
@@ -194,7 +202,7 @@ class _Resolver:
         if path in self._cache:
             url = self._cache[path]
         else:
-            url = self._cache[path] = absolute(self.base, path)
+            url = self._cache[path] = self._join(path)
         return url + hash_ + fragment if url and hash_ else url
 
 
@@ -203,6 +211,21 @@ def _hrefs(node: LexborNode, resolve: _Resolver) -> list[str]:
     raw = dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
     out = dict.fromkeys(url for url in map(resolve, raw) if url)
     return list(out)
+
+
+def _linked_pages(node: LexborNode, resolve: _Resolver) -> list[str]:
+    """Distinct pages linked under ``node``, in document order: ``_hrefs`` reduced to
+    pages (``page_url``), each place in a page resolved once, not once per fragment."""
+    raw = dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
+    spots = dict.fromkeys(_page_part(href) for href in raw)
+    pages = (page_url(url) for url in map(resolve, spots) if url)
+    return list(dict.fromkeys(pages))
+
+
+def _page_part(href: str) -> str:
+    """``href`` without a fragment that names a place (a hash route stays: it is a page)."""
+    path, _, fragment = href.strip().partition("#")
+    return f"{path}#{fragment}" if hash_route(f"#{fragment}") else path
 
 
 def _base_url(tree: LexborHTMLParser, url: str) -> str:
@@ -935,8 +958,7 @@ def extract(page_html: str, url: str, *, want_content_links: bool = False) -> Ex
     # Pages linked, fragments dropped (hash routes are pages and stay): discovery needs no
     # more, and a reference page with hundreds of "#anchor" links then costs the crawl
     # loop a few dozen entries.
-    all_links = _hrefs(tree.root, resolve) if tree.root is not None else []
-    links = list(dict.fromkeys(map(page_url, all_links)))
+    links = _linked_pages(tree.root, resolve) if tree.root is not None else []
     toc, toc_outline = _toc_links(tree, resolve)
     for node in tree.css(GLOBAL_JUNK):
         node.decompose()
