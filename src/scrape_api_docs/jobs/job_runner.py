@@ -84,6 +84,13 @@ PRUNE_EVERY = 600.0
 """How often a worker pool has the queue forget finished work (``queue_prune_hours``)."""
 
 
+async def stopped(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and return once it has ended (its cleanup done), whatever it
+    ended with."""
+    task.cancel()
+    await asyncio.wait([task])
+
+
 def drain_seconds(grace: float) -> float:
     """How long a worker stopping with ``grace`` seconds lets its running jobs finish
     before it hands them back."""
@@ -370,11 +377,22 @@ class JobRunner:
                 log.info("job_started", attempt=job.attempts)
                 await self.execute(job)
         finally:
-            beat.cancel()
             self.ctx.active_jobs.pop(job_id, None)
             self.ctx.cancel_requested.discard(job_id)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.ctx.queue.finish(job_id, self.ctx.worker_id))
+                await asyncio.shield(self._release(job_id, beat))
+
+    async def _release(self, job_id: str, beat: asyncio.Task[None] | None) -> None:
+        """Stop the work's heartbeat, wait until it has ended, then release the lease.
+
+        A heartbeat cancelled in the middle of its write still owns that write: its thread
+        runs the UPDATE and the rollback after it, whatever the task. Left running, it
+        races the release, the next claim and, at shutdown, the disposal of the engine
+        (its connection outlives the pool that made it). So the lease is released only
+        once the heartbeat has finished."""
+        if beat is not None:
+            await stopped(beat)
+        await self.ctx.queue.finish(job_id, self.ctx.worker_id)
 
     async def _heartbeat(self, job_id: str, task: asyncio.Task[Any] | None) -> None:
         """Keep the job's lease, and stop the job when a cancel request is stored (by any
@@ -710,19 +728,17 @@ class JobRunner:
         async with self.ctx.sessions() as session:
             conversion = await ConversionRepository(session).get(conversion_id)
             job = await JobRepository(session).get(conversion.job_id) if conversion else None
+        beat: asyncio.Task[None] | None = None
         try:
             if conversion is None or job is None:
                 return
             beat = asyncio.create_task(self._heartbeat(conversion_id, asyncio.current_task()))
-            try:
-                await self.convert(
-                    job, conversion_id, conversion.target_format, dict(conversion.options)
-                )
-            finally:
-                beat.cancel()
+            await self.convert(
+                job, conversion_id, conversion.target_format, dict(conversion.options)
+            )
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.ctx.queue.finish(conversion_id, self.ctx.worker_id))
+                await asyncio.shield(self._release(conversion_id, beat))
 
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]

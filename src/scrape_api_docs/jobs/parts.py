@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     from scrape_api_docs.jobs.job_runner import WorkerPool
 
 
+BACKGROUND_STOP_SECONDS = 10.0
+"""How long a stopping job system waits for its cancelled background tasks (synchronous
+scrapes handing their job back, webhook deliveries) before it closes the database."""
+
+
 @asynccontextmanager
 async def build_crawl_parts(
     settings: Settings,
@@ -143,8 +148,13 @@ async def build_job_parts(settings: Settings, service: str = "api") -> AsyncIter
                 try:
                     yield ctx
                 finally:
-                    for task in list(ctx.background):
+                    # Synchronous scrapes and webhook deliveries: each writes its outcome as
+                    # it stops, so the database is closed only once they have ended.
+                    background = list(ctx.background)
+                    for task in background:
                         task.cancel()
+                    if background:
+                        await asyncio.wait(background, timeout=BACKGROUND_STOP_SECONDS)
                     await ctx.queue.close()
                     await bus.aclose()
         finally:
