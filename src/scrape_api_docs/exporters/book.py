@@ -123,6 +123,8 @@ class Book:
             a for ids in self.sections.values() for a in ids.values() if "--" in a
         )
         self._targets: dict[str, str | None] = {}
+        self._rewritten: dict[str, str] = {}
+        """A link as written -> as rewritten to an in-book anchor (``render_body``)."""
         # The start page's title; if it was not stored under the start URL (a redirect,
         # a trailing slash added), the first chapter's; the host name as a last resort.
         start = by_key.get(canonical(start_url)) or (by_key[order[0]] if order else None)
@@ -143,10 +145,11 @@ class Book:
         found: set[str] = set()
 
         def collect(text: str) -> str:
-            for match in _LINK.finditer(text):
-                if "#" not in match.group(1):
+            for target, _ in _LINK.findall(text):
+                if "#" not in target:
                     continue  # no fragment: a chapter's anchor, never a section's
-                anchor = self._link_anchor(match)
+                url = target.strip("<>")
+                anchor = self.link_target(url) if url.startswith("http") else None
                 if anchor is not None and anchor in self.section_set:
                     found.add(anchor)
             return text
@@ -186,11 +189,18 @@ class Book:
         """
 
         def replace(match: re.Match[str]) -> str:
+            link = match.group(0)
+            if href is None and link in self._rewritten:
+                return self._rewritten[link]  # a link many pages make ("builtins#len")
             anchor = self._link_anchor(match)
             if anchor is None:
-                return match.group(0)
-            new = href(anchor, _link_url(match)) if href else f"#{anchor}"
-            return match.group(0) if new is None else f"]({new}{match.group(2)})"
+                new_link = link
+            else:
+                new = href(anchor, _link_url(match)) if href else f"#{anchor}"
+                new_link = link if new is None else f"]({new}{match.group(2)})"
+            if href is None:
+                self._rewritten[link] = new_link
+            return new_link
 
         def transform(text: str) -> str:
             return _LINK.sub(replace, _shift_marks(text, shift))
@@ -285,6 +295,8 @@ def mark_sections(
     placed: set[str] = set()
     if document.places:
         markdown = _mark_places(markdown, document, sections, placed, skip_first=skip_first)
+        if placed.issuperset(sections.values()):
+            return markdown, []  # every section marked where its element was
     headings = _InOrder([(h.text, h.anchor) for h in document.headings])
     terms = _InOrder([(t.text, t.anchor) for t in document.terms])
     first = skip_first
