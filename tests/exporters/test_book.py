@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from scrape_api_docs.exporters.book import Book
+from scrape_api_docs.exporters.book import Book, top_heading_level
 from scrape_api_docs.exporters.markdown_book import write_markdown_book
 from scrape_api_docs.extract.document import Document
 from scrape_api_docs.extract.order import PageRef, reading_order
@@ -49,6 +49,18 @@ def test_heading_shift_leaves_code_alone(tmp_path: Path) -> None:
     book = Book(SqlitePageStore(tmp_path / "empty.sqlite"), BASE)
     text = "# Title\n\n```python\n# a comment\n```\n\n## Sub"
     assert book.render_body(text, 1) == "## Title\n\n```python\n# a comment\n```\n\n### Sub"
+
+
+def test_heading_shift_on_every_heading_line(tmp_path: Path) -> None:
+    """Every line that opens with 1-6 ``#`` and a space moves, the first line and a heading
+    right below an empty one ("#" alone) included; levels stay within 1..6; other lines
+    ("#tag", "####### seven") do not."""
+    book = Book(SqlitePageStore(tmp_path / "empty.sqlite"), BASE)
+    text = "# A\n#\n## B\n#tag\n####### seven\n###### Six"
+    assert book.render_body(text, 1) == "## A\n#\n### B\n#tag\n####### seven\n###### Six"
+    assert book.render_body(text, -3) == "# A\n#\n# B\n#tag\n####### seven\n### Six"
+    assert top_heading_level("text\n## B\n#tag\n####### seven") == 2
+    assert top_heading_level("# A") == 1
 
 
 def test_book_in_reading_order_with_links_rewritten(tmp_path: Path) -> None:

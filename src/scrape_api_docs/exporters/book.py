@@ -33,8 +33,11 @@ from scrape_api_docs.urls import canonical, hash_route, page_url, scope_folder
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _LINK = re.compile(r"\]\((<[^>\n]*>|[^)\s]+)((?:\s+\"[^\"\n]*\")?)\)")
-_HEADING_LINE = re.compile(r"^(#{1,6})\s", re.M)
-_HEADING_MARKS = re.compile(r"^(#{1,6})(?=[ \t])", re.M)
+# Heading lines are found after a line break ("\n" opens the pattern: the regex engine
+# jumps from one to the next), the text read with one put before it; a multiline "^" is
+# tried at every character, several times slower over a book.
+_HEADING_LINE = re.compile(r"\n(#{1,6})(?=\s)")
+_HEADING_MARKS = re.compile(r"\n(#{1,6})(?=[ \t])")
 _HEADING_TEXT = re.compile(r"^#{1,6}[ \t]+(.*)$", re.M)
 _ID_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _MATCH_JUNK = re.compile(r"[\W_]+")
@@ -440,7 +443,7 @@ def top_heading_level(markdown: str) -> int | None:
     levels: list[int] = []
 
     def collect(text: str) -> str:
-        levels.extend(len(m.group(1)) for m in _HEADING_LINE.finditer(text))
+        levels.extend(map(len, _HEADING_LINE.findall("\n" + text)))
         return text
 
     outside_fences(markdown, collect)
@@ -451,4 +454,7 @@ def _shift_marks(text: str, by: int) -> str:
     """Move every heading of a prose chunk ``by`` levels (kept within 1..6)."""
     if not by:
         return text
-    return _HEADING_MARKS.sub(lambda m: "#" * max(1, min(6, len(m.group(1)) + by)), text)
+    shifted = _HEADING_MARKS.sub(
+        lambda m: "\n" + "#" * max(1, min(6, len(m.group(1)) + by)), "\n" + text
+    )
+    return shifted[1:]

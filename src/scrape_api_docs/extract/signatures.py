@@ -76,10 +76,8 @@ def signature_headings(content: LexborNode) -> list[Term]:
             anchor = node.id
             del node.attrs["id"]  # the heading carries it now
             _to_heading(signature, signature, level, anchor)
-    for dl in content.css("dl"):
-        dl.unwrap()
-    for dd in content.css("dd"):
-        dd.unwrap()
+    for item in content.css("dl, dd"):  # a list's descriptions outlive its unwrapping
+        item.unwrap()
     return terms
 
 
