@@ -9,7 +9,6 @@ the page's HTML; the prose pass here catches what text spells out in Markdown sy
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from collections.abc import Callable, Iterator
@@ -154,19 +153,29 @@ def _segments(markdown: str) -> Iterator[tuple[bool, str]]:
         opened = markdown.find("\n", tick)
         if indent.strip(" \t") or opened < 0:
             continue  # backticks inside a line, or on the last line: no block opens
-        closing = _closing_fence(indent).search(markdown, opened + 1)
-        if closing is None:
+        end = _closing_fence(markdown, indent, opened)
+        if end < 0:
             continue
         yield False, markdown[position:line]
-        yield True, markdown[line : closing.end()]
-        position = search = closing.end()
+        yield True, markdown[line:end]
+        position = search = end
     yield False, markdown[position:]
 
 
-@functools.lru_cache(maxsize=64)
-def _closing_fence(indent: str) -> re.Pattern[str]:
-    """The line that closes a block opened with ``indent``."""
-    return re.compile(f"^{re.escape(indent)}{FENCE}[ \t]*$", re.M)
+def _closing_fence(markdown: str, indent: str, start: int) -> int:
+    """Where the first line after ``start`` (a line break) that closes a block opened with
+    ``indent`` ends (before its line break): ``indent``, the fence, spaces or tabs; -1
+    when no line does."""
+    needle = f"\n{indent}{FENCE}"
+    at = start
+    while (at := markdown.find(needle, at)) >= 0:
+        end = at + len(needle)
+        while end < len(markdown) and markdown[end] in " \t":
+            end += 1
+        if end == len(markdown) or markdown[end] == "\n":
+            return end
+        at += 1
+    return -1
 
 
 def outside_fences(markdown: str, transform: Callable[[str], str]) -> str:
