@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from scrape_api_docs.crawler.events import CrawlEvent, CrawlStats
 from scrape_api_docs.errors import ScrapingFailedError
 from scrape_api_docs.urls import canonical
 from tests.conftest import CrawlFn
@@ -407,6 +408,32 @@ async def test_redirect_inside_scope_is_followed_and_deduplicated(
         "/new.html",
     }
     assert len(server.hits_for("/new.html")) == 1
+
+
+async def test_cache_counters_are_the_pages_processed_at_every_event(
+    server: TestServer, crawl: CrawlFn, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Hits and misses are counted with each page processed, so every snapshot of the
+    counters adds up (a job stores them while other pages are still between fetch and
+    extraction). /old.html is fetched, then skipped: it redirects to a page crawled."""
+    no_robots(server)
+    serve_pages(server, {"/": ["/new.html"], "/new.html": ["/old.html"]})
+    server.route("/old.html", Reply(301, headers={"Location": "/new.html"}))
+    seen: list[tuple[str, int, int, int]] = []
+
+    def listener(event: CrawlEvent, stats: CrawlStats) -> None:
+        seen.append((event.kind, stats.processed, stats.cache_hits, stats.cache_misses))
+
+    for _ in range(2):  # fetched, then all from the cache
+        result, _store = await crawl(
+            server.url("/"), cache_enabled=True, cache_dir=tmp_path, listener=listener
+        )
+        assert result.stats.processed == 2
+        assert result.stats.skipped["redirected to a page already crawled"] == 1
+    assert len(server.hits_for("/old.html")) == 1  # the second time, the cache's redirect
+    assert [kind for kind, *_ in seen] == ["info", "page", "page", "skipped"] * 2
+    assert all(processed == hits + misses for _, processed, hits, misses in seen), seen
+    assert seen[3] == ("skipped", 2, 0, 2) and seen[7] == ("skipped", 2, 2, 0)
 
 
 async def test_non_html_is_recorded_and_skipped(server: TestServer, crawl: CrawlFn) -> None:

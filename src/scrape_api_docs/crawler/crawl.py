@@ -344,6 +344,7 @@ class Crawler:
         page = await self._get_page(item)
         if page is None:
             return
+        from_cache = page.from_cache  # (a rendering of a cached page is still a hit)
         rendered = self._render is not None and await self._needs_rendering(item, page)
         if rendered and self._render is not None:
             page = await self._rendered(item, page, self._render)
@@ -371,7 +372,14 @@ class Crawler:
         if problem is not None:
             raise FetchError(f"{item.url}: {problem.detail}", reason=problem.reason)
         self.store.add(doc)
+        # Hits and misses are counted with the page, not at its fetch: they are the pages
+        # processed, by where they came from, so any snapshot of the counters (a job's
+        # progress, flushed while other pages are between fetch and extraction) adds up.
         self.stats.processed += 1
+        if from_cache:
+            self.stats.cache_hits += 1
+        else:
+            self.stats.cache_misses += 1
         waited = self._waited.pop(asyncio.current_task(), 0.0)
         self.stats.page_time_total += max(0.0, time.monotonic() - began - waited)
         for link in doc.links:
@@ -398,14 +406,12 @@ class Crawler:
     async def _get_page(self, item: QueuedURL) -> Page | None:
         cached = await self.cache.get(item.key) if self.cache else None
         if cached is not None and cached.is_fresh(self.config.cache_ttl, self.wall_clock()):
-            self.stats.cache_hits += 1
             return Page(item.url, cached.final_url, cached.headers, cached.body, True)
         validators = cached.validators() if cached else {}
         response = await self._polite_get(item.url, validators, html_only=True)
         if response.status == 304 and cached is not None:
             assert self.cache is not None
             await self.cache.touch(item.key, self.wall_clock())
-            self.stats.cache_hits += 1
             self.stats.revalidated += 1
             return Page(item.url, cached.final_url, cached.headers, cached.body, True)
         if response.status != 200:
@@ -416,7 +422,6 @@ class Crawler:
             mime = response.content_type.split(";", 1)[0].strip() or "unknown type"
             self._skip(item.url, f"not HTML ({mime})")
             return None
-        self.stats.cache_misses += 1
         if self.cache is not None:
             await self.cache.put(
                 CachedPage(

@@ -20,6 +20,8 @@ class CrawlStats:
     """Pages fetched (or taken from cache), extracted and stored."""
     cache_hits: int = 0
     cache_misses: int = 0
+    """The pages processed by this crawl, by whether they came from the page cache (counted
+    as each is processed, with it: never ahead of ``processed``)."""
     revalidated: int = 0
     """Cache hits confirmed by a 304 after the TTL."""
     errors: int = 0
