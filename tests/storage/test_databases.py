@@ -6,6 +6,7 @@ several processes never share one."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -270,3 +271,45 @@ async def test_repositories_round_trip(engine: AsyncEngine) -> None:
             "queued": 1,
             "completed": 1,
         }
+
+
+def _writer_gets_in(path: Path) -> bool:
+    """Whether another connection could start writing now (no waiting)."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        other.close()
+
+
+async def test_a_connection_dropped_mid_transaction_leaves_the_database_unlocked(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled between a write and a SELECT that follows it in the same
+    transaction (a heartbeat whose lease was already released: UPDATE, then the SELECT of
+    the job's state) makes SQLAlchemy drop the connection as it stands: no rollback, the
+    SELECT's cursor left open, referenced by the cancel's traceback. SQLite then keeps
+    that connection, and its write lock, until the cursor is garbage collected: every
+    other writer waited (``database is locked`` after 30 s). Here that state is made
+    explicitly: a write, a SELECT read in part, the connection invalidated."""
+    path = tmp_path / "scraper.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate(engine)
+    try:
+        connection = await engine.connect()
+        await connection.begin()
+        await connection.execute(
+            text("UPDATE jobs SET lease_expires_at = NULL WHERE id = 'job_gone'")
+        )
+        unfinished = await connection.stream(text("SELECT 1 UNION ALL SELECT 2"))
+        assert await unfinished.fetchmany(1) == [(1,)]
+        assert not _writer_gets_in(path)  # (the transaction holds the write lock)
+        await connection.invalidate()  # what a cancel in the middle of a statement does
+        assert _writer_gets_in(path), "a dropped connection still holds the write lock"
+        del unfinished
+    finally:
+        await engine.dispose()

@@ -6,8 +6,10 @@ Migrations (Alembic) run at start-up, before the service accepts work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,9 +37,35 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
 
+class RollbackOnClose(sqlite3.Connection):
+    """A SQLite connection that ends its transaction before it closes.
+
+    Python 3.11's ``close()`` is ``sqlite3_close_v2``: while any statement of the
+    connection is still unfinished (a SELECT stepped but not read to its end, its cursor
+    still referenced), SQLite keeps the connection open as a "zombie", with its
+    transaction and so its write lock, until that statement is finalized, that is until
+    the garbage collector frees the cursor: tens of seconds later when the cursor sits in
+    a reference cycle (an exception's traceback). SQLAlchemy closes a connection that way
+    when a task is cancelled in the middle of a statement (it treats the cancel as a
+    disconnect: no rollback, the cursor left open): a heartbeat or a log flush cancelled
+    between a write and the SELECT after it held the jobs database locked for every other
+    writer (``database is locked`` after ``busy_timeout``). Rolled back first, the zombie
+    holds nothing."""
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if self.in_transaction:
+                self.rollback()
+        super().close()
+
+
+def _sqlite_connect_args() -> dict[str, Any]:
+    return {"timeout": 30, "factory": RollbackOnClose}
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args=_sqlite_connect_args())
         _sqlite_pragmas(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
@@ -57,7 +85,9 @@ class Reader:
         self._sync: sessionmaker[Session] | None = None
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            sync_engine = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30})
+            sync_engine = create_engine(
+                url.set(drivername="sqlite"), connect_args=_sqlite_connect_args()
+            )
             _sqlite_pragmas(sync_engine)
             self._sync = sessionmaker(sync_engine, expire_on_commit=False)
 
