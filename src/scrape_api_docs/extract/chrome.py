@@ -231,7 +231,7 @@ def drop_gutter_tables(content: LexborNode) -> None:
         numbers, code = cells
         if code.css_first("pre") is None or not _integers(numbers.text(deep=True).split()):
             continue
-        table.replace_with(code)
+        table.replace_with(code, move=True)
 
 
 def drop_line_numbers(lines: list[LexborNode]) -> None:

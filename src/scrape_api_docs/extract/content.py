@@ -32,7 +32,7 @@ from scrape_api_docs.extract.layout import unwrap_layout_tables
 from scrape_api_docs.extract.main_content import find_content, inside
 from scrape_api_docs.extract.markdown import MAX_MARKS, image_allowed, link_allowed, mark
 from scrape_api_docs.extract.navtree import OutlineEntry, outline
-from scrape_api_docs.extract.nodes import element
+from scrape_api_docs.extract.nodes import adopt, element
 from scrape_api_docs.extract.signatures import signature_headings
 from scrape_api_docs.urls import Joiner, absolute, hash_route, page_url
 
@@ -482,7 +482,7 @@ def _sort_asides(content: LexborNode) -> None:
             first = first.next
         if first is not None and _text(first).casefold() == label.casefold():
             first.decompose()  # a visible title that repeats the label
-        aside.replace_with(_admonition(aside, label))
+        aside.replace_with(_admonition(aside, label), move=True)
 
 
 _LINE_BLOCKS = frozenset({"div", "p", "li"})
@@ -587,7 +587,7 @@ def _line_blocks_to_pre(content: LexborNode) -> None:
         fresh = element(block, "pre", text=text)
         for child in lines:
             child.decompose()
-        block.insert_before(fresh)
+        block.insert_before(fresh, move=True)
         block.unwrap()
 
 
@@ -605,12 +605,12 @@ def _normalise_code(content: LexborNode) -> list[str]:
             pre, "code", attrs={"class": f"language-{lang}"} if lang else None, text=text
         )
         fresh = element(pre, "pre")
-        fresh.insert_child(code)
+        fresh.insert_child(code, move=True)
         # Ids in the code (a listing's line anchors) stay, as empty spans before it.
         ids = [pre.id, *(n.id for n in pre.css("[id]"))]
         for anchor in filter(None, ids):
-            pre.insert_before(element(pre, "span", attrs={"id": anchor}))
-        pre.replace_with(fresh)
+            pre.insert_before(element(pre, "span", attrs={"id": anchor}), move=True)
+        pre.replace_with(fresh, move=True)
         if lang and lang not in languages:
             languages.append(lang)
     return languages
@@ -690,25 +690,25 @@ def _normalise_admonitions(content: LexborNode) -> None:
         title = _admonition_title(node)
         for img in node.css("img"):  # DocBook's note.png icons
             img.decompose()
-        node.replace_with(_admonition(node, title))
+        node.replace_with(_admonition(node, title), move=True)
 
 
 def _admonition(node: LexborNode, title: str) -> LexborNode:
     """``node``'s content as a quote that opens with its title in bold."""
-    quote = element(node, "blockquote", inner_html=node.inner_html or "")
+    quote = adopt(element(node, "blockquote"), node)
     first = quote.child
     title_line = _bold_line(node, title)
     if first is not None:
-        first.insert_before(title_line)
+        first.insert_before(title_line, move=True)
     else:
-        quote.insert_child(title_line)
+        quote.insert_child(title_line, move=True)
     return quote
 
 
 def _bold_line(near: LexborNode, text: str) -> LexborNode:
     """``<p><strong>text</strong></p>``."""
     line = element(near, "p")
-    line.insert_child(element(near, "strong", text=text))
+    line.insert_child(element(near, "strong", text=text), move=True)
     return line
 
 
@@ -780,7 +780,7 @@ def _label_panels(tablist: LexborNode, labels: list[LexborNode], panels: list[Le
         return
     names = [_text(label) for label in labels]
     for name, panel in zip(names, panels, strict=True):
-        panel.insert_before(_bold_line(panel, name))
+        panel.insert_before(_bold_line(panel, name), move=True)
     tablist.decompose()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborNode
 
-from scrape_api_docs.extract.nodes import element
+from scrape_api_docs.extract.nodes import adopt, element
 
 _LISTS = "ul, ol, dl"
 _BLOCKS = frozenset({"p", "div", "pre", "table", "blockquote", "section", "h1", "h2", "h3"})
@@ -24,10 +24,11 @@ def unwrap_layout_tables(content: LexborNode) -> None:
     for table in reversed(content.css("table")):
         if table.parent is None or not _is_layout(table):
             continue
-        cells = [cell.inner_html or "" for cell in table.css("td") if _owner(cell) == table.mem_id]
-        table.replace_with(
-            element(table, "div", inner_html="".join(f"<div>{cell}</div>" for cell in cells))
-        )
+        cells = [cell for cell in table.css("td") if _owner(cell) == table.mem_id]
+        blocks = element(table, "div")
+        for cell in cells:
+            blocks.insert_child(adopt(element(table, "div"), cell), move=True)
+        table.replace_with(blocks, move=True)
 
 
 def _is_layout(table: LexborNode) -> bool:

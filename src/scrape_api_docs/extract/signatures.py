@@ -22,7 +22,7 @@ import re
 from selectolax.lexbor import LexborNode
 
 from scrape_api_docs.extract.document import Term
-from scrape_api_docs.extract.nodes import element
+from scrape_api_docs.extract.nodes import adopt, element
 
 MAX_SIGNATURE = 400
 """Characters of a signature at most (a description is longer)."""
@@ -148,7 +148,7 @@ def _to_heading(
     ``source`` has no form label)."""
     if not text or source.css_first("label") is not None:
         text = _text(source, skip_labels=True)
-    node.replace_with(_code_in(node, f"h{level}", anchor, text))
+    node.replace_with(_code_in(node, f"h{level}", anchor, text), move=True)
 
 
 def _in_item(node: LexborNode) -> bool:
@@ -162,21 +162,21 @@ def _in_item(node: LexborNode) -> bool:
 
 
 def _to_code_line(dt: LexborNode, anchor: str | None, text: str) -> None:
-    dt.replace_with(_code_in(dt, "p", anchor, text))
+    dt.replace_with(_code_in(dt, "p", anchor, text), move=True)
 
 
 def _code_in(near: LexborNode, tag: str, anchor: str | None, text: str) -> LexborNode:
     """``<tag id="anchor"><code>text</code></tag>``, made in ``near``'s document."""
     fresh = element(near, tag, attrs={"id": anchor} if anchor else None)
-    fresh.insert_child(element(near, "code", text=text))
+    fresh.insert_child(element(near, "code", text=text), move=True)
     return fresh
 
 
 def _to_bold(dt: LexborNode, anchor: str | None) -> None:
     # The paragraph keeps the term's id: ``_mark_targets`` finds it there.
     fresh = element(dt, "p", attrs={"id": anchor} if anchor else None)
-    fresh.insert_child(element(dt, "strong", inner_html=dt.inner_html or ""))
-    dt.replace_with(fresh)
+    fresh.insert_child(adopt(element(dt, "strong"), dt), move=True)
+    dt.replace_with(fresh, move=True)
 
 
 def _text(node: LexborNode, *, skip_labels: bool = False) -> str:
