@@ -14,7 +14,7 @@ import dataclasses
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -380,7 +380,16 @@ class JobRunner:
             self.ctx.active_jobs.pop(job_id, None)
             self.ctx.cancel_requested.discard(job_id)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._release(job_id, beat))
+                await self._to_the_end(self._release(job_id, beat))
+
+    async def _to_the_end(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run a final write (an outcome, a lease's release) shielded from cancellation,
+        and known to ``finishing``: a stopping pool waits for it before the database
+        closes, even when the task that started it was cancelled meanwhile."""
+        done = asyncio.ensure_future(write)
+        self.finishing.add(done)
+        done.add_done_callback(self.finishing.discard)
+        await asyncio.shield(done)
 
     async def _release(self, job_id: str, beat: asyncio.Task[None] | None) -> None:
         """Stop the work's heartbeat, wait until it has ended, then release the lease.
@@ -469,12 +478,9 @@ class JobRunner:
         finally:
             flusher.cancel()
             status, message = outcome
-            finish = asyncio.ensure_future(
+            await self._to_the_end(
                 self._finish(job, reporter, status, message, started, flusher, error_code)
             )
-            self.finishing.add(finish)
-            finish.add_done_callback(self.finishing.discard)
-            await asyncio.shield(finish)
 
     async def _crawl_and_export(self, job: Job, reporter: JobReporter) -> list[Artifact]:
         options = ScrapeOptions.model_validate(job.options)
@@ -738,7 +744,7 @@ class JobRunner:
             )
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._release(conversion_id, beat))
+                await self._to_the_end(self._release(conversion_id, beat))
 
     async def convert(
         self, job: Job, conversion_id: str, target_format: str, options: dict[str, Any]
