@@ -206,18 +206,20 @@ class _Resolver:
         return url + hash_ + fragment if url and hash_ else url
 
 
+def _written_hrefs(node: LexborNode) -> dict[str, None]:
+    """The distinct link targets under ``node`` as written, in document order."""
+    return dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
+
+
 def _hrefs(node: LexborNode, resolve: _Resolver) -> list[str]:
     """Distinct absolute links under ``node``, in document order."""
-    raw = dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
-    out = dict.fromkeys(url for url in map(resolve, raw) if url)
-    return list(out)
+    return list(dict.fromkeys(url for url in map(resolve, _written_hrefs(node)) if url))
 
 
 def _linked_pages(node: LexborNode, resolve: _Resolver) -> list[str]:
     """Distinct pages linked under ``node``, in document order: ``_hrefs`` reduced to
     pages (``page_url``), each place in a page resolved once, not once per fragment."""
-    raw = dict.fromkeys(a.attrs.get("href") or "" for a in node.css("a[href]"))
-    spots = dict.fromkeys(_page_part(href) for href in raw)
+    spots = dict.fromkeys(_page_part(href) for href in _written_hrefs(node))
     pages = (page_url(url) for url in map(resolve, spots) if url)
     return list(dict.fromkeys(pages))
 
@@ -280,18 +282,14 @@ def _toc_links(tree: LexborHTMLParser, resolve: _Resolver) -> tuple[list[str], l
 def _raw_targets(nodes: list[LexborNode]) -> tuple[str, ...]:
     """The distinct link targets under ``nodes`` as written, fragments dropped (a bound on
     the pages they list, and what tells a bar shown twice)."""
-    found = (a.attrs.get("href") or "" for n in nodes for a in n.css("a[href]"))
+    found = (href for node in nodes for href in _written_hrefs(node))
     return tuple(dict.fromkeys(href.strip().partition("#")[0] for href in found))
 
 
 def _listed_pages(nodes: list[LexborNode], resolve: _Resolver) -> list[str]:
-    pages: dict[str, None] = {}
-    for node in nodes:
-        for url in _hrefs(node, resolve):
-            page = page_url(url)
-            if page != resolve.page:
-                pages[page] = None
-    return list(pages)
+    """The other pages the links under ``nodes`` go to, in document order."""
+    found = (page for node in nodes for page in _linked_pages(node, resolve))
+    return list(dict.fromkeys(page for page in found if page != resolve.page))
 
 
 def _site_pages(pages: list[str], resolve: _Resolver) -> int:
@@ -404,8 +402,8 @@ def _block_navigation(
     for node in navs:
         if node.css_first("li, dt") is not None:
             continue
-        urls = [page_url(u) for u in _hrefs(node, resolve)]
-        pages = list(dict.fromkeys(u for u in urls if u != resolve.page))
+        urls = _linked_pages(node, resolve)
+        pages = [u for u in urls if u != resolve.page]
         if resolve.page in urls and len(pages) >= 2 and (best is None or len(pages) > len(best[0])):
             best = (pages, node)
     if best is None:

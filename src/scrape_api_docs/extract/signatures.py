@@ -63,7 +63,7 @@ def signature_headings(content: LexborNode) -> list[Term]:
                 description = _description(node)
                 if description is not None:  # its nested entries sit in there
                     entries[description.mem_id] = level
-                _to_heading(node, node, level, anchor, text)
+                _to_heading(node, level, anchor, text)
             else:
                 if anchor and text:
                     terms.append(Term(text, anchor))
@@ -75,7 +75,7 @@ def signature_headings(content: LexborNode) -> list[Term]:
             entries[node.mem_id] = level
             anchor = node.id
             del node.attrs["id"]  # the heading carries it now
-            _to_heading(signature, signature, level, anchor)
+            _to_heading(signature, level, anchor)
     for item in content.css("dl, dd"):  # a list's descriptions outlive its unwrapping
         item.unwrap()
     return terms
@@ -141,13 +141,11 @@ def _description(dt: LexborNode) -> LexborNode | None:
     return node if node is not None and node.tag == "dd" else None
 
 
-def _to_heading(
-    node: LexborNode, source: LexborNode, level: int, anchor: str | None, text: str = ""
-) -> None:
-    """``node`` becomes the heading of ``source``'s signature (``text``, its text when
-    ``source`` has no form label)."""
-    if not text or source.css_first("label") is not None:
-        text = _text(source, skip_labels=True)
+def _to_heading(node: LexborNode, level: int, anchor: str | None, text: str = "") -> None:
+    """The signature ``node`` becomes a heading (of ``text``, its text when it has no
+    form label)."""
+    if not text or node.css_first("label") is not None:
+        text = _text(node, skip_labels=True)
     node.replace_with(_code_in(node, f"h{level}", anchor, text), move=True)
 
 
