@@ -15,7 +15,9 @@ import asyncio
 import random
 import secrets
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,33 +27,18 @@ from scrape_api_docs.jobs.queue import PRIORITY_RANK, new_worker_id
 from scrape_api_docs.jobs.queue_pg import ProcrastinateQueue
 from scrape_api_docs.storage.db import make_engine, migrate, sessions
 from scrape_api_docs.storage.postgres import libpq_url
-from scrape_api_docs.storage.repositories import JobRepository, now
-from scrape_api_docs.storage.tables import Job
+from scrape_api_docs.storage.repositories import JobRepository
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.support; bench/ is sys.path[0] as a script
+
+from tests.support.jobs import queued_job  # noqa: E402
 
 
 async def add_job(made: async_sessionmaker[Any], seq: int) -> str:
     job_id = f"job_{seq:016x}"
-    stamp = now()
     async with made() as session, session.begin():
-        JobRepository(session).add(
-            Job(
-                id=job_id,
-                seq=seq,
-                owner="local",
-                url="http://127.0.0.1/",
-                options={},
-                export_formats=["markdown"],
-                priority=PRIORITY_RANK["normal"],
-                status="queued",
-                created_at=stamp,
-                updated_at=stamp,
-                progress={},
-                statistics={},
-                metadata_={},
-                attempts=0,
-                sync=0,
-            )
-        )
+        JobRepository(session).add(queued_job(job_id, seq))
     return job_id
 
 
@@ -86,6 +73,9 @@ async def measure(url: str, jobs: int, poll: float, listen: bool, first_seq: int
             await producer.enqueue(job_id, PRIORITY_RANK["normal"])
             sent = time.perf_counter()
             while job_id not in claimed:
+                if loop.done():  # the claimer failed: say why instead of waiting forever
+                    loop.result()
+                    raise RuntimeError("the claimer stopped")
                 await asyncio.sleep(0.001)
             latencies.append(max(0.0, claimed[job_id] - sent) * 1000)
     finally:

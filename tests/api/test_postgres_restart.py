@@ -7,22 +7,14 @@ one. Skipped, saying why, where a PostgreSQL server cannot be started here."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.api.test_live_server import (
-    LiveServer,
-    finished,
-    job_when,
-    slow_site,
-    submit,
-    wait_until,
-)
-from tests.api.test_two_processes import Worker
+from tests.api.test_live_server import finished, job_when, slow_site, submit
 from tests.support.own_postgres import OwnPostgres
+from tests.support.processes import LiveServer, Worker, wait_until
 from tests.support.server import TestServer
 
 
@@ -73,7 +65,16 @@ def test_api_and_worker_ride_out_a_postgres_restart(tmp_path: Path, server: Test
                 assert "Traceback" not in down.text
                 assert down.headers.get("retry-after"), down.headers
 
-            time.sleep(1.0)  # the worker meets the outage too (heartbeat, page writes)
+            # The worker meets the outage too: its heartbeat (every second) or its queue's
+            # listening connection says so in its log.
+            wait_until(
+                lambda: any(
+                    event in worker.log() for event in ("heartbeat_failed", "queue_listen_lost")
+                ),
+                20,
+                "the worker to meet the outage",
+                interval=0.2,
+            )
             database.start()
             wait_until(
                 lambda: _health(client)["status"] == "healthy",

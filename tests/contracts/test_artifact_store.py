@@ -136,7 +136,6 @@ async def test_delete_and_usage(store: ArtifactStore) -> None:
 
 async def test_check_says_the_store_answers(store: ArtifactStore) -> None:
     assert await store.check() is None
-    assert await store.check() is None  # (again: S3's answer reused)
 
 
 # --- the download built on ``open`` ---------------------------------------------------------

@@ -86,7 +86,6 @@ def test_joiner_joins_as_absolute_does() -> None:
     against bases with and without a folder, a query, a port, parameters."""
     rng = random.Random(12)
     pieces = ["..", ".", "", "a", "b.html", "%20x", "c~d", "(e)", "f;g", "h:i", "?q", "#f", "\\"]
-    checked = 0
     for base in JOIN_BASES:
         join = Joiner(base)
         for _ in range(2000):
@@ -94,10 +93,8 @@ def test_joiner_joins_as_absolute_does() -> None:
             if rng.random() < 0.2:
                 href = "/" + href
             assert join(href) == absolute(base, href), (base, href)
-            checked += 1
         for href in ("..", "../..", "./", "/", "//h/x", "a//b", " a/b ", "", "#x", "?y", "é"):
             assert join(href) == absolute(base, href), (base, href)
-    assert checked == len(JOIN_BASES) * 2000
 
 
 def test_host_key_keeps_non_default_ports() -> None:

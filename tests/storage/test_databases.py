@@ -41,6 +41,7 @@ from scrape_api_docs.storage.repositories import (
 )
 from scrape_api_docs.storage.tables import ApiKey, Artifact, Credential, Job
 from tests.support import postgres
+from tests.support.jobs import queued_job
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -156,23 +157,15 @@ async def test_migrations_at_once_from_several_processes(tmp_path: Path) -> None
 
 
 def job(job_id: str, seq: int, owner: str = "key_a", status: str = "queued") -> Job:
-    stamp = now()
-    return Job(
-        id=job_id,
-        seq=seq,
+    return queued_job(
+        job_id,
+        seq,
         owner=owner,
-        url="http://127.0.0.1/",
-        options={"max_pages": 5},
-        export_formats=["markdown"],
-        priority=2,
         status=status,
-        created_at=stamp,
-        updated_at=stamp,
-        progress={},
+        priority=2,
+        options={"max_pages": 5},
         statistics={"pages": 0},
         metadata_={"team": "docs"},
-        attempts=0,
-        sync=0,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_live_server import free_port
+from tests.support.processes import free_port
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 """Debian's PostgreSQL binaries, newest first."""
