@@ -27,6 +27,7 @@ import httpx
 
 from scrape_api_docs.jobs.events import CompleteEvent, ProgressEvent
 from tests.api.conftest import assert_envelope, wait_for_status
+from tests.support.processes import until
 from tests.support.server import Reply, RequestInfo, TestServer
 from tests.support.sites import no_robots, page
 
@@ -92,14 +93,6 @@ async def poll(
             return body
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id}: condition not met in {timeout}s; last {body}")
-        await asyncio.sleep(0.05)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s")
         await asyncio.sleep(0.05)
 
 

@@ -26,10 +26,11 @@ def _health(client: httpx.Client) -> dict[str, Any]:
 
 
 def test_api_and_worker_ride_out_a_postgres_restart(tmp_path: Path, server: TestServer) -> None:
-    database = OwnPostgres().start()
+    database = OwnPostgres()
     api: LiveServer | None = None
     worker: Worker | None = None
     try:
+        database.start()
         env = {
             "SCRAPER_DATABASE_URL": database.url,
             "SCRAPER_QUEUE_POLL_SECONDS": "0.5",

@@ -30,6 +30,7 @@ from scrape_api_docs.jobs.events import (
     event_json,
     parse_event,
 )
+from tests.support.processes import until
 from tests.support.redis_servers import redis_settings
 
 BusFactory = Callable[..., EventBus]
@@ -199,17 +200,12 @@ async def test_changes_reach_every_listener_until_it_stops(new_bus: BusFactory) 
     bus.on_changes(also.append)
     bus.announce_changes(["job_a", "job_b"])
 
-    async def until(condition: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT):
-            while not condition():
-                await asyncio.sleep(0.01)
-
-    await until(lambda: len(heard) == 1 and len(also) == 1)
+    await until(lambda: len(heard) == 1 and len(also) == 1, WAIT)
     assert heard == also == [frozenset({"job_a", "job_b"})]
     stop()
     stop()  # twice is harmless
     bus.announce_changes(["job_c"])
-    await until(lambda: len(also) == 2)
+    await until(lambda: len(also) == 2, WAIT)
     assert heard == [frozenset({"job_a", "job_b"})]
 
 

@@ -190,11 +190,11 @@ def test_title_falls_back_to_the_title_element() -> None:
 @pytest.mark.checklist(22)
 def test_deep_nesting_is_capped_not_quadratic() -> None:
     nested = "<div>" * 100_000 + "deep text" + "</div>" * 100_000
-    # CPU time of this process, not wall time (which a loaded machine stretches): linear
-    # work takes about a second; quadratic work on 100,000 levels would take hours.
+    # CPU time of this process, not wall time (which a loaded machine stretches): capped,
+    # the page takes ~0.2 s; uncapped, parsing it alone takes ~26 s here.
     began = time.process_time()
     out = md(f"<main><p>top</p>{nested}</main>")
-    assert time.process_time() - began < 30
+    assert time.process_time() - began < 5
     assert "top" in out and "deep text" in out
 
 

@@ -5,7 +5,7 @@ and the cache keep the crawl going while Redis is down, and the bus reconnects b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from scrape_api_docs.jobs.events import EventBus, LogEntry, LogEvent, build_even
 from scrape_api_docs.jobs.pipeline import crawl_site
 from scrape_api_docs.settings import Settings
 from scrape_api_docs.storage.pages import SqlitePageStore
+from tests.support.processes import until
 from tests.support.redis_servers import OwnRedis, redis_settings
 from tests.support.server import TestServer
 from tests.support.sites import serve_pages
@@ -37,12 +38,6 @@ def line(text: str) -> LogEvent:
     )
 
 
-async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_events_and_changes_cross_processes_in_order(settings: Settings) -> None:
     worker, replica = build_event_bus(settings), build_event_bus(settings)
     try:
@@ -58,9 +53,9 @@ async def test_events_and_changes_cross_processes_in_order(settings: Settings) -
             async with asyncio.timeout(5):
                 got = [await anext(stream) for _ in sent]
             assert got == sent
-        await until(lambda: bool(getattr(replica, "connected", False)))
+        await until(lambda: bool(getattr(replica, "connected", False)), 5)
         worker.announce_changes(["job_a"])
-        await until(lambda: heard_there == [frozenset({"job_a"})])
+        await until(lambda: heard_there == [frozenset({"job_a"})], 5)
         assert heard_here == [frozenset({"job_a"})]  # at once, and never twice
         await asyncio.sleep(0.1)
         assert heard_here == [frozenset({"job_a"})]

@@ -49,8 +49,12 @@ class OwnPostgres:
             self.run_as = ["runuser", "-u", "postgres", "--"]
         self.port = 0  # picked at the first start, right before it (see ``start``)
         self.data = self.home / "data"
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")  # fmt: skip
+        try:
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                      "--no-sync", "-E", "UTF8")  # fmt: skip
+        except BaseException:
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
 
     def _run(self, tool: str, *args: str) -> None:
         done = subprocess.run(

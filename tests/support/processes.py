@@ -7,6 +7,7 @@ and cleaned up with everything it started."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -58,6 +59,18 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+async def until(
+    condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.02
+) -> None:
+    """``wait_until`` for a test's own event loop: checks ``condition`` every ``interval``
+    seconds without blocking the loop, AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s")
+        await asyncio.sleep(interval)
 
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float, signalled: bool = False) -> None:
