@@ -123,11 +123,21 @@ def markdown_contents(book: str) -> list[tuple[int, str]]:
     return out
 
 
-@pytest.mark.parametrize(
+NESTED_SITES = pytest.mark.parametrize(
     ("root", "expected"),
     [(CORPUS / "sphinx-alabaster", SPHINX), (FIXTURES / "mkdocs_material", MKDOCS)],
     ids=["sphinx-toctree", "mkdocs-sections"],
 )
+"""A site nested by its toctree, and one by its sections (a part without a page)."""
+
+
+def assert_pdf_nests(pdf: Path, expected: list[tuple[int, str]]) -> None:
+    """The PDF's bookmarks, kept to the chapters' titles, nest as ``expected``."""
+    titles = {title for _, title in expected}
+    assert keep(pdf_tree(PdfReader(pdf).outline), titles) == tree(expected)
+
+
+@NESTED_SITES
 async def test_contents_nest_in_every_format(
     root: Path, expected: list[tuple[int, str]], crawl: CrawlFn, tmp_path: Path
 ) -> None:
@@ -155,16 +165,10 @@ async def test_contents_nest_in_every_format(
     assert list_tree(sidebar, "li", "a") == want
 
     if "pdf" in formats:
-        reader = PdfReader(out / "output.pdf")
-        titles = {title for _, title in expected}
-        assert keep(pdf_tree(reader.outline), titles) == want
+        assert_pdf_nests(out / "output.pdf", expected)
 
 
-@pytest.mark.parametrize(
-    ("root", "expected"),
-    [(CORPUS / "sphinx-alabaster", SPHINX), (FIXTURES / "mkdocs_material", MKDOCS)],
-    ids=["sphinx-toctree", "mkdocs-sections"],
-)
+@NESTED_SITES
 async def test_weasyprint_bookmarks_nest_like_the_contents(
     root: Path, expected: list[tuple[int, str]], crawl: CrawlFn, tmp_path: Path
 ) -> None:
@@ -172,9 +176,7 @@ async def test_weasyprint_bookmarks_nest_like_the_contents(
     bookmarks as the main path does: a part ("Reference", no page) holds its chapters."""
     missing = str(tmp_path / "no-chromium")
     pdf = await export_site(crawl, root, tmp_path, ["pdf"], browser_path=missing)
-    reader = PdfReader(pdf)  # one format: the output is the file
-    titles = {title for _, title in expected}
-    assert keep(pdf_tree(reader.outline), titles) == tree(expected)
+    assert_pdf_nests(pdf, expected)  # one format: the output is the file
 
 
 VITEPRESS = [
