@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ from typing import Any
 import httpx
 import psutil
 
-from static_server import start as start_site  # bench/ is sys.path[0] when run as a script
+from static_server import free_port  # bench/ is sys.path[0] when run as a script
+from static_server import start as start_site
 
 LIST_EVERY = 5
 """One request in LIST_EVERY lists jobs; the others poll one job."""
@@ -64,13 +64,6 @@ def serve_bare(port: int, payloads: Path) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def make_site(root: Path, pages: int) -> None:
     """``pages`` docs pages under /docs/, each linking to its neighbours and the index."""
     (root / "docs").mkdir(parents=True)

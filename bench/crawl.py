@@ -15,7 +15,6 @@ import math
 import multiprocessing
 import os
 import resource
-import socket
 import tempfile
 import threading
 import time
@@ -29,7 +28,8 @@ from urllib.parse import urljoin, urlsplit
 
 import psutil
 
-from static_server import start as start_server  # bench/ is sys.path[0] when run as a script
+from static_server import free_port  # bench/ is sys.path[0] when run as a script
+from static_server import start as start_server
 
 MB = 1024 * 1024
 
@@ -272,13 +272,6 @@ def run_baseline(start_url: str, max_pages: int, tmp: Path, server: psutil.Proce
     size = out_path.stat().st_size
     other = busy - cpu - server_cpu
     return Result("classic (bs4+markdownify)", pages, wall, cpu, peak, size, server_cpu, other)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def report(ours: Result, base: Result | None) -> None:

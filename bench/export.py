@@ -27,7 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from static_server import start as start_server  # bench/ is sys.path[0] when run as a script
+from static_server import free_port  # bench/ is sys.path[0] when run as a script
+from static_server import start as start_server
 
 MB = 1024 * 1024
 CACHE = Path(__file__).resolve().parent / ".cache" / "export"
@@ -98,13 +99,6 @@ class TreeSampler(threading.Thread):
 def busy_cpu() -> float:
     t = psutil.cpu_times()
     return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_free(port: int) -> bool:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import psutil
 
-from export import crawl, free_port  # bench/ is sys.path[0] when run as a script
+from export import crawl  # bench/ is sys.path[0] when run as a script
+from static_server import free_port
 from static_server import start as start_server
 
 MB = 1024 * 1024

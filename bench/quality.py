@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))  # tests.quality.score; bench/ is sys.path[0] as a
 
 from tests.quality.score import Score, Truth, score_page  # noqa: E402
 
+from static_server import free_port  # noqa: E402
 from static_server import start as start_server  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
@@ -41,12 +41,6 @@ class SiteResult:
     crawled: int
     """Pages our crawl returned (scored or not)."""
     per_page: list[tuple[str, Score]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def crawl(start_url: str, render: bool, tmp: Path) -> list[dict[str, object]]:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import psutil
 
-from static_server import start as start_server  # bench/ is sys.path[0] when run as a script
+from static_server import free_port  # bench/ is sys.path[0] when run as a script
+from static_server import start as start_server
 
 MB = 1024 * 1024
 PSS_EVERY = 2.0
@@ -306,13 +306,6 @@ def python_cpu(me: psutil.Process) -> tuple[float, float]:
             elif "chrom" not in name:
                 python += sum(child.cpu_times()[:2])
     return float(python), driver
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def report(results: list[Result], pages_open: int) -> None:

@@ -32,7 +32,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from static_server import make_server  # bench/ is sys.path[0] when run as a script
+from static_server import free_port, make_server  # bench/ is sys.path[0] when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
@@ -90,13 +89,6 @@ def start_sites(copies: int) -> tuple[multiprocessing.Process, list[str]]:
 
 
 # --- processes ----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Run:
     label: str

@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from static_server import start as start_site  # bench/ is sys.path[0] when run as a script
+from static_server import free_port  # bench/ is sys.path[0] when run as a script
+from static_server import start as start_site
 
 CLI = [sys.executable, "-m", "scrape_api_docs.cli"]
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|")
@@ -49,13 +49,6 @@ class Figures:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     imports: list[float] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def import_seconds(stderr: str) -> float:

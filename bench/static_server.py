@@ -10,9 +10,17 @@ from __future__ import annotations
 import gzip
 import mimetypes
 import multiprocessing
+import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A port nobody listens on now, on 127.0.0.1 (for the servers the benchmarks start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _load(root: Path) -> dict[str, tuple[bytes, bytes, str]]:
