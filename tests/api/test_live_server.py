@@ -59,6 +59,15 @@ def live(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.cleanup()
 
 
+def command_line(process: psutil.Process) -> str:
+    """The command line of a process; empty once it has ended (a helper's own short-lived
+    child can end, a zombie, between the listing and this)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
     """Those of ``processes`` that have not ended (psutil tells a reused pid apart)."""
     running = []
@@ -415,7 +424,7 @@ def test_sigkill_leaves_no_helper_process_behind(
         job = job_when(client, submit(client, server.url("/docs/"), options=options), finished, 60)
         assert job["status"] == "completed", job
     helpers = srv.helpers()
-    names = " ".join(" ".join(p.cmdline()) for p in helpers)
+    names = " ".join(command_line(p) for p in helpers)
     assert "forkserver" in names and "resource_tracker" in names, names
     if "render_javascript" in options:
         assert "chrom" in names, names
